@@ -1,0 +1,66 @@
+"""Who is acting, and what each role may do.
+
+Services and queries take an `Actor` and check it here; the dashboard, import and CLI only
+decide *who* the actor is. Keeping the rules in one module means a new door cannot forget them.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+
+ROLES = ("centre", "governance", "researcher", "admin")
+
+
+class AccessDenied(PermissionError):
+    """The actor's role or centre does not allow this; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The acting user. `centre_code` is set for centre users, who act only on their centre."""
+
+    username: str
+    role: str
+    centre_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; expected one of {', '.join(ROLES)}")
+        if (self.role == "centre") != (self.centre_code is not None):
+            raise ValueError(f"role {self.role!r} and centre {self.centre_code!r} do not fit")
+
+
+def cli_actor() -> Actor:
+    """The operating-system user running `msreg`: an administrator of the local registry."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        name = "unknown"
+    return Actor(username=f"cli:{name}", role="admin")
+
+
+def can_write_centre(actor: Actor, centre_code: str) -> bool:
+    """Admins write everywhere; centre users only their own centre; others never write data."""
+    if actor.role == "admin":
+        return True
+    return actor.role == "centre" and actor.centre_code == centre_code
+
+
+def require_write(actor: Actor, centre_code: str) -> None:
+    if not can_write_centre(actor, centre_code):
+        raise AccessDenied(
+            f"user {actor.username!r} (role {actor.role}"
+            + (f", centre {actor.centre_code}" if actor.centre_code else "")
+            + f") may not change data of centre {centre_code!r}"
+        )
+
+
+def can_read_centre(actor: Actor, centre_code: str) -> bool:
+    """Row-level reads: centre users see their centre; other roles read across centres."""
+    return actor.role != "centre" or actor.centre_code == centre_code
+
+
+def sees_patient_codes(actor: Actor) -> bool:
+    """Only centre users (their own patients) and admins see identifying patient codes."""
+    return actor.role in ("centre", "admin")

@@ -1,0 +1,146 @@
+"""The audit trail: one append-only, hash-chained row per insert, update or delete.
+
+Each row's `row_hash` is SHA-256 over the previous row's hash and this row's canonical content,
+so changing or deleting any row breaks every later link (`verify_chain`). Appends are
+serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already serialises writers) so
+that concurrent writers cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from registry.access import Actor
+from registry.models import AuditEntry, utcnow
+
+GENESIS_HASH = "0" * 64
+_PG_AUDIT_LOCK_KEY = 7_412_019  # arbitrary, constant: the advisory lock that serialises appends
+
+
+def to_json(values: Mapping[str, Any] | None) -> str | None:
+    """Canonical JSON of field values: sorted keys, dates as ISO strings."""
+    if values is None:
+        return None
+    return json.dumps({k: _plain(v) for k, v in values.items()}, sort_keys=True, separators=(",", ":"))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change to one record, before it becomes an audit row."""
+
+    action: str  # INSERT, UPDATE or DELETE
+    entity: str  # table name
+    key: Mapping[str, Any]  # natural key (bundle key columns)
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """SHA-256 over the previous hash and the row's content fields, in a fixed order."""
+    parts = [
+        prev_hash,
+        row["occurred_at"].astimezone(dt.UTC).isoformat(),
+        row["actor"],
+        row["role"],
+        row["centre_code"] or "",
+        row["action"],
+        row["entity"],
+        row["entity_key"],
+        row["old_values"] or "",
+        row["new_values"] or "",
+        row["reason"] or "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _lock_and_last_hash(session: Session) -> str:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK_KEY})
+    last = session.execute(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    return last or GENESIS_HASH
+
+
+def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason: str | None = None) -> int:
+    """Append one audit row per change, chained to the last row; returns how many were written."""
+    prev = _lock_and_last_hash(session)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for ch in changes:
+        row = {
+            "occurred_at": now,
+            "actor": actor.username,
+            "role": actor.role,
+            "centre_code": actor.centre_code,
+            "action": ch.action,
+            "entity": ch.entity,
+            "entity_key": to_json(ch.key) or "{}",
+            "old_values": to_json(ch.old),
+            "new_values": to_json(ch.new),
+            "reason": reason,
+        }
+        row["prev_hash"] = prev
+        row["row_hash"] = prev = row_hash(prev, row)
+        rows.append(row)
+    if rows:
+        session.execute(insert(AuditEntry), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    audit_id: int
+    message: str
+
+
+def verify_chain(session: Session, *, batch: int = 50_000) -> list[ChainProblem]:
+    """Recompute every link; report each row whose hash or back-link does not match."""
+    problems: list[ChainProblem] = []
+    prev = GENESIS_HASH
+    last_id = 0
+    cols = (
+        AuditEntry.id,
+        AuditEntry.occurred_at,
+        AuditEntry.actor,
+        AuditEntry.role,
+        AuditEntry.centre_code,
+        AuditEntry.action,
+        AuditEntry.entity,
+        AuditEntry.entity_key,
+        AuditEntry.old_values,
+        AuditEntry.new_values,
+        AuditEntry.reason,
+        AuditEntry.prev_hash,
+        AuditEntry.row_hash,
+    )
+    while True:
+        chunk: Sequence[Any] = session.execute(
+            select(*cols).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not chunk:
+            break
+        for r in chunk:
+            m = r._mapping
+            if m["prev_hash"] != prev:
+                problems.append(
+                    ChainProblem(r.id, f"audit row {r.id}: link to the previous row is broken (a row was deleted or altered)")
+                )
+            expected = row_hash(m["prev_hash"], m)
+            if expected != m["row_hash"]:
+                problems.append(ChainProblem(r.id, f"audit row {r.id}: content does not match its hash (altered)"))
+            prev = m["row_hash"]
+            last_id = r.id
+    return problems

@@ -1,0 +1,87 @@
+"""Engines and sessions: where the registry lives and how connections are set up.
+
+SQLite gets WAL, foreign keys and a busy timeout on *every* connection (pragmas are
+per-connection), and transactions that write start with BEGIN IMMEDIATE so that two writers
+queue on the busy timeout instead of failing with "database is locked" half-way through.
+PostgreSQL needs nothing special. The migration engine turns SQLite foreign keys off because
+batch mode recreates tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_SQLITE_FILE = "registry.db"
+ENV_VAR = "MSREG_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(url: str | None = None) -> str:
+    """`--db URL`, else $MSREG_DATABASE_URL, else the SQLite file registry.db here (DESIGN.md)."""
+    if url:
+        return normalise_url(url)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return normalise_url(env)
+    return f"sqlite:///{Path(DEFAULT_SQLITE_FILE).resolve()}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept a bare file path as SQLite and plain `postgresql://` as the psycopg 3 driver."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).resolve()}"
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def is_sqlite(url_or_engine: str | Engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(url_or_engine)
+    return url.get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions defer the lock).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, *, for_migrations: bool = False) -> Engine:
+    """The application engine (or, with `for_migrations`, the one Alembic uses)."""
+    resolved = resolve_url(url)
+    if is_sqlite(resolved):
+        engine = create_engine(resolved, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine, foreign_keys=not for_migrations)
+        return engine
+    return create_engine(resolved, pool_pre_ping=True)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction for one user action: commit on success, roll back on any error."""
+    with make_session_factory(engine)() as session, session.begin():
+        yield session

@@ -1,0 +1,161 @@
+"""Shared fixtures: a fresh, migrated registry database per test, on SQLite and PostgreSQL.
+
+PostgreSQL tests use a throw-away database per test, cloned from a template migrated once per
+session, so parallel runs (and developers) never share state. Where no server answers they skip
+with the reason, unless MSREG_REQUIRE_POSTGRES=1 (set by .ci/run), when they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from registry import migrate
+from registry.db import make_engine
+
+PG_SERVER_URL = os.environ.get("MSREG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _pg_admin_engine() -> Engine:
+    return create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    engine = _pg_admin_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        engine.dispose()
+        reason = f"PostgreSQL not reachable at {make_url(PG_SERVER_URL).render_as_string(hide_password=True)} ({type(exc).__name__}); set MSREG_TEST_PG_URL"
+        if os.environ.get("MSREG_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+def _pg_url(dbname: str) -> str:
+    return make_url(PG_SERVER_URL).set(database=dbname).render_as_string(hide_password=False)
+
+
+def _drop_pg(admin: Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: Engine) -> Iterator[str]:
+    """A database migrated to head, cloned for each test (CREATE DATABASE … TEMPLATE)."""
+    name = f"msreg_tpl_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    migrate.upgrade(_pg_url(name))
+    # Connections to a template block CREATE DATABASE … TEMPLATE; make sure none linger.
+    with pg_admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+            {"n": name},
+        )
+    yield name
+    _drop_pg(pg_admin, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+class DatabaseFactory:
+    """Makes fresh databases: `new(backend, migrated=True)` returns a URL; all dropped at teardown."""
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self._request = request
+        self._tmp = tmp_path
+        self._pg_names: list[str] = []
+
+    def new(self, backend: str, *, migrated: bool = True) -> str:
+        if backend == "sqlite":
+            path = self._tmp / f"registry-{uuid.uuid4().hex[:8]}.db"
+            if migrated:
+                shutil.copyfile(self._request.getfixturevalue("sqlite_template"), path)
+            return f"sqlite:///{path}"
+        if backend == "postgresql":
+            admin: Engine = self._request.getfixturevalue("pg_admin")
+            name = f"msreg_t_{uuid.uuid4().hex[:12]}"
+            with admin.connect() as conn:
+                if migrated:
+                    template = self._request.getfixturevalue("pg_template")
+                    conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+                else:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+            self._pg_names.append(name)
+            return _pg_url(name)
+        raise ValueError(f"unknown backend {backend!r}")
+
+    def cleanup(self) -> None:
+        if self._pg_names:
+            admin: Engine = self._request.getfixturevalue("pg_admin")
+            for name in self._pg_names:
+                _drop_pg(admin, name)
+
+
+@pytest.fixture
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(request, tmp_path)
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_admin")
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, databases: DatabaseFactory) -> str:
+    """A fresh registry database migrated to head, on each backend in turn."""
+    return databases.new(backend)
+
+
+@pytest.fixture
+def sqlite_url(databases: DatabaseFactory) -> str:
+    """A fresh migrated SQLite registry, for tests that are about logic rather than the backend."""
+    return databases.new("sqlite")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    eng = make_engine(sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared (the contract and reference values), found from the repository root."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "shared", here / "shared"):
+        if candidate.is_dir():
+            return candidate
+    pytest.fail("../shared (reference values) not found next to the repository")
