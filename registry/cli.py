@@ -83,6 +83,13 @@ def _attach_commands() -> None:
 
 
 # Each module has `register(main, export)`; a module missing from this list has no commands.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "registry.cli_data",  # import, export bundle
+    "registry.cli_demo",  # demo
+    "analytics.cli",  # export survival, survival, quality
+    "registry.cli_users",  # user, audit
+    "registry.cli_ops",  # backup, restore
+    "dashboard.cli",  # dashboard
+]
 
 _attach_commands()
