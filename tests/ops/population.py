@@ -22,16 +22,19 @@ from registry.models import AdverseEvent, Centre, Death, MriScan, Patient, Relap
 ADMIN = Actor(username="ops-test", role="admin")
 
 
-def populate(engine: Engine, *, n_patients: int = 12, seed: int = 7) -> dict[str, int]:
-    """Insert centres, patients and all their children, users and audit rows; return counts."""
+def populate(engine: Engine, *, n_patients: int = 12, seed: int = 7, prefix: str = "") -> dict[str, int]:
+    """Insert centres, patients and all their children, users and audit rows; return counts.
+
+    `prefix` goes before every natural key, so a second call with another prefix adds rows.
+    """
     rng = random.Random(seed)
     counts = {"centres": 0, "patients": 0, "audit": 0}
     with session_scope(engine) as s:
-        centres = [Centre(centre_code=f"C{i}", name=f"Centre {i}", country=("GB", "IT", "SE")[i]) for i in range(3)]
+        centres = [Centre(centre_code=f"{prefix}C{i}", name=f"Centre {i}", country=("GB", "IT", "SE")[i]) for i in range(3)]
         s.add_all(centres)
         s.flush()
-        s.add(User(username="dm-c0", role="centre", centre_id=centres[0].id, password_hash="x"))
-        s.add(User(username="root", role="admin"))
+        s.add(User(username=f"{prefix}dm-c0", role="centre", centre_id=centres[0].id, password_hash="x"))
+        s.add(User(username=f"{prefix}root", role="admin"))
         changes: list[Change] = []
         for i in range(n_patients):
             centre = centres[i % len(centres)]
@@ -41,7 +44,7 @@ def populate(engine: Engine, *, n_patients: int = 12, seed: int = 7) -> dict[str
             p = Patient(
                 centre=centre,
                 patient_code=f"P{i:04d}",
-                study_id=f"S{seed:02d}{i:06d}",
+                study_id=f"{prefix}S{seed:02d}{i:06d}",
                 sex=rng.choice(codes.SEX),
                 birth_year=birth,
                 ms_onset_date=onset,
