@@ -1,0 +1,154 @@
+"""Figures that compare: hazard ratios (forest plot) and centres against the registry (funnel).
+
+Why a funnel plot rather than a league table: a centre with 8 transplants and one death has a
+rate of 12 % that means little; the funnel draws how far a centre of that size may stray from the
+registry rate by chance alone (binomial 95 % and 99.8 % limits, Spiegelhalter 2005), so only
+centres outside the funnel call for a look.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy.stats import binom
+
+from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
+
+
+def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
+    """Hazard ratios with 95 % CI whiskers on a log axis and the line of no effect at 1.
+
+    ``hr``: ``term, hr, lower, upper`` and optionally ``p``; one row per model term, drawn top to
+    bottom in the given order.
+    """
+    fig = go.Figure()
+    terms = [str(t) for t in hr["term"]]
+    values = hr["hr"].astype(float).to_numpy()
+    lower = hr["lower"].astype(float).to_numpy()
+    upper = hr["upper"].astype(float).to_numpy()
+    p = hr["p"].astype(float).to_numpy() if "p" in hr.columns else np.full(len(hr), np.nan)
+    labels = [
+        f"{h:.2f} ({lo:.2f}–{up:.2f})" + (f", p={_fmt_p(pv)}" if not math.isnan(pv) else "")
+        for h, lo, up, pv in zip(values, lower, upper, p, strict=True)
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=values.tolist(),
+            y=terms,
+            mode="markers",
+            marker=dict(symbol="square", size=10, color=OKABE_ITO[0]),
+            error_x=dict(type="data", symmetric=False, array=(upper - values).tolist(), arrayminus=(values - lower).tolist(),
+                         color=OKABE_ITO[0], thickness=1.8, width=6),
+            name="Hazard ratio (95% CI)",
+            text=labels,
+            hovertemplate="%{y}<br>HR %{text}<extra></extra>",
+        )
+    )
+    # Numbers beside the plot: a forest plot is read for its numbers as much as its shape.
+    fig.add_trace(
+        go.Scatter(
+            x=[1] * len(terms), y=terms, mode="text", text=labels, textposition="middle right",
+            xaxis="x2", showlegend=False, hoverinfo="skip", name="estimates",
+        )
+    )
+    finite = np.concatenate([lower[np.isfinite(lower) & (lower > 0)], upper[np.isfinite(upper) & (upper > 0)], [1.0]])
+    lo, hi = float(finite.min()), float(finite.max())
+    base_layout(fig, title=title, height=int(220 + 34 * max(len(terms), 1)))
+    fig.update_layout(
+        xaxis=dict(type="log", domain=[0, 0.68], range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1],
+                   title_text="Hazard ratio (log scale)"),
+        xaxis2=dict(domain=[0.7, 1], range=[0, 10], visible=False),
+        yaxis=dict(categoryorder="array", categoryarray=list(reversed(terms)), type="category"),
+        showlegend=False,
+        margin=dict(l=220),
+    )
+    fig.add_shape(type="line", x0=1, x1=1, xref="x", y0=0, y1=1, yref="paper",
+                  line=dict(color="#555", dash="dash", width=1), name="no effect")
+    add_caption(fig, caption)
+    return fig
+
+
+def _fmt_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def funnel_limits(rate: float, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided binomial control limits for a proportion at sample sizes ``n``.
+
+    Uses the interpolated exact binomial quantiles of Spiegelhalter (Stat Med 2005), which make
+    smooth funnels instead of staircases. ``level`` is the coverage (0.95, 0.998).
+    """
+    n = np.asarray(n, dtype=float)
+    out = []
+    for q in ((1 - level) / 2, 1 - (1 - level) / 2):
+        r = binom.ppf(q, n, rate)
+        pmf = binom.cdf(r, n, rate) - binom.cdf(r - 1, n, rate)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = np.where(pmf > 0, (binom.cdf(r, n, rate) - q) / pmf, 0.0)
+            out.append(np.clip((r - alpha) / n, 0, 1))
+    return out[0], out[1]
+
+
+def funnel_figure(
+    centres: pd.DataFrame,
+    *,
+    title: str,
+    caption: str,
+    rate_label: str,
+    min_group_size: int = 5,
+) -> go.Figure:
+    """Each centre's event rate against its number of transplants, inside binomial limits.
+
+    ``centres``: ``centre_code, n, events``. Centres with fewer than ``min_group_size``
+    transplants are counted in the registry rate but not drawn (a rate of 1 in 3 identifies).
+    """
+    total_n = int(centres["n"].sum())
+    total_e = int(centres["events"].sum())
+    rate = total_e / total_n if total_n else 0.0
+    fig = go.Figure()
+    shown = centres[centres["n"] >= min_group_size]
+    hidden = centres[centres["n"] < min_group_size]
+    n_max = max(int(centres["n"].max()) if len(centres) else 10, 10)
+    grid = np.unique(np.linspace(1, n_max * 1.1, 300).round().astype(int))
+    for level, style in ((0.998, dict(dash="dash", color="#777")), (0.95, dict(dash="dot", color="#777"))):
+        lo, hi = funnel_limits(rate, grid, level)
+        name = f"{level:.1%} limits".replace(".0%", "%")
+        fig.add_trace(go.Scatter(x=grid.tolist(), y=lo.tolist(), mode="lines", line=style, name=name, legendgroup=name,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=grid.tolist(), y=hi.tolist(), mode="lines", line=style, name=name, legendgroup=name,
+                                 showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[int(grid[0]), int(grid[-1])], y=[rate, rate], mode="lines",
+                             line=dict(color="#222", width=1.5), name=f"Registry rate {rate:.1%}", hoverinfo="skip"))
+    if not shown.empty:
+        lo95, hi95 = funnel_limits(rate, shown["n"].to_numpy(), 0.95)
+        lo998, hi998 = funnel_limits(rate, shown["n"].to_numpy(), 0.998)
+        rates = shown["events"] / shown["n"]
+        flag = np.where((rates > hi998) | (rates < lo998), "outside 99.8%",
+                        np.where((rates > hi95) | (rates < lo95), "outside 95%", "within limits"))
+        colours = {"within limits": OKABE_ITO[0], "outside 95%": OKABE_ITO[4], "outside 99.8%": OKABE_ITO[1]}
+        fig.add_trace(
+            go.Scatter(
+                x=shown["n"].astype(int).tolist(),
+                y=rates.astype(float).tolist(),
+                mode="markers+text",
+                text=shown["centre_code"].astype(str).tolist(),
+                textposition="top center",
+                marker=dict(size=11, color=[colours[f] for f in flag], line=dict(color="white", width=1)),
+                customdata=[[int(e), str(f)] for e, f in zip(shown["events"], flag, strict=True)],
+                name="Centres",
+                hovertemplate="%{text}: %{customdata[0]} of %{x} (%{y:.1%})<br>%{customdata[1]}<extra></extra>",
+            )
+        )
+    base_layout(fig, title=title, height=520)
+    y_hi = max(rate * 3, float((shown["events"] / shown["n"]).max()) * 1.15 if len(shown) else 0, 0.05)
+    fig.update_layout(xaxis_title="Number of transplants", yaxis_title=rate_label, yaxis_tickformat=".0%",
+                      yaxis_range=[0, min(1.0, y_hi)], margin=dict(l=80))
+    note = ""
+    if len(hidden):
+        note = (f" {len(hidden)} centre(s) with fewer than {min_group_size} transplants are in the registry "
+                f"rate but not drawn.")
+    add_caption(fig, caption + note)
+    return fig

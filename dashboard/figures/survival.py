@@ -1,0 +1,250 @@
+"""Kaplan–Meier and cumulative-incidence figures in the KMunicate style (Morris et al. 2019).
+
+Inputs are plain DataFrames so the figures can be tested without Streamlit or estimators:
+
+- ``curves``: one row per distinct time per group, as an estimator's ``table_`` plus a
+  ``group`` column: ``group, time`` (days since transplant), ``estimate, lower, upper``
+  (probabilities) and optionally ``n_censor`` (censorings at that time, for the tick marks).
+- ``risk_table``: ``group, time, n_risk, n_event, n_censor`` at regular times, where
+  ``n_risk`` counts patients with time ≥ t (R's convention) and ``n_event``/``n_censor`` are
+  cumulative counts before t, so the three add up to the group's size. The first time must be
+  0, where ``n_risk`` is the group's size.
+
+Why the figure (not only the page) enforces the minimum group size: the figure is what reaches
+the browser, so it is the last place where a curve of three patients can be held back. Such a
+group keeps its risk-table rows, with every count shown as ``<5``, and the caption says why it
+has no curve.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.figures.style import (
+    add_caption,
+    base_layout,
+    colour,
+    dash,
+    months,
+    rgba,
+    suppressed_label,
+)
+
+RISK_ROWS: tuple[tuple[str, str], ...] = (("n_risk", "At risk"), ("n_event", "Events"), ("n_censor", "Censored"))
+
+
+def group_sizes(risk_table: pd.DataFrame) -> dict[str, int]:
+    """Group size = number at risk at time 0 (the largest number at risk)."""
+    if risk_table.empty:
+        return {}
+    return {str(g): int(v) for g, v in risk_table.groupby("group", sort=False)["n_risk"].max().items()}
+
+
+def km_figure(
+    curves: pd.DataFrame,
+    risk_table: pd.DataFrame,
+    *,
+    title: str,
+    caption: str,
+    y_title: str = "Survival (%)",
+    min_group_size: int = 5,
+    x_max_months: float | None = None,
+) -> go.Figure:
+    """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
+    and a number-at-risk table (at risk / events / censored) under a shared month axis."""
+    return _survival_figure(
+        curves,
+        risk_table,
+        title=title,
+        caption=caption,
+        y_title=y_title,
+        min_group_size=min_group_size,
+        x_max_months=x_max_months,
+        start=1.0,
+        show_censors=True,
+    )
+
+
+def cumulative_incidence_figure(
+    curves: pd.DataFrame,
+    risk_table: pd.DataFrame,
+    *,
+    title: str,
+    caption: str,
+    y_title: str = "Cumulative incidence (%)",
+    min_group_size: int = 5,
+    x_max_months: float | None = None,
+) -> go.Figure:
+    """Aalen–Johansen cumulative incidence (e.g. TRM with other deaths competing).
+
+    Same layout as `km_figure`, but rising from (0, 0 %) and with the y axis fitted to the
+    data: TRM is a few percent, and a 0–100 % axis would flatten it into the floor. No censor
+    ticks: on an incidence curve they read as events.
+    """
+    return _survival_figure(
+        curves,
+        risk_table,
+        title=title,
+        caption=caption,
+        y_title=y_title,
+        min_group_size=min_group_size,
+        x_max_months=x_max_months,
+        start=0.0,
+        show_censors=False,
+    )
+
+
+def _survival_figure(
+    curves: pd.DataFrame,
+    risk_table: pd.DataFrame,
+    *,
+    title: str,
+    caption: str,
+    y_title: str,
+    min_group_size: int,
+    x_max_months: float | None,
+    start: float,
+    show_censors: bool,
+) -> go.Figure:
+    sizes = group_sizes(risk_table)
+    groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
+    too_small = [g for g in groups if sizes.get(g, 0) < min_group_size]
+    n_table_rows = max(1, len(groups) * len(RISK_ROWS))
+    table_share = min(0.55, 0.1 + 0.035 * n_table_rows)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        row_heights=[1 - table_share, table_share],
+    )
+    y_max = start
+    x_max = 0.0
+    for i, group in enumerate(groups):
+        if group in too_small:
+            continue
+        c = colour(i)
+        g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
+        if g.empty:
+            continue
+        t = [0.0, *g["time"].astype(float)]
+        est = [start, *g["estimate"].astype(float)]
+        # log-log limits are undefined where the estimate is 0 or 1: draw the band shut there.
+        lower = [start, *g["lower"].astype(float).fillna(g["estimate"].astype(float))]
+        upper = [start, *g["upper"].astype(float).fillna(g["estimate"].astype(float))]
+        x = months(t)
+        x_max = max(x_max, x[-1])
+        y_max = max(y_max, max(upper), max(est))
+        common = dict(legendgroup=group, line_shape="hv", hoverinfo="skip", showlegend=False)
+        # Band: lower first, then upper filled down to it ("tonexty"), both as hv steps.
+        fig.add_trace(
+            go.Scatter(x=x, y=lower, mode="lines", line=dict(width=0, color=c), name=f"{group} 95% CI lower", **common),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=upper,
+                mode="lines",
+                line=dict(width=0, color=c),
+                fill="tonexty",
+                fillcolor=rgba(c, 0.18),
+                name=f"{group} 95% CI",
+                **common,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=est,
+                mode="lines",
+                line=dict(color=c, width=2.5, dash=dash(i)),
+                line_shape="hv",
+                name=group,
+                legendgroup=group,
+                customdata=t,
+                hovertemplate=f"{group}<br>%{{x:.1f}} months (day %{{customdata:.0f}})<br>%{{y:.1%}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        if show_censors and "n_censor" in g.columns:
+            cens = g[g["n_censor"].fillna(0) > 0]
+            if not cens.empty:
+                fig.add_trace(
+                    go.Scatter(
+                        x=months(cens["time"]),
+                        y=cens["estimate"].astype(float).tolist(),
+                        mode="markers",
+                        marker=dict(symbol="line-ns-open", size=9, color=c, line=dict(width=1.5, color=c)),
+                        name=f"{group} censor ticks",
+                        legendgroup=group,
+                        showlegend=False,
+                        hovertemplate=f"{group} censored<br>%{{x:.1f}} months<extra></extra>",
+                    ),
+                    row=1,
+                    col=1,
+                )
+    # Risk table: one text row per group and count, top to bottom, in the group's colour.
+    labels: list[str] = []
+    small = suppressed_label(min_group_size)
+    for i, group in enumerate(groups):
+        rt = risk_table[risk_table["group"].astype(str) == group].sort_values("time")
+        for col, name in RISK_ROWS:
+            label = name if len(groups) == 1 else f"{group} · {name.lower()}"
+            labels.append(label)
+            if rt.empty:
+                continue
+            if group in too_small:
+                text = [small] * len(rt)
+            else:
+                text = [str(int(v)) for v in rt[col]]
+            rx = months(rt["time"])
+            x_max = max(x_max, max(rx))
+            fig.add_trace(
+                go.Scatter(
+                    x=rx,
+                    y=[label] * len(rt),
+                    mode="text",
+                    text=text,
+                    textfont=dict(color=colour(i), size=11),
+                    name=f"{group} {name.lower()}",
+                    showlegend=False,
+                    hoverinfo="skip",
+                ),
+                row=2,
+                col=1,
+            )
+    base_layout(fig, title=title, height=int(430 + 19 * n_table_rows))
+    x_hi = x_max_months if x_max_months is not None else max(x_max, 1.0)
+    tick = 12 if x_hi > 36 else 6 if x_hi > 12 else 3
+    fig.update_xaxes(range=[-x_hi * 0.02, x_hi * 1.03], dtick=tick, row=1, col=1, showticklabels=True,
+                     title_text="Months since transplant", zeroline=False)
+    fig.update_xaxes(dtick=tick, row=2, col=1, showticklabels=False, showline=False, ticks="")
+    if start == 1.0:
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=y_title, row=1, col=1)
+    else:
+        fig.update_yaxes(range=[0, max(0.05, y_max * 1.15)], tickformat=".0%", title_text=y_title, row=1, col=1)
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=list(reversed(labels)),
+        showline=False,
+        ticks="",
+        showgrid=False,
+        row=2,
+        col=1,
+    )
+    notes = []
+    if too_small:
+        notes.append(
+            f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "
+            f"(too few to estimate, and a disclosure risk)."
+        )
+    add_caption(fig, " ".join([caption, *notes]).strip(), y=-0.06)
+    return fig
