@@ -1,0 +1,92 @@
+"""`msreg user …` and `msreg audit …` from the command line."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from registry import auth
+from registry.cli import main
+from registry.db import make_session_factory
+
+
+def msreg(url: str, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, ["--db", url, *args], input=input, catch_exceptions=False)
+
+
+def _login_ok(engine: Engine, username: str, password: str) -> bool:
+    with make_session_factory(engine)() as s:
+        try:
+            auth.authenticate(s, username, password)
+        except auth.LoginFailed:
+            return False
+        return True
+
+
+def _printed_password(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("password (shown once): ")]
+    assert len(lines) == 1, output
+    return lines[0].split(": ", 1)[1]
+
+
+def test_add_prints_a_password_once_that_logs_in(centres_engine: Engine) -> None:
+    url = centres_engine.url.render_as_string(hide_password=False)
+    result = msreg(url, "user", "add", "ann", "--role", "centre", "--centre", "AAA")
+    assert result.exit_code == 0, result.output
+    assert "user ann added (role centre, centre AAA)" in result.output
+    assert _login_ok(centres_engine, "ann", _printed_password(result.output))
+
+
+def test_password_stdin_is_used_and_not_echoed(sqlite_engine: Engine) -> None:
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    result = msreg(url, "user", "add", "gov", "--role", "governance", "--password-stdin", input="a long enough secret\n")
+    assert result.exit_code == 0, result.output
+    assert "a long enough secret" not in result.output and "password (shown once)" not in result.output
+    assert _login_ok(sqlite_engine, "gov", "a long enough secret")
+
+
+def test_disable_reset_and_list(sqlite_engine: Engine) -> None:
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    first = _printed_password(msreg(url, "user", "add", "res", "--role", "researcher").output)
+    assert msreg(url, "user", "disable", "res", "--reason", "left").exit_code == 0
+    assert not _login_ok(sqlite_engine, "res", first)
+    listing = msreg(url, "user", "list").output.splitlines()
+    assert listing[0] == "username\trole\tcentre\tstate\tlast_login"
+    assert listing[1].startswith("res\tresearcher\t-\tdisabled\t")
+    assert msreg(url, "user", "enable", "res").exit_code == 0
+    second = _printed_password(msreg(url, "user", "reset-password", "res").output)
+    assert not _login_ok(sqlite_engine, "res", first)
+    assert _login_ok(sqlite_engine, "res", second)
+    assert msreg(url, "user", "list").output.splitlines()[1].startswith("res\tresearcher\t-\tactive\t20")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["user", "add", "x", "--role", "centre"], "centre users need a centre"),
+        (["user", "add", "x", "--role", "centre", "--centre", "NOPE"], "no centre 'NOPE'"),
+        (["user", "disable", "ghost"], "no user 'ghost'"),
+        (["user", "reset-password", "ghost"], "no user 'ghost'"),
+    ],
+)
+def test_refusals_exit_1_with_the_reason(centres_engine: Engine, args: list[str], message: str) -> None:
+    url = centres_engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(main, ["--db", url, *args])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_audit_verify_ok_and_show(sqlite_engine: Engine) -> None:
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    msreg(url, "user", "add", "a1", "--role", "admin")
+    msreg(url, "user", "add", "r1", "--role", "researcher")
+    msreg(url, "user", "disable", "r1")
+    result = msreg(url, "audit", "verify")
+    assert result.exit_code == 0
+    assert result.output.strip() == "audit trail OK: 3 rows, hash chain intact"
+    shown = msreg(url, "audit", "show", "--entity", "users", "--limit", "2").output.splitlines()
+    assert len(shown) == 3
+    assert shown[1].split("\t")[5:8] == ["INSERT", "users", '{"username":"r1"}']
+    assert shown[2].split("\t")[5:10] == ["UPDATE", "users", '{"username":"r1"}', '{"disabled":false}', '{"disabled":true}']
+    assert msreg(url, "audit", "show", "--entity", "patients").output.splitlines()[1:] == []
