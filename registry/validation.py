@@ -1,0 +1,686 @@
+"""Every rule of BUNDLE_FORMAT.md "What is rejected", in one module.
+
+Import, CLI and dashboard forms all reach these rules through `registry.services`, so a value
+refused in one door is refused in all of them. The rules are pure functions over plain values
+(bundle column names, Python types); reading files and databases happens elsewhere.
+
+Three layers, from cheap to expensive:
+- `parse_row` turns CSV text (or already-typed form values) into Python values: dates, numbers,
+  booleans; malformed text and missing required values are errors.
+- `check_record` applies the rules that need only the record itself: code lists, EDSS steps,
+  counts >= 0, grade 1-5, birth year and date ranges, ISO country format, MS onset before
+  diagnosis.
+- The cross-record rules take the related records: `check_duplicates` (two rows with one key),
+  `check_references` (patient and centre exist in the bundle or the registry) and
+  `check_history` (one patient's dates in order, against the union of the registry's data and
+  the incoming records).
+
+Decisions where BUNDLE_FORMAT.md is silent (a careful clinician-statistician's reading):
+- Surrounding whitespace is stripped from every cell; a cell of only spaces is missing.
+- Booleans are exactly `true`/`false` and codes exactly as listed (upper case); no guessing.
+- Numbers are plain decimal text; a count written `3.0` is malformed (counts are whole numbers).
+- Free-text lengths follow the database columns (centre_code 16, name 200, patient_code 64), so
+  SQLite and PostgreSQL accept exactly the same data.
+- "Transplant before birth" is applied to every clinical date (onset, diagnosis, transplant,
+  visit, relapse, MRI, adverse event, death, last contact): a year before `birth_year` is
+  impossible for any of them.
+- "Any dated record after the death date" includes `baseline_edss_date` and
+  `last_contact_date`; a record *on* the death date is accepted.
+- `transplant_number` must follow the transplant dates (numbers in date order, no two
+  transplants on one date) and run 1, 2, ... without gaps: a transplant 2 without a
+  transplant 1 means follow-up is counted from the wrong day.
+- A cross-record error is reported only when at least one record involved is new or changed,
+  and it is attached to the new record (a visit in the bundle after a death already in the
+  registry is an error on the visit's row). A new death that precedes the first transplant, or a
+  record already in the registry, is an error on the death row. Unchanged data never blocks an
+  import, so re-importing a bundle is always idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from registry import codes
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(slots=True)
+class FieldError:
+    """One rejected value: which entity/column, the value, why, and where (file and CSV line)."""
+
+    entity: str
+    column: str
+    value: Any
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or f"{self.entity}.csv"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.column}: {self.message}"
+
+
+FILE_COLUMN = "(file)"  # column of errors about a whole file (unknown file, invalid UTF-8)
+ROW_COLUMN = "(row)"  # column of errors about a whole row (wrong number of cells)
+
+# ---------------------------------------------------------------------------------------------
+# The format: files, columns, kinds, keys
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: str  # text, code, int, count, year, number, date, edss, bool, grade, country
+    required: bool = False
+    codes: tuple[Any, ...] = ()
+    max_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySpec:
+    """One bundle file: its stem, its database table, its columns and its natural key."""
+
+    name: str
+    table: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {c.name: c for c in self.columns})
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def dated_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.kind == "date")
+
+
+def _c(name: str, kind: str = "text", required: bool = False, codes_: tuple[Any, ...] = (), max_length: int | None = None) -> Column:
+    return Column(name, kind, required, codes_, max_length)
+
+
+_CENTRE = _c("centre_code", "text", True, max_length=16)
+_PATIENT = _c("patient_code", "text", True, max_length=64)
+
+ENTITIES: dict[str, EntitySpec] = {
+    spec.name: spec
+    for spec in (
+        EntitySpec(
+            "centres",
+            "centres",
+            (_CENTRE, _c("name", "text", True, max_length=200), _c("country", "country")),
+            ("centre_code",),
+        ),
+        EntitySpec(
+            "patients",
+            "patients",
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("sex", "code", True, codes.SEX),
+                _c("birth_year", "year", True),
+                _c("ms_onset_date", "date"),
+                _c("ms_diagnosis_date", "date"),
+                _c("last_contact_date", "date"),
+            ),
+            ("centre_code", "patient_code"),
+        ),
+        EntitySpec(
+            "transplants",
+            "transplants",
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("transplant_number", "int", True),
+                _c("transplant_date", "date", True),
+                _c("phenotype", "code", True, codes.PHENOTYPE),
+                _c("baseline_edss", "edss"),
+                _c("baseline_edss_date", "date"),
+                _c("relapses_12m", "count"),
+                _c("relapses_24m", "count"),
+                _c("gd_lesions_baseline", "count"),
+                _c("prior_dmt_count", "count"),
+                _c("mobilisation", "code", codes_=codes.MOBILISATION),
+                _c("conditioning", "code", codes_=codes.CONDITIONING),
+                _c("conditioning_intensity", "code", codes_=codes.CONDITIONING_INTENSITY),
+                _c("cd34_selection", "bool"),
+            ),
+            ("centre_code", "patient_code", "transplant_number"),
+        ),
+        EntitySpec(
+            "visits",
+            "visits",
+            (_CENTRE, _PATIENT, _c("visit_date", "date", True), _c("edss", "edss")),
+            ("centre_code", "patient_code", "visit_date"),
+        ),
+        EntitySpec(
+            "relapses",
+            "relapses",
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("onset_date", "date", True),
+                _c("severity", "code", codes_=codes.RELAPSE_SEVERITY),
+                _c("steroids", "bool"),
+                _c("recovery", "code", codes_=codes.RELAPSE_RECOVERY),
+            ),
+            ("centre_code", "patient_code", "onset_date"),
+        ),
+        EntitySpec(
+            "mri",
+            "mri_scans",
+            (_CENTRE, _PATIENT, _c("scan_date", "date", True), _c("new_t2", "count"), _c("gd_enhancing", "count")),
+            ("centre_code", "patient_code", "scan_date"),
+        ),
+        EntitySpec(
+            "adverse_events",
+            "adverse_events",
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("onset_date", "date", True),
+                _c("category", "code", True, codes.AE_CATEGORY),
+                _c("grade", "grade", True),
+                _c("serious", "bool"),
+                _c("description", "text"),
+            ),
+            ("centre_code", "patient_code", "onset_date", "category"),
+        ),
+        EntitySpec(
+            "deaths",
+            "deaths",
+            (_CENTRE, _PATIENT, _c("death_date", "date", True), _c("cause", "code", True, codes.DEATH_CAUSE)),
+            ("centre_code", "patient_code"),
+        ),
+    )
+}
+
+# Patient-level children, in bundle order; their rows refer to a patient.
+CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events", "deaths")
+
+
+def spec_of(entity: str) -> EntitySpec:
+    try:
+        return ENTITIES[entity]
+    except KeyError:
+        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}") from None
+
+
+def key_of(entity: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The natural key (BUNDLE_FORMAT.md "Keys") of a record, as a tuple in key-column order."""
+    return tuple(values.get(k) for k in ENTITIES[entity].key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing text (or typed form values) into Python values
+
+
+class _Bad(Exception):
+    """A value that cannot be converted; the message says why."""
+
+
+def _text(s: str) -> str:
+    return s
+
+
+def _int(s: str) -> int:
+    t = s.lstrip("+-")
+    if not t.isdigit() or not t.isascii():
+        raise _Bad(f"{s!r} is not a whole number")
+    return int(s)
+
+
+def _number(s: str) -> float:
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        raise _Bad(f"{s!r} is not a number") from None
+    if not d.is_finite():
+        raise _Bad(f"{s!r} is not a number")
+    return float(d)
+
+
+def _date(s: str) -> dt.date:
+    if len(s) != 10 or s[4] != "-" or s[7] != "-" or not (s[:4] + s[5:7] + s[8:]).isdigit():
+        raise _Bad(f"{s!r} is not a date (expected YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise _Bad(f"{s!r} is not a valid calendar date") from None
+
+
+def _bool(s: str) -> bool:
+    if s == "true":
+        return True
+    if s == "false":
+        return False
+    raise _Bad(f"{s!r} is not a boolean (expected true or false)")
+
+
+_TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
+    "text": _text,
+    "code": _text,
+    "country": _text,
+    "int": _int,
+    "count": _int,
+    "year": _int,
+    "grade": _int,
+    "number": _number,
+    "edss": _number,
+    "date": _date,
+    "bool": _bool,
+}
+
+
+def _typed(kind: str, v: Any) -> Any:
+    """Accept an already-typed value from a form, checking it has the right Python type."""
+    if kind in ("text", "code", "country"):
+        if isinstance(v, str):
+            return v
+    elif kind in ("int", "count", "year", "grade"):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+    elif kind in ("number", "edss"):
+        if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+            return float(v)
+    elif kind == "date":
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            return v
+        if isinstance(v, dt.datetime):
+            return v.date()
+    elif kind == "bool":
+        if isinstance(v, bool):
+            return v
+    raise _Bad(f"{v!r} is not a valid {kind} value")
+
+
+def parse_value(column: Column, raw: Any) -> Any:
+    """One cell to a Python value (None when missing); raises `_Bad` with the reason."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s == "":
+            return None
+        return _TEXT_PARSERS[column.kind](s)
+    return _typed(column.kind, raw)
+
+
+def parse_row(
+    entity: str,
+    raw: Mapping[str, Any],
+    *,
+    line: int | None = None,
+    file: str | None = None,
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Convert one row (CSV text or typed values) into Python values.
+
+    Only the columns present in `raw` appear in the result: a column absent from a bundle file
+    is "not provided" (an existing value is kept), while an empty cell is a missing value.
+    Errors: unknown column, malformed value, missing required value (when its column is present,
+    or absent and `raw` is meant to be a complete record - see `check_required`).
+    """
+    spec = spec_of(entity)
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    by_name = spec.by_name
+    for name, text in raw.items():
+        col = by_name.get(name)
+        if col is None:
+            errors.append(
+                FieldError(entity, name, text, f"unknown column {name!r}; {spec.file} has {', '.join(spec.column_names)}", line, file)
+            )
+            continue
+        try:
+            v = parse_value(col, text)
+        except _Bad as exc:
+            errors.append(FieldError(entity, name, text, str(exc), line, file))
+            continue
+        if v is None and col.required:
+            errors.append(FieldError(entity, name, text, "required value is missing", line, file))
+            continue
+        values[name] = v
+    return values, errors
+
+
+def check_required(
+    entity: str, values: Mapping[str, Any], *, line: int | None = None, file: str | None = None
+) -> list[FieldError]:
+    """Required columns absent from a complete record (a new record from a form or a bundle)."""
+    return [
+        FieldError(entity, name, None, "required value is missing", line, file)
+        for name in ENTITIES[entity].required
+        if values.get(name) is None
+    ]
+
+
+def check_header(entity: str, header: Sequence[str], *, file: str | None = None) -> list[FieldError]:
+    """Header (line 1) of a bundle file: unknown, duplicated and missing required columns."""
+    spec = spec_of(entity)
+    file = file or spec.file
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for name in header:
+        if name not in spec.by_name:
+            errors.append(
+                FieldError(entity, name, name, f"unknown column {name!r}; {spec.file} has {', '.join(spec.column_names)}", 1, file)
+            )
+        elif name in seen:
+            errors.append(FieldError(entity, name, name, f"column {name!r} appears twice in the header", 1, file))
+        seen.add(name)
+    for name in spec.required:
+        if name not in seen:
+            errors.append(FieldError(entity, name, None, f"required column {name!r} is missing from the header", 1, file))
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-record rules
+
+_COUNTRY = re.compile(r"[A-Z]{2}")
+MIN_DATE = dt.date(codes.MIN_YEAR, 1, 1)
+
+
+def format_edss(v: float) -> str:
+    """EDSS as BUNDLE_FORMAT.md writes it: 0, 1.0, 1.5, ... 9.5, 10."""
+    if v == 0:
+        return "0"
+    if v == 10:
+        return "10"
+    return f"{v:.1f}"
+
+
+def check_record(
+    entity: str,
+    values: Mapping[str, Any],
+    *,
+    line: int | None = None,
+    file: str | None = None,
+    today: dt.date | None = None,
+) -> list[FieldError]:
+    """Rules that need only this record (typed values, as from `parse_row`)."""
+    spec = ENTITIES[entity]
+    today = today or dt.date.today()
+    errors: list[FieldError] = []
+
+    def err(col: str, value: Any, message: str) -> None:
+        errors.append(FieldError(entity, col, value, message, line, file))
+
+    for name, v in values.items():
+        if v is None:
+            continue
+        col = spec.by_name.get(name)
+        if col is None:
+            continue
+        kind = col.kind
+        if kind == "date":
+            if v < MIN_DATE:
+                err(name, v, f"{v.isoformat()} is before {codes.MIN_YEAR}")
+            elif v > today:
+                err(name, v, f"{v.isoformat()} is in the future (today is {today.isoformat()})")
+        elif kind == "code":
+            if v not in col.codes:
+                err(name, v, f"{v!r} is not in the code list ({' '.join(col.codes)})")
+        elif kind == "edss":
+            if not codes.is_edss_step(v):
+                err(name, v, f"{v:g} is not an EDSS step (0, 1.0, 1.5, ... 9.5, 10; there is no 0.5)")
+        elif kind == "count":
+            if v < 0:
+                err(name, v, f"{v} is below 0 (a count)")
+        elif kind == "grade":
+            if v not in codes.AE_GRADES:
+                err(name, v, f"{v} is not a CTCAE grade (1 to 5)")
+        elif kind == "year":
+            if not codes.MIN_YEAR <= v <= today.year:
+                err(name, v, f"{v} is outside {codes.MIN_YEAR} to {today.year}")
+        elif kind == "country":
+            if not _COUNTRY.fullmatch(v):
+                err(name, v, f"{v!r} is not an ISO 3166-1 alpha-2 code (two upper-case letters)")
+        elif kind == "int":
+            if name == "transplant_number" and v < 1:
+                err(name, v, f"{v} is not a transplant number (1, 2, ...)")
+        elif kind == "text":
+            if col.max_length is not None and len(v) > col.max_length:
+                err(name, v, f"{v[:20]!r}... is longer than {col.max_length} characters")
+    if entity == "patients":
+        onset, diagnosis = values.get("ms_onset_date"), values.get("ms_diagnosis_date")
+        if onset is not None and diagnosis is not None and onset > diagnosis:
+            err("ms_onset_date", onset, f"MS onset {onset.isoformat()} is after the diagnosis on {diagnosis.isoformat()}")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-record rules
+
+
+@dataclass(slots=True)
+class Record:
+    """A record in bundle terms with where it came from.
+
+    `new` is True for a record being inserted or changed (a bundle row that differs from the
+    registry, a form submission), False for one already in the registry unchanged. Cross-record
+    errors are attached only to new records.
+    """
+
+    entity: str
+    values: dict[str, Any]
+    new: bool = True
+    line: int | None = None
+    file: str | None = None
+    valid: bool = True  # False when parsing failed: kept only for key and reference checks
+
+    def error(self, column: str, message: str) -> FieldError:
+        return FieldError(self.entity, column, self.values.get(column), message, self.line, self.file)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return key_of(self.entity, self.values)
+
+
+def describe_key(entity: str, key: Sequence[Any]) -> str:
+    return ", ".join(f"{k}={_show(v)}" for k, v in zip(ENTITIES[entity].key, key, strict=True))
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def check_duplicates(records: Iterable[Record]) -> list[FieldError]:
+    """Two records of one entity with the same key: the second (and later) ones are errors."""
+    first: dict[tuple[str, tuple[Any, ...]], Record] = {}
+    errors: list[FieldError] = []
+    for rec in records:
+        k = (rec.entity, rec.key)
+        if any(v is None for v in k[1]):
+            continue  # a missing key value is already an error of its own
+        prev = first.get(k)
+        if prev is None:
+            first[k] = rec
+            continue
+        where = f"line {prev.line}" if prev.line is not None else "another record"
+        col = ENTITIES[rec.entity].key[-1]
+        errors.append(rec.error(col, f"duplicate key ({describe_key(rec.entity, k[1])}): same as {where}"))
+    return errors
+
+
+def check_references(
+    records: Iterable[Record],
+    *,
+    centres: Iterable[str] | set[str],
+    patients: Iterable[tuple[str, str]] | set[tuple[str, str]],
+    sources: str = "the bundle or the registry",
+) -> list[FieldError]:
+    """Every patient row's centre and every child row's patient exist (bundle or registry).
+
+    `sources` names where they were looked for, for the message.
+    """
+    centres = centres if isinstance(centres, (set, frozenset)) else set(centres)
+    patients = patients if isinstance(patients, (set, frozenset)) else set(patients)
+    errors: list[FieldError] = []
+    for rec in records:
+        if rec.entity == "centres":
+            continue
+        centre = rec.values.get("centre_code")
+        if centre is None:
+            continue
+        if centre not in centres:
+            errors.append(rec.error("centre_code", f"centre {centre!r} is not in {sources}"))
+            continue
+        if rec.entity == "patients":
+            continue
+        patient = rec.values.get("patient_code")
+        if patient is not None and (centre, patient) not in patients:
+            errors.append(
+                rec.error("patient_code", f"patient {patient!r} of centre {centre!r} is not in {sources}")
+            )
+    return errors
+
+
+# Dated columns of each child entity, with a label for messages.
+_DATED: dict[str, tuple[tuple[str, str], ...]] = {
+    "transplants": (("transplant_date", "transplant"), ("baseline_edss_date", "baseline EDSS")),
+    "visits": (("visit_date", "visit"),),
+    "relapses": (("onset_date", "relapse"),),
+    "mri": (("scan_date", "MRI scan"),),
+    "adverse_events": (("onset_date", "adverse event"),),
+    "deaths": (("death_date", "death"),),
+}
+_PATIENT_DATES: tuple[tuple[str, str], ...] = (
+    ("ms_onset_date", "MS onset"),
+    ("ms_diagnosis_date", "MS diagnosis"),
+    ("last_contact_date", "last contact"),
+)
+
+
+def _blame(a: Record, b: Record) -> Record | None:
+    """The record an error about the pair (a, b) is attached to: a if new, else b if new."""
+    if a.new:
+        return a
+    if b.new:
+        return b
+    return None
+
+
+def check_history(patient: Record | None, children: Sequence[Record]) -> list[FieldError]:
+    """Date order for one patient, over the registry's records and the incoming ones together.
+
+    `children` are the patient's transplants, visits, relapses, MRI scans, adverse events and
+    death (at most one), each a `Record` with values of its entity merged over what the registry
+    holds. Only errors involving a new record are reported (see the module docstring).
+    """
+    errors: list[FieldError] = []
+    transplants = sorted(
+        (r for r in children if r.entity == "transplants" and r.values.get("transplant_number") is not None),
+        key=lambda r: r.values["transplant_number"],
+    )
+    deaths = [r for r in children if r.entity == "deaths" and r.values.get("death_date") is not None]
+    death = deaths[0] if deaths else None
+    death_date: dt.date | None = death.values["death_date"] if death else None
+    first_tx = min(
+        (r for r in transplants if r.values.get("transplant_date") is not None),
+        key=lambda r: r.values["transplant_date"],
+        default=None,
+    )
+    first_tx_date: dt.date | None = first_tx.values["transplant_date"] if first_tx else None
+
+    # transplant_number follows the dates and runs 1, 2, ... without gaps
+    expected = 1
+    prev: Record | None = None
+    for tx in transplants:
+        n = tx.values["transplant_number"]
+        if n != expected and n >= 1:
+            target = _blame(tx, tx)
+            if target is not None:
+                errors.append(target.error("transplant_number", f"transplant {n} but there is no transplant {expected}"))
+        expected = n + 1
+        d = tx.values.get("transplant_date")
+        if prev is not None and d is not None and prev.values.get("transplant_date") is not None:
+            pd = prev.values["transplant_date"]
+            if d <= pd:
+                target = _blame(tx, prev)
+                if target is not None:
+                    other = prev if target is tx else tx
+                    errors.append(
+                        target.error(
+                            "transplant_number",
+                            f"transplant {target.values['transplant_number']} on "
+                            f"{target.values['transplant_date'].isoformat()} does not follow the dates: transplant "
+                            f"{other.values['transplant_number']} is on {other.values['transplant_date'].isoformat()}",
+                        )
+                    )
+        prev = tx
+
+    # patient dates against the first transplant and the birth year
+    birth_year = patient.values.get("birth_year") if patient else None
+    if patient is not None:
+        for col, label in _PATIENT_DATES[:2]:
+            d = patient.values.get(col)
+            if d is None or first_tx is None or first_tx_date is None or d <= first_tx_date:
+                continue
+            target = _blame(patient, first_tx)
+            if target is patient:
+                errors.append(patient.error(col, f"{label} {d.isoformat()} is after the first transplant on {first_tx_date.isoformat()}"))
+            elif target is not None:
+                errors.append(
+                    first_tx.error("transplant_date", f"transplant on {first_tx_date.isoformat()} is before the {label} on {d.isoformat()}")
+                )
+
+    # every date: not before the birth year, not after the death
+    dated: list[tuple[Record, str, str, dt.date]] = []
+    if patient is not None:
+        for col, label in _PATIENT_DATES:
+            d = patient.values.get(col)
+            if d is not None:
+                dated.append((patient, col, label, d))
+    for rec in children:
+        for col, label in _DATED.get(rec.entity, ()):
+            d = rec.values.get(col)
+            if d is not None:
+                dated.append((rec, col, label, d))
+
+    death_conflicts_with_old: list[tuple[str, dt.date]] = []
+    for rec, col, label, d in dated:
+        if birth_year is not None and d.year < birth_year and patient is not None:
+            target = _blame(rec, patient)
+            if target is rec:
+                errors.append(rec.error(col, f"{label} {d.isoformat()} is before the birth year {birth_year}"))
+            elif target is patient:
+                errors.append(patient.error("birth_year", f"birth year {birth_year} is after the {label} on {d.isoformat()}"))
+        if death is None or death_date is None or rec is death or d <= death_date:
+            continue
+        if rec.new:
+            errors.append(rec.error(col, f"{label} {d.isoformat()} is after the death on {death_date.isoformat()}"))
+        elif death.new:
+            death_conflicts_with_old.append((label, d))
+
+    if death is not None and death.new and death_date is not None:
+        if first_tx_date is not None and death_date < first_tx_date:
+            errors.append(death.error("death_date", f"death {death_date.isoformat()} is before the first transplant on {first_tx_date.isoformat()}"))
+        elif death_conflicts_with_old:
+            label, d = min(death_conflicts_with_old, key=lambda x: x[1])
+            errors.append(death.error("death_date", f"death {death_date.isoformat()} is before the {label} on {d.isoformat()} already in the registry"))
+    return errors
