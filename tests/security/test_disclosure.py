@@ -1,0 +1,184 @@
+"""Small-count suppression and CSV-injection escaping (registry.disclosure).
+
+The property tests check suppression against an independent oracle: for every hidden cell, a
+linear programme finds the smallest and largest value it could take given everything shown
+(cells and totals, all counts >= 0). A hidden cell is recoverable exactly when the two meet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from registry.disclosure import MIN_CELL, csv_safe, csv_safe_frame, suppress_counts, suppression_mask
+
+
+def _full_table(counts: pd.DataFrame) -> np.ndarray:
+    a = counts.to_numpy(dtype=float)
+    full = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    full[:-1, :-1] = a
+    full[:-1, -1] = a.sum(axis=1)
+    full[-1, :-1] = a.sum(axis=0)
+    full[-1, -1] = a.sum()
+    return full
+
+
+def recoverable_cells(shown: pd.DataFrame) -> list[tuple[object, object, float, float]]:
+    """Hidden cells of `shown` (with totals) whose value the shown cells pin to one number."""
+    values = shown.to_numpy(dtype=object)
+    n_rows, n_cols = values.shape
+    hidden = [(i, j) for i in range(n_rows) for j in range(n_cols) if pd.isna(values[i, j])]
+    if not hidden:
+        return []
+    var = {cell: k for k, cell in enumerate(hidden)}
+    a_eq, b_eq = [], []
+
+    def equation(cells_plus: list[tuple[int, int]], cell_minus: tuple[int, int]) -> None:
+        row = np.zeros(len(hidden))
+        rhs = 0.0
+        for cell, sign in [*[(c, 1.0) for c in cells_plus], (cell_minus, -1.0)]:
+            if cell in var:
+                row[var[cell]] += sign
+            else:
+                rhs -= sign * float(values[cell])
+        a_eq.append(row)
+        b_eq.append(rhs)
+
+    for i in range(n_rows):  # each row (the totals row too) sums to its last cell
+        equation([(i, j) for j in range(n_cols - 1)], (i, n_cols - 1))
+    for j in range(n_cols):
+        equation([(i, j) for i in range(n_rows - 1)], (n_rows - 1, j))
+    found = []
+    for cell, k in var.items():
+        c = np.zeros(len(hidden))
+        c[k] = 1.0
+        low = linprog(c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None), method="highs")
+        high = linprog(-c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None), method="highs")
+        assert low.status == 0, low.message
+        if high.status == 3:  # unbounded above: certainly not recoverable
+            continue
+        if high.fun * -1 - low.fun < 0.5:
+            found.append((shown.index[cell[0]], shown.columns[cell[1]], low.fun, -high.fun))
+    return found
+
+
+def _check(counts: pd.DataFrame, threshold: int = MIN_CELL) -> pd.DataFrame:
+    shown = suppress_counts(counts, threshold)
+    full = _full_table(counts)
+    for (i, j), v in np.ndenumerate(shown.to_numpy(dtype=object)):
+        if not pd.isna(v):
+            assert v == full[i, j], "a shown count differs from the true count"
+            assert not 1 <= v < threshold, f"count {v} shown at ({shown.index[i]}, {shown.columns[j]})"
+    assert recoverable_cells(shown) == []
+    return shown
+
+
+count_tables = st.integers(1, 5).flatmap(
+    lambda rows: st.integers(1, 5).flatmap(
+        lambda cols: st.lists(
+            st.lists(st.one_of(st.integers(0, 6), st.integers(0, 60)), min_size=cols, max_size=cols),
+            min_size=rows,
+            max_size=rows,
+        )
+    )
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(count_tables)
+def test_no_small_count_shown_and_no_hidden_count_recoverable(rows: list[list[int]]) -> None:
+    counts = pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))], columns=[f"c{j}" for j in range(len(rows[0]))])
+    _check(counts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(count_tables, st.integers(1, 12))
+def test_any_threshold(rows: list[list[int]], threshold: int) -> None:
+    _check(pd.DataFrame(rows), threshold)
+
+
+def test_the_oracle_finds_a_cell_recoverable_by_subtraction() -> None:
+    """Guard for the property tests: primary suppression alone leaks, and the oracle says so."""
+    shown = pd.DataFrame([[2, 10, 12], [7, 8, 15], [9, 18, 27]], index=["A", "B", "Total"], columns=["x", "y", "Total"])
+    shown = shown.astype("Int64").mask(shown == 2)
+    assert recoverable_cells(shown) == [("A", "x", 2.0, 2.0)]
+
+
+def test_a_small_cell_hides_its_partners_in_row_and_column() -> None:
+    counts = pd.DataFrame({"alive": [2, 30], "dead": [10, 20]}, index=["AAA", "BBB"])
+    shown = _check(counts)
+    assert shown.isna().to_numpy().tolist() == [[True, True, False], [True, True, False], [False, False, False]]
+    assert shown.loc["Total"].tolist() == [32, 30, 62]
+
+
+def test_nothing_small_means_nothing_hidden_and_zero_is_shown() -> None:
+    counts = pd.DataFrame({"a": [0, 5], "b": [7, 0]}, index=["p", "q"])
+    shown = suppress_counts(counts)
+    assert not shown.isna().any().any()
+    assert shown.to_numpy().tolist() == [[0, 7, 7], [5, 0, 5], [5, 7, 12]]
+
+
+def test_small_totals_are_hidden_too() -> None:
+    counts = pd.DataFrame({"x": [1, 0], "y": [2, 0], "z": [0, 9]})
+    shown = _check(counts)
+    assert pd.isna(shown.iloc[0, -1]), "row total 3 is a small count"
+
+
+def test_a_series_and_without_totals() -> None:
+    shown = suppress_counts(pd.Series([3, 40, 50], index=["a", "b", "c"], name="deaths"), with_totals=False)
+    assert list(shown.columns) == ["deaths"] and list(shown.index) == ["a", "b", "c"]
+    assert shown["deaths"].isna().tolist() == [True, True, False]
+
+
+def test_mask_has_totals_labelled() -> None:
+    mask = suppression_mask(pd.DataFrame({"x": [6]}, index=["r"]))
+    assert list(mask.index) == ["r", "Total"] and list(mask.columns) == ["x", "Total"]
+    assert not mask.to_numpy().any()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (pd.DataFrame({"x": [1, -1]}), r"cell \(1, 'x'\) = -1"),
+        (pd.DataFrame({"x": [1.5]}), r"= 1.5: counts must be whole"),
+        (pd.DataFrame({"x": [None, 1.0]}), r"cell \(0, 'x'\) = nan"),
+        (pd.DataFrame(), "empty"),
+    ],
+)
+def test_bad_tables_are_refused_naming_the_cell(table: pd.DataFrame, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        suppress_counts(table)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("RRMS", "RRMS"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (-3, -3),
+        (2.5, 2.5),
+        (None, None),
+    ],
+)
+def test_csv_safe(value: object, expected: object) -> None:
+    assert csv_safe(value) == expected
+
+
+def test_csv_safe_frame_escapes_text_cells_and_headers_only() -> None:
+    frame = pd.DataFrame({"=h": ["=1+1", "ok"], "n": [-1, 2]})
+    out = csv_safe_frame(frame)
+    assert list(out.columns) == ["'=h", "n"]
+    assert out["'=h"].tolist() == ["'=1+1", "ok"]
+    assert out["n"].tolist() == [-1, 2]
+    assert frame["=h"].tolist() == ["=1+1", "ok"], "the input is not changed"
