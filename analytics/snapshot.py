@@ -1,0 +1,345 @@
+"""A read-only snapshot of the registry in an in-memory DuckDB database.
+
+Why a snapshot: endpoints are window functions and as-of joins over every visit of every
+patient; DuckDB computes them in well under a second for the world's whole AHSCT-for-MS cohort,
+while the registry database (SQLite or PostgreSQL) stays the single place that is written.
+The registry tables are read with SQLAlchemy Core into Arrow tables and registered in DuckDB;
+no DuckDB extension (sqlite_scanner, postgres_scanner) is used, because those download at run
+time (DESIGN.md).
+
+Reuse: `load_snapshot` keeps recent snapshots and returns the same object while the registry's
+data version is unchanged. The data version is checked with one cheap query: the head of the
+append-only audit chain (id and hash: every service write moves it) plus, for each table, its
+row count and latest `updated_at`, which also catches writes that bypass the services (bulk
+loads, restores, tests inserting through the ORM).
+
+Scope: a centre user's snapshot holds only their centre's rows. Actors who may not see patient
+codes (governance, researcher: `registry.access.sees_patient_codes`) get the code column
+blanked, so nothing downstream can show it by mistake.
+
+Threads: one DuckDB connection must not be used by two threads at once; callers take
+`snapshot.cursor()` (a new connection to the same in-memory database) per thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Date, Engine, String, func, select, type_coerce
+from sqlalchemy.sql.elements import ColumnElement
+
+from registry import models
+from registry.access import Actor, sees_patient_codes
+
+T = TypeVar("T")
+
+# The columns analytics need, table by table, with their Arrow types. Bookkeeping columns
+# (created_at, version, …) and free text are left out: the snapshot carries only what the
+# endpoints and the data-quality report use.
+SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
+    "centres": pa.schema([("id", pa.int64()), ("centre_code", pa.string()), ("name", pa.string()), ("country", pa.string())]),
+    "patients": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("centre_id", pa.int64()),
+            ("patient_code", pa.string()),
+            ("study_id", pa.string()),
+            ("sex", pa.string()),
+            ("birth_year", pa.int64()),
+            ("ms_onset_date", pa.date32()),
+            ("ms_diagnosis_date", pa.date32()),
+            ("last_contact_date", pa.date32()),
+        ]
+    ),
+    "transplants": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("transplant_number", pa.int64()),
+            ("transplant_date", pa.date32()),
+            ("phenotype", pa.string()),
+            ("baseline_edss", pa.float64()),
+            ("baseline_edss_date", pa.date32()),
+            ("relapses_12m", pa.int64()),
+            ("relapses_24m", pa.int64()),
+            ("gd_lesions_baseline", pa.int64()),
+            ("prior_dmt_count", pa.int64()),
+            ("mobilisation", pa.string()),
+            ("conditioning", pa.string()),
+            ("conditioning_intensity", pa.string()),
+            ("cd34_selection", pa.bool_()),
+        ]
+    ),
+    "visits": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("visit_date", pa.date32()), ("edss", pa.float64())]),
+    "relapses": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("onset_date", pa.date32()),
+            ("severity", pa.string()),
+            ("steroids", pa.bool_()),
+            ("recovery", pa.string()),
+        ]
+    ),
+    "mri_scans": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("scan_date", pa.date32()),
+            ("new_t2", pa.int64()),
+            ("gd_enhancing", pa.int64()),
+        ]
+    ),
+    "adverse_events": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("onset_date", pa.date32()),
+            ("category", pa.string()),
+            ("grade", pa.int64()),
+            ("serious", pa.bool_()),
+        ]
+    ),
+    "deaths": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("death_date", pa.date32()), ("cause", pa.string())]),
+}
+
+_MODELS: dict[str, type[models.Base]] = {
+    "centres": models.Centre,
+    "patients": models.Patient,
+    "transplants": models.Transplant,
+    "visits": models.Visit,
+    "relapses": models.Relapse,
+    "mri_scans": models.MriScan,
+    "adverse_events": models.AdverseEvent,
+    "deaths": models.Death,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which rows and columns a snapshot holds: one centre or all; patient codes or not."""
+
+    centre_code: str | None = None
+    patient_codes: bool = True
+
+    @classmethod
+    def for_actor(cls, actor: Actor | None) -> Scope:
+        if actor is None:
+            return cls()
+        return cls(
+            centre_code=actor.centre_code if actor.role == "centre" else None,
+            patient_codes=sees_patient_codes(actor),
+        )
+
+
+@dataclass(eq=False)
+class Snapshot:
+    """The registry's tables, as of `data_version`, in an in-memory DuckDB database.
+
+    Read-only by convention: nothing in `analytics` writes to it. `cached(key, fn)` memoises
+    derived results (endpoints per settings) for the snapshot's lifetime, which is exactly as
+    long as they are valid.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    data_version: str
+    scope: Scope = field(default_factory=Scope)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own to the snapshot's database: take one per thread."""
+        with self._lock:
+            return self.con.cursor()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One registry table as a DataFrame (small conveniences for reports and tests)."""
+        if name not in SNAPSHOT_SCHEMA:
+            raise KeyError(f"no table {name!r} in the snapshot; tables: {', '.join(SNAPSHOT_SCHEMA)}")
+        return self.cursor().sql(f"SELECT * FROM {name}").df()
+
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per key for this snapshot; concurrent callers may both compute."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            return self._memo.setdefault(key, value)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_tables(
+        cls,
+        tables: Mapping[str, pa.Table | pd.DataFrame],
+        *,
+        data_version: str = "in-memory",
+        scope: Scope | None = None,
+    ) -> Snapshot:
+        """A snapshot built from Arrow tables or DataFrames (tests, benchmarks, what-if copies).
+
+        Missing tables are empty and missing columns are NULL, so a test states only what it is
+        about. Columns are cast to `SNAPSHOT_SCHEMA`.
+
+        :raises KeyError: for an unknown table name.
+        """
+        unknown = sorted(set(tables) - set(SNAPSHOT_SCHEMA))
+        if unknown:
+            raise KeyError(f"unknown table(s) {', '.join(unknown)}; tables: {', '.join(SNAPSHOT_SCHEMA)}")
+        arrow = {name: _conform(tables.get(name), schema) for name, schema in SNAPSHOT_SCHEMA.items()}
+        return cls(con=_register(arrow), data_version=data_version, scope=scope or Scope())
+
+
+def _conform(data: pa.Table | pd.DataFrame | None, schema: pa.Schema) -> pa.Table:
+    if data is None:
+        return schema.empty_table()
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    columns = []
+    for fld in schema:
+        if fld.name in data.column_names:
+            columns.append(data.column(fld.name).cast(fld.type))
+        else:
+            columns.append(pa.nulls(data.num_rows, fld.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _register(tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+    """Copy the Arrow tables into DuckDB tables (copying frees the snapshot from the Arrow
+    buffers' lifetime and lets DuckDB keep statistics for its joins)."""
+    con = duckdb.connect(":memory:")
+    for name, table in tables.items():
+        con.register("_arrow_in", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
+        con.unregister("_arrow_in")
+    return con
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the registry
+
+
+def data_version(engine: Engine) -> str:
+    """A fingerprint of the registry's data, cheap to compute (one query).
+
+    The audit head moves with every service write; per-table row counts and the latest
+    `updated_at` catch writes that bypass the services.
+    """
+    audit = models.AuditEntry
+    parts: list[ColumnElement[Any]] = [
+        select(func.max(audit.id)).scalar_subquery(),
+        select(audit.row_hash).order_by(audit.id.desc()).limit(1).scalar_subquery(),
+    ]
+    for model in _MODELS.values():
+        table = model.__table__  # type: ignore[attr-defined]
+        parts.append(select(func.count()).select_from(table).scalar_subquery())
+        parts.append(select(func.max(table.c.updated_at)).scalar_subquery())
+    with engine.connect() as conn:
+        row = conn.execute(select(*parts)).one()
+    return "|".join("" if v is None else str(v) for v in row)
+
+
+def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Table]:
+    """The snapshot tables read from the registry with SQLAlchemy Core, as Arrow tables.
+
+    On SQLite, dates are stored as ISO text; they are read as text and parsed by Arrow in one
+    vectorised cast, which is several times faster than SQLAlchemy's per-value date parsing.
+    All tables are read in one transaction so that they are consistent with each other.
+    """
+    scope = scope or Scope()
+    sqlite = engine.dialect.name == "sqlite"
+    out: dict[str, pa.Table] = {}
+    with engine.connect() as conn:
+        for name, schema in SNAPSHOT_SCHEMA.items():
+            table = _MODELS[name].__table__  # type: ignore[attr-defined]
+            cols: list[ColumnElement[Any]] = []
+            for fld in schema:
+                col = table.c[fld.name]
+                if sqlite and isinstance(col.type, Date):
+                    cols.append(type_coerce(col, String).label(fld.name))
+                else:
+                    cols.append(col)
+            stmt = select(*cols).order_by(table.c.id)
+            if scope.centre_code is not None:
+                stmt = stmt.where(_in_centre(name, table, scope.centre_code))
+            rows = conn.execute(stmt).all()
+            out[name] = _to_arrow(rows, schema, dates_as_text=sqlite)
+    if not scope.patient_codes:
+        patients = out["patients"]
+        idx = patients.schema.get_field_index("patient_code")
+        out["patients"] = patients.set_column(idx, "patient_code", pa.nulls(patients.num_rows, pa.string()))
+    return out
+
+
+def _in_centre(name: str, table: Any, centre_code: str) -> ColumnElement[bool]:
+    centres = models.Centre.__table__
+    patients = models.Patient.__table__
+    centre_ids = select(centres.c.id).where(centres.c.centre_code == centre_code)
+    if name == "centres":
+        return table.c.centre_code == centre_code  # type: ignore[no-any-return]
+    if name == "patients":
+        return table.c.centre_id.in_(centre_ids)  # type: ignore[no-any-return]
+    return table.c.patient_id.in_(select(patients.c.id).where(patients.c.centre_id.in_(centre_ids)))  # type: ignore[no-any-return]
+
+
+def _to_arrow(rows: list[Any], schema: pa.Schema, *, dates_as_text: bool) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [() for _ in schema]
+    arrays = []
+    for fld, values in zip(schema, columns):
+        if fld.type == pa.date32() and dates_as_text:
+            arrays.append(pa.array(values, type=pa.string()).cast(pa.date32()))
+        else:
+            arrays.append(pa.array(values, type=fld.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reuse while the data are unchanged
+
+_CACHE_SIZE = 8
+_cache: OrderedDict[tuple[str, Scope], Snapshot] = OrderedDict()
+_cache_lock = threading.Lock()
+_load_locks: dict[tuple[str, Scope], threading.Lock] = {}
+
+
+def load_snapshot(engine: Engine, actor: Actor | None = None) -> Snapshot:
+    """The registry as the actor may see it, reusing the previous snapshot if the data version
+    is unchanged. `actor=None` means the whole registry with patient codes (CLI administrator).
+
+    Two threads asking for the same missing snapshot build it once (a lock per engine and scope).
+    """
+    scope = Scope.for_actor(actor)
+    key = (engine.url.render_as_string(hide_password=False), scope)
+    version = data_version(engine)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit.data_version == version:
+            _cache.move_to_end(key)
+            return hit
+        load_lock = _load_locks.setdefault(key, threading.Lock())
+    with load_lock:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None and hit.data_version == version:
+                return hit
+        # The version was read before the tables: if a write lands in between, the snapshot is
+        # stored under the older version, so the next call re-reads rather than trusting it.
+        snapshot = Snapshot(con=_register(read_tables(engine, scope)), data_version=version, scope=scope)
+        with _cache_lock:
+            _cache[key] = snapshot
+            _cache.move_to_end(key)
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return snapshot
+
+
+def clear_snapshot_cache() -> None:
+    """Forget every cached snapshot (tests; after a restore)."""
+    with _cache_lock:
+        _cache.clear()

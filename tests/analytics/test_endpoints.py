@@ -1,0 +1,251 @@
+"""Endpoints of ENDPOINTS.md on hand-built patients, one edge per row.
+
+Each case is a patient described in days since day 0 (see endpoint_cohort.py) and the endpoint
+values expected for it; `None` means the value must be empty (undefined).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from analytics.endpoints import ENDPOINT_COLUMNS, SURVIVAL_EXPORT_COLUMNS, derive_endpoints
+from analytics.settings import EndpointSettings
+from tests.analytics.endpoint_cohort import DAY0, Cohort
+
+
+def d(n: int) -> dt.date:
+    return DAY0 + dt.timedelta(days=n)
+
+
+def endpoints_of(settings: EndpointSettings | None = None, **patient: Any) -> dict[str, Any]:
+    """The endpoint row of a single patient built from keyword arguments."""
+    df = derive_endpoints(Cohort().add("P1", **patient).snapshot(), settings or EndpointSettings())
+    assert len(df) == 1
+    return {k: (None if v is pd.NA or (isinstance(v, float) and pd.isna(v)) or v is None else v)
+            for k, v in df.iloc[0].to_dict().items()}
+
+
+def check(row: dict[str, Any], expected: dict[str, Any]) -> None:
+    got = {k: row[k] for k in expected}
+    assert got == expected
+
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "alive, stable: everything censored",
+        dict(visits={-30: 3.0, 100: 3.0, 400: 3.0}, last_contact_days=500),
+        dict(os_days=500, os_event=0, rfs_days=500, rfs_event=0, pfs_days=400, pfs_event=0,
+             neda_days=500, neda_event=0, trm_days=500, trm_status=0, cdi_days=400, cdi_event=0,
+             cdw_date=None, lc_date=d(500)),
+    ),
+    (
+        "day-0 death from transplant: OS time 0 with event, TRM status 1 at 0",
+        dict(death=(0, "TRANSPLANT_RELATED")),
+        dict(os_days=0, os_event=1, trm_days=0, trm_status=1, rfs_days=0, rfs_event=1,
+             pfs_days=0, pfs_event=1, neda_days=0, neda_event=1),
+    ),
+    (
+        "day-0 death from another cause: TRM status 2 at 0",
+        dict(death=(0, "OTHER")),
+        dict(os_days=0, os_event=1, trm_days=0, trm_status=2),
+    ),
+    (
+        "death before any assessment: PFS event at death, CDI censored at day 0",
+        dict(baseline_edss=4.0, death=(40, "TRANSPLANT_RELATED"), adverse_events=(10,)),
+        dict(os_days=40, os_event=1, pfs_days=40, pfs_event=1, cdi_days=0, cdi_event=0,
+             neda_days=40, neda_event=1, trm_days=40, trm_status=1, death_date=d(40),
+             death_cause="TRANSPLANT_RELATED"),
+    ),
+    (
+        "death after assessments: CDI censored at the last assessment",
+        dict(baseline_edss=4.0, visits={100: 4.0, 300: 4.0}, death=(700, "MS")),
+        dict(cdi_days=300, cdi_event=0, pfs_days=700, pfs_event=1, trm_status=2, os_days=700),
+    ),
+    (
+        "relapse on day 0 is not post-transplant",
+        dict(relapses=(0,), visits={200: 3.0}, last_contact_days=300),
+        dict(rfs_days=300, rfs_event=0, neda_days=300, neda_event=0),
+    ),
+    (
+        "first relapse after day 0 ends RFS and NEDA",
+        dict(relapses=(-100, 150, 400), visits={200: 3.0}, last_contact_days=600),
+        dict(rfs_days=150, rfs_event=1, neda_days=150, neda_event=1, eda_date=d(150), lc_date=d(600)),
+    ),
+    (
+        "relapse 29 days before the candidate: relapse-affected, no CDW",
+        dict(baseline_edss=3.0, relapses=(61,), visits={90: 4.0, 300: 4.0}),
+        dict(cdw_date=None, pfs_event=0, pfs_days=300),
+    ),
+    (
+        "relapse 30 days before the candidate: CDW",
+        dict(baseline_edss=3.0, relapses=(60,), visits={90: 4.0, 300: 4.0}),
+        dict(cdw_date=d(90), pfs_event=1, pfs_days=90),
+    ),
+    (
+        "pre-transplant relapse makes an early assessment relapse-affected",
+        dict(baseline_edss=3.0, relapses=(-5,), visits={20: 4.0, 250: 4.0}),
+        dict(cdw_date=None, pfs_event=0, rfs_event=0),
+    ),
+    ("baseline EDSS 0: δ 1.5", dict(baseline_edss=0.0, visits={90: 1.5, 300: 1.5}), dict(cdw_date=d(90))),
+    ("baseline EDSS 0: 1.0 is not enough", dict(baseline_edss=0.0, visits={90: 1.0, 300: 1.0}), dict(cdw_date=None)),
+    ("baseline EDSS 5.5: δ 1.0", dict(baseline_edss=5.5, visits={90: 6.0, 300: 6.0}), dict(cdw_date=None)),
+    ("baseline EDSS 5.5: 6.5 worsens", dict(baseline_edss=5.5, visits={90: 6.5, 300: 6.5}), dict(cdw_date=d(90))),
+    ("baseline EDSS 6.0: δ 0.5", dict(baseline_edss=6.0, visits={90: 6.5, 300: 6.5}), dict(cdw_date=d(90))),
+    (
+        "worsening at the last visit is unconfirmed: censored there",
+        dict(baseline_edss=3.0, visits={100: 3.0, 400: 4.0}, last_contact_days=450),
+        dict(cdw_date=None, pfs_event=0, pfs_days=400),
+    ),
+    (
+        "worsening that reverts before confirmation",
+        dict(baseline_edss=3.0, visits={100: 4.0, 200: 3.0, 300: 4.0}),
+        dict(cdw_date=None, pfs_event=0, pfs_days=300),
+    ),
+    (
+        "missing baseline, a pre-transplant visit in the window is used",
+        dict(baseline_edss=None, visits={-400: 1.0, -200: 3.0, 0: 2.0, 100: 3.0, 300: 3.0}),
+        dict(baseline_edss=2.0, baseline_source="visit", cdw_date=d(100), pfs_event=1),
+    ),
+    (
+        "missing baseline, visit exactly 365 days before day 0 is used",
+        dict(baseline_edss=None, visits={-365: 2.0, 100: 3.0, 300: 3.0}),
+        dict(baseline_edss=2.0, cdw_date=d(100)),
+    ),
+    (
+        "missing baseline and no visit in the window: no CDW/PFS/NEDA/CDI",
+        dict(baseline_edss=None, visits={-366: 2.0, 100: 3.0, 300: 3.0}, relapses=(50,)),
+        dict(baseline_edss=None, baseline_source=None, cdw_date=None, pfs_days=None, pfs_event=None,
+             neda_days=None, neda_event=None, cdi_days=None, cdi_event=None, eda_date=None,
+             rfs_event=1, rfs_days=50),
+    ),
+    (
+        "recorded baseline wins over visits",
+        dict(baseline_edss=4.0, visits={-10: 2.0, 100: 5.0, 300: 5.0}),
+        dict(baseline_edss=4.0, baseline_source="transplant", cdw_date=d(100)),
+    ),
+    (
+        "baseline below 2.0: CDI undefined",
+        dict(baseline_edss=1.5, visits={100: 1.5}),
+        dict(cdi_days=None, cdi_event=None, cdi_date=None, pfs_event=0),
+    ),
+    (
+        "confirmed improvement",
+        dict(baseline_edss=4.0, visits={100: 3.0, 300: 3.0, 500: 3.0}),
+        dict(cdi_date=d(100), cdi_event=1, cdi_days=100),
+    ),
+    (
+        "MRI activity just inside the window (day 180) is ignored",
+        dict(mri=[(180, 2, 1)], last_contact_days=400),
+        dict(neda_event=0, neda_days=400, eda_date=None),
+    ),
+    (
+        "MRI activity just outside the window (day 181) counts",
+        dict(mri=[(181, 1, 0)], last_contact_days=400),
+        dict(neda_event=1, neda_days=181, eda_date=d(181)),
+    ),
+    (
+        "MRI without new or enhancing lesions is not activity",
+        dict(mri=[(300, 0, 0), (350, None, None)], last_contact_days=400),
+        dict(neda_event=0, neda_days=400, lc_date=d(400)),
+    ),
+    (
+        "Gd-enhancing lesion alone is activity",
+        dict(mri=[(300, None, 1)], last_contact_days=400),
+        dict(neda_event=1, neda_days=300),
+    ),
+    (
+        "CDW is evidence of disease activity",
+        dict(baseline_edss=3.0, visits={100: 4.0, 300: 4.0}, mri=[(250, 1, 0)]),
+        dict(eda_date=d(100), neda_days=100, neda_event=1),
+    ),
+    (
+        "death counts for NEDA when no activity was seen",
+        dict(visits={100: 3.0}, death=(200, "UNKNOWN")),
+        dict(neda_event=1, neda_days=200, eda_date=None, trm_status=2),
+    ),
+    (
+        "second transplant ignored: day 0 stays the first, but it is a contact",
+        dict(second_transplant_days=400, visits={100: 3.0}),
+        dict(day0=DAY0, os_days=400, lc_date=d(400), transplant_year=DAY0.year),
+    ),
+    (
+        "last contact is the latest of all dated records",
+        dict(visits={100: 3.0}, relapses=(150,), mri=[(300, 0, 0)], adverse_events=(350,), last_contact_days=320),
+        dict(lc_date=d(350), os_days=350),
+    ),
+    (
+        "covariates: age top-coded at 90, duration in years with one decimal",
+        dict(birth_year=1920, onset_days=-1000),
+        dict(age_at_transplant=90, transplant_year=2020, disease_duration_years=2.7),
+    ),
+    (
+        "covariates: no onset date, no disease duration",
+        dict(birth_year=1985, onset_days=None),
+        dict(age_at_transplant=35, disease_duration_years=None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "patient", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_endpoint_edge(case: str, patient: dict[str, Any], expected: dict[str, Any]) -> None:
+    check(endpoints_of(**patient), expected)
+
+
+@pytest.mark.parametrize(("confirmation_days", "cdw_day"), [(84, 90), (182, None)])
+def test_confirmation_days_setting_changes_cdw(confirmation_days: int, cdw_day: int | None) -> None:
+    row = endpoints_of(EndpointSettings(confirmation_days=confirmation_days),
+                       baseline_edss=3.0, visits={90: 4.0, 180: 4.0, 300: 3.0})
+    assert row["cdw_date"] == (None if cdw_day is None else d(cdw_day))
+
+
+@pytest.mark.parametrize(("rebaseline", "event"), [(180, 1), (250, 0)])
+def test_mri_rebaseline_setting(rebaseline: int, event: int) -> None:
+    row = endpoints_of(EndpointSettings(mri_rebaseline_days=rebaseline), mri=[(200, 1, 0)], last_contact_days=400)
+    assert row["neda_event"] == event
+
+
+@pytest.mark.parametrize(("lookback", "baseline"), [(365, 2.0), (100, None)])
+def test_baseline_lookback_setting(lookback: int, baseline: float | None) -> None:
+    row = endpoints_of(EndpointSettings(baseline_lookback_days=lookback), baseline_edss=None, visits={-200: 2.0})
+    assert row["baseline_edss"] == baseline
+
+
+def test_patient_without_first_transplant_is_excluded() -> None:
+    cohort = Cohort().add("A").add("B", first_transplant=False, second_transplant_days=100)
+    df = derive_endpoints(cohort.snapshot())
+    assert list(df["patient_code"]) == ["A"]
+
+
+def test_one_row_per_patient_with_the_documented_columns() -> None:
+    cohort = Cohort()
+    for i in range(7):
+        cohort.add(f"P{i}", centre="C1" if i % 2 else "C2", visits={100: 3.0, 200: 3.5}, relapses=(50, 60))
+    df = derive_endpoints(cohort.snapshot())
+    assert list(df.columns) == list(ENDPOINT_COLUMNS)
+    assert df["patient_id"].is_unique and len(df) == 7
+    assert set(SURVIVAL_EXPORT_COLUMNS) <= set(df.columns)
+    assert SURVIVAL_EXPORT_COLUMNS[0] == "study_id" and SURVIVAL_EXPORT_COLUMNS[-1] == "trm_status"
+
+
+def test_whole_number_columns_are_nullable_integers() -> None:
+    df = derive_endpoints(Cohort().add("A").add("B", baseline_edss=None).snapshot())
+    for col in ("os_days", "os_event", "pfs_days", "pfs_event", "trm_status", "age_at_transplant"):
+        assert str(df[col].dtype) == "Int64", col
+
+
+def test_results_are_cached_per_settings_on_the_snapshot_and_copies_are_returned() -> None:
+    snap = Cohort().add("A", visits={90: 4.0, 180: 4.0}).snapshot()
+    first = derive_endpoints(snap, EndpointSettings(confirmation_days=84))
+    first.loc[0, "os_days"] = -1
+    again = derive_endpoints(snap, EndpointSettings(confirmation_days=84))
+    assert again.loc[0, "os_days"] != -1
+    assert derive_endpoints(snap, EndpointSettings())["cdw_date"].iloc[0] is None
+
+
+def test_accepts_a_plain_duckdb_connection() -> None:
+    snap = Cohort().add("A").snapshot()
+    assert len(derive_endpoints(snap.cursor(), EndpointSettings())) == 1

@@ -1,0 +1,136 @@
+"""The DuckDB snapshot of the registry: faithful, scoped to the actor, reused while unchanged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import Engine, update
+
+from analytics.endpoints import derive_endpoints
+from analytics.snapshot import SNAPSHOT_SCHEMA, Snapshot, clear_snapshot_cache, data_version, load_snapshot
+from registry import models
+from registry.access import Actor
+from registry.db import session_scope
+from tests.analytics.endpoint_cohort import DAY0, Cohort
+
+
+def small_cohort() -> Cohort:
+    return (
+        Cohort()
+        .add("A1", centre="C1", visits={-10: 2.0, 100: 3.0, 300: 3.0}, relapses=(50,), mri=[(200, 1, 0)],
+             adverse_events=(5,), last_contact_days=400)
+        .add("A2", centre="C1", baseline_edss=None, death=(30, "TRANSPLANT_RELATED"))
+        .add("B1", centre="C2", second_transplant_days=500, onset_days=None)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    clear_snapshot_cache()
+
+
+def test_snapshot_holds_the_registry_rows_with_their_types(engine: Engine) -> None:
+    small_cohort().write(engine)
+    snap = load_snapshot(engine)
+    con = snap.cursor()
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SNAPSHOT_SCHEMA}
+    assert counts == {"centres": 2, "patients": 3, "transplants": 4, "visits": 3, "relapses": 1,
+                      "mri_scans": 1, "adverse_events": 1, "deaths": 1}
+    visits = con.execute("SELECT visit_date, edss FROM visits ORDER BY visit_date").fetchall()
+    assert visits[0] == (DAY0 - dt.timedelta(days=10), 2.0)
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'patients'").fetchall())
+    assert types["ms_onset_date"] == "DATE" and types["birth_year"] == "BIGINT"
+
+
+def test_endpoints_from_the_registry_equal_endpoints_from_the_same_tables(sqlite_engine: Engine) -> None:
+    cohort = small_cohort()
+    cohort.write(sqlite_engine)
+    from_registry = derive_endpoints(load_snapshot(sqlite_engine)).drop(columns=["patient_id"])
+    from_tables = derive_endpoints(cohort.snapshot()).drop(columns=["patient_id"])
+    assert from_registry.sort_values("patient_code").reset_index(drop=True).equals(
+        from_tables.sort_values("patient_code").reset_index(drop=True)
+    )
+
+
+def test_centre_user_sees_only_their_centre(sqlite_engine: Engine) -> None:
+    small_cohort().write(sqlite_engine)
+    snap = load_snapshot(sqlite_engine, Actor("dm", "centre", "C2"))
+    con = snap.cursor()
+    assert con.execute("SELECT patient_code FROM patients").fetchall() == [("B1",)]
+    assert con.execute("SELECT centre_code FROM centres").fetchall() == [("C2",)]
+    assert con.execute("SELECT count(*) FROM transplants").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM visits").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM deaths").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("role", "codes_visible"), [("researcher", False), ("governance", False), ("admin", True)])
+def test_patient_codes_only_for_roles_that_may_see_them(sqlite_engine: Engine, role: str, codes_visible: bool) -> None:
+    small_cohort().write(sqlite_engine)
+    snap = load_snapshot(sqlite_engine, Actor("u", role))
+    codes = [c for (c,) in snap.cursor().execute("SELECT patient_code FROM patients").fetchall()]
+    assert len(codes) == 3
+    assert all(c is not None for c in codes) is codes_visible
+    assert all(c is None for c in codes) is not codes_visible
+
+
+def test_snapshot_is_reused_while_data_are_unchanged(sqlite_engine: Engine) -> None:
+    small_cohort().write(sqlite_engine)
+    first = load_snapshot(sqlite_engine)
+    assert load_snapshot(sqlite_engine) is first
+    assert load_snapshot(sqlite_engine, Actor("dm", "centre", "C1")) is not first
+
+
+def test_new_snapshot_after_an_update(sqlite_engine: Engine) -> None:
+    small_cohort().write(sqlite_engine)
+    first = load_snapshot(sqlite_engine)
+    with session_scope(sqlite_engine) as session:
+        session.execute(update(models.Visit).where(models.Visit.edss == 2.0).values(
+            edss=2.5, updated_at=models.utcnow() + dt.timedelta(seconds=1)))
+    second = load_snapshot(sqlite_engine)
+    assert second is not first and second.data_version != first.data_version
+    assert second.cursor().execute("SELECT max(edss) FROM visits WHERE edss < 3").fetchone() == (2.5,)
+
+
+def test_new_snapshot_after_an_insert(sqlite_engine: Engine) -> None:
+    small_cohort().write(sqlite_engine)
+    before = data_version(sqlite_engine)
+    Cohort().add("Z9", centre="C9").write(sqlite_engine)
+    assert data_version(sqlite_engine) != before
+    assert load_snapshot(sqlite_engine).cursor().execute("SELECT count(*) FROM patients").fetchone() == (4,)
+
+
+def test_cursors_serve_concurrent_threads(sqlite_engine: Engine) -> None:
+    small_cohort().write(sqlite_engine)
+    snap = load_snapshot(sqlite_engine)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            con = snap.cursor()
+            for _ in range(20):
+                results.append(con.execute("SELECT count(*) FROM visits").fetchone()[0])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == [3] * 80
+
+
+def test_from_tables_refuses_unknown_tables() -> None:
+    with pytest.raises(KeyError, match="visitz"):
+        Snapshot.from_tables({"visitz": None})  # type: ignore[dict-item]
+
+
+def test_from_tables_fills_missing_tables_and_columns() -> None:
+    import pandas as pd
+
+    snap = Snapshot.from_tables({"visits": pd.DataFrame({"patient_id": [1], "visit_date": [DAY0]})})
+    assert snap.cursor().execute("SELECT edss FROM visits").fetchall() == [(None,)]
+    assert snap.cursor().execute("SELECT count(*) FROM deaths").fetchone() == (0,)
