@@ -182,6 +182,21 @@ def _refuse(session: Session, cause: FailureCause, username: str) -> None:
     raise LoginFailed(cause, username)
 
 
+def active_actor(session: Session, username: str) -> Actor | None:
+    """The Actor of an existing, enabled, unlocked account, else None.
+
+    The dashboard calls this on every run so that disabling an account (or changing its role)
+    takes effect in sessions that are already logged in, and to map an identity-provider login
+    (OIDC) to a registry account: the registry username is the person's e-mail address there.
+    """
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or user.disabled:
+        return None
+    if user.locked_until is not None and user.locked_until > utcnow():
+        return None
+    return Actor(username=user.username, role=user.role, centre_code=user.centre.centre_code if user.centre else None)
+
+
 # --- user management (admins) -------------------------------------------------------------
 
 
