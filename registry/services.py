@@ -704,6 +704,7 @@ def plan_bulk(session: Session, actor: Actor, records: Sequence[Record], *, toda
             req = check_required(entity, merged, line=rec.line, file=rec.file)
             if req:
                 errors += req
+                rec.valid = False
                 continue
             if entity == "centres":
                 _require_entity_write(actor, entity, merged["centre_code"], structural=True)
@@ -725,6 +726,11 @@ def plan_bulk(session: Session, actor: Actor, records: Sequence[Record], *, toda
             if new.new:
                 touched_new.add(pk)
 
+    # a patient with a broken record is not checked for date order: the missing record would
+    # only cause follow-on errors that disappear once the reported one is fixed
+    for rec in records:
+        if (not rec.valid or id(rec) in broken) and rec.entity != "centres":
+            touched_new.discard((rec.values.get("centre_code"), rec.values.get("patient_code")))  # type: ignore[arg-type]
     errors += _check_touched_histories(stored, touched, touched_new)
     if errors:
         raise ValidationFailed(_in_order(errors))

@@ -663,13 +663,13 @@ def check_history(patient: Record | None, children: Sequence[Record]) -> list[Fi
                 dated.append((rec, col, label, d))
 
     death_conflicts_with_old: list[tuple[str, dt.date]] = []
+    before_birth: list[tuple[str, dt.date]] = []  # dates a new birth_year conflicts with
     for rec, col, label, d in dated:
         if birth_year is not None and d.year < birth_year and patient is not None:
-            target = _blame(rec, patient)
-            if target is rec:
+            if rec is not patient and rec.new:
                 errors.append(rec.error(col, f"{label} {d.isoformat()} is before the birth year {birth_year}"))
-            elif target is patient:
-                errors.append(patient.error("birth_year", f"birth year {birth_year} is after the {label} on {d.isoformat()}"))
+            elif patient.new:
+                before_birth.append((label, d))
         if death is None or death_date is None or rec is death or d <= death_date:
             continue
         if rec.new:
@@ -677,6 +677,9 @@ def check_history(patient: Record | None, children: Sequence[Record]) -> list[Fi
         elif death.new:
             death_conflicts_with_old.append((label, d))
 
+    if before_birth:
+        label, d = min(before_birth, key=lambda x: x[1])
+        errors.append(patient.error("birth_year", f"birth year {birth_year} is after the {label} on {d.isoformat()}"))  # type: ignore[union-attr]
     if death is not None and death.new and death_date is not None:
         if first_tx_date is not None and death_date < first_tx_date:
             errors.append(death.error("death_date", f"death {death_date.isoformat()} is before the first transplant on {first_tx_date.isoformat()}"))
