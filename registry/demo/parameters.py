@@ -63,7 +63,7 @@ class CohortParameters:
     missing_visit_edss_share: float = 0.04
     screening_visit_share: float = 0.7
     missing_baseline_edss_share: float = 0.07
-    second_transplant_share: float = 0.10  # of patients with relapse or worsening before it
+    second_transplant_share: float = 0.06  # of patients with relapse or worsening before it
 
     # MRI
     mri_month6_share: float = 0.85

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
 
-from registry import codes, validation
+from registry import codes, models, validation
+from registry.db import make_engine
 from registry.demo import DEFAULT_SEED, generate_cohort
 
 TODAY = dt.date(2026, 11, 24)
@@ -307,3 +311,63 @@ def test_mri_baseline_around_month_6_and_activity_rare_after(cohort: Bundle) -> 
     late = [m for d, m in scans if d > 180]
     active = [m for m in late if (m["new_t2"] not in ("", "0")) or (m["gd_enhancing"] not in ("", "0"))]
     assert 0.005 < len(active) / len(late) < 0.08
+
+
+# --- msreg demo -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cheap_passwords() -> Iterator[None]:
+    from argon2 import PasswordHasher
+
+    from registry import auth
+
+    with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
+        yield
+
+
+def run_msreg(*args: str) -> Result:
+    from registry.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def count(url: str, model: type[models.Base]) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_msreg_demo_fills_an_empty_registry_through_the_importer(sqlite_url: str, cheap_passwords: None) -> None:
+    result = run_msreg("demo", "--db", sqlite_url, "--patients", "60", "--seed", "11", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert count(sqlite_url, models.Patient) == 60
+    assert count(sqlite_url, models.Centre) == len(generate_cohort(0, today=TODAY)["centres"])
+    assert count(sqlite_url, models.Visit) > 60 * 3
+    assert count(sqlite_url, models.AuditEntry) > 60  # imported like any bundle: audited
+    assert "60 patients" in result.output
+    assert "demo-admin" in result.output
+
+
+def test_msreg_demo_refuses_a_registry_that_has_patients(sqlite_url: str, cheap_passwords: None) -> None:
+    assert run_msreg("demo", "--db", sqlite_url, "--patients", "30", "--no-progress").exit_code == 0
+    visits = count(sqlite_url, models.Visit)
+    again = run_msreg("demo", "--db", sqlite_url, "--patients", "30", "--seed", "2", "--no-progress")
+    assert again.exit_code == 1
+    assert "already holds 30 patient(s)" in again.output
+    assert count(sqlite_url, models.Visit) == visits
+
+
+def test_msreg_demo_on_a_database_without_schema_says_to_run_init(tmp_path: Path) -> None:
+    result = run_msreg("demo", "--db", str(tmp_path / "empty.db"), "--patients", "10")
+    assert result.exit_code == 1
+    assert "msreg init" in result.output
+
+
+def test_msreg_demo_default_seed_is_the_generators() -> None:
+    from registry import cli_demo
+
+    assert cli_demo.DEFAULT_SEED == DEFAULT_SEED
