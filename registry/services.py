@@ -441,6 +441,8 @@ def update(
     reason = _require_reason(reason, "change")
     spec = spec_of(entity)
     key = _parse_key(entity, key)
+    # Access before lookup: NotFound vs AccessDenied must not tell another centre's keys.
+    _require_entity_write(actor, entity, key["centre_code"], structural=False)
     current = _find(session, entity, key)
     if current is None:
         raise NotFound(f"{spec.name}: no record with {describe_key(entity, tuple(key[k] for k in spec.key))}")
@@ -514,6 +516,8 @@ def delete(
     reason = _require_reason(reason, "delete")
     spec = spec_of(entity)
     key = _parse_key(entity, key)
+    # Access before lookup: NotFound vs AccessDenied must not tell another centre's keys.
+    _require_entity_write(actor, entity, key["centre_code"], structural=True)
     current = _find(session, entity, key)
     if current is None:
         raise NotFound(f"{spec.name}: no record with {describe_key(entity, tuple(key[k] for k in spec.key))}")
