@@ -32,7 +32,13 @@ from dashboard.figures.style import (
     suppressed_label,
 )
 
-RISK_ROWS: tuple[tuple[str, str], ...] = (("n_risk", "At risk"), ("n_event", "Events"), ("n_censor", "Censored"))
+# The competing-events row appears only when the risk table has it (cumulative incidence).
+RISK_ROWS: tuple[tuple[str, str], ...] = (
+    ("n_risk", "At risk"),
+    ("n_event", "Events"),
+    ("n_competing", "Competing events"),
+    ("n_censor", "Censored"),
+)
 
 
 def group_sizes(risk_table: pd.DataFrame) -> dict[str, int]:
@@ -111,7 +117,8 @@ def _survival_figure(
     sizes = group_sizes(risk_table)
     groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
     too_small = [g for g in groups if sizes.get(g, 0) < min_group_size]
-    n_table_rows = max(1, len(groups) * len(RISK_ROWS))
+    n_rows_per_group = len(RISK_ROWS) - ("n_competing" not in risk_table.columns)
+    n_table_rows = max(1, len(groups) * n_rows_per_group)
     table_share = min(0.55, 0.1 + 0.035 * n_table_rows)
     fig = make_subplots(
         rows=2,
@@ -193,9 +200,10 @@ def _survival_figure(
     # Risk table: one text row per group and count, top to bottom, in the group's colour.
     labels: list[str] = []
     small = suppressed_label(min_group_size)
+    rows = [r for r in RISK_ROWS if r[0] in risk_table.columns or r[0] != "n_competing"]
     for i, group in enumerate(groups):
         rt = risk_table[risk_table["group"].astype(str) == group].sort_values("time")
-        for col, name in RISK_ROWS:
+        for col, name in rows:
             label = name if len(groups) == 1 else f"{group} · {name.lower()}"
             labels.append(label)
             if rt.empty:

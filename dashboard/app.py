@@ -1,0 +1,100 @@
+"""The dashboard's entry point: who is acting, the shared sidebar, and the page navigation.
+
+Run with `msreg dashboard` (which sets $MSREG_DATABASE_URL and starts Streamlit in this folder).
+
+Order of a run, and why:
+1. The acting user (login) comes first: nothing is read before we know whose scope applies.
+2. Endpoint settings come before data, because the endpoint table depends on them; cohort
+   filters come after, because their options (centres, years) come from the data.
+3. An empty registry (for this user) gets the start page, plus data entry for users who may
+   upload a bundle, instead of pages that would fail on no data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from analytics.settings import EndpointSettings
+from dashboard import data
+from dashboard.context import Filters, PageContext, set_page_context
+from dashboard.login import require_actor
+from registry.access import Actor
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "app_pages"
+CONFIRMATION_CHOICES = (182, 84)
+MRI_REBASELINE_CHOICES = (0, 90, 120, 180, 270, 365)
+
+
+def settings_sidebar() -> EndpointSettings:
+    st.sidebar.subheader("Endpoint settings")
+    confirmation = st.sidebar.radio(
+        "CDW confirmation (days)", CONFIRMATION_CHOICES, key="s_confirmation", horizontal=True,
+        help="Minimum time from a worsened EDSS to the assessment that confirms it (6 or 3 months).",
+    )
+    rebaseline = st.sidebar.select_slider(
+        "MRI re-baseline (day)", MRI_REBASELINE_CHOICES, value=180, key="s_mri_rebaseline",
+        help="MRI activity counts for NEDA-3 only on scans after this day (the new MRI baseline).",
+    )
+    return EndpointSettings(confirmation_days=int(confirmation), mri_rebaseline_days=int(rebaseline))
+
+
+def filters_sidebar(url: str, actor: Actor, version: str, settings: EndpointSettings) -> Filters:
+    df = data.endpoints(url, data.scope_key(actor), version, data.settings_key(settings))
+    st.sidebar.subheader("Cohort")
+    centre_options = sorted(df["centre_code"].dropna().unique().tolist())
+    centres = ()
+    if len(centre_options) > 1:
+        centres = tuple(st.sidebar.multiselect("Centres", centre_options, key="f_centres", placeholder="All centres"))
+    phenotypes = tuple(st.sidebar.multiselect("Phenotype", ["RRMS", "SPMS", "PPMS"], key="f_phenotypes",
+                                              placeholder="All phenotypes"))
+    years = None
+    y = df["transplant_year"].dropna()
+    if len(y) and y.min() < y.max():
+        lo, hi = int(y.min()), int(y.max())
+        chosen = st.sidebar.slider("First transplant year", lo, hi, (lo, hi), key="f_years")
+        years = None if chosen == (lo, hi) else (int(chosen[0]), int(chosen[1]))
+    return Filters(centres=centres, phenotypes=phenotypes, years=years)
+
+
+def page(name: str, title: str, icon: str, *, default: bool = False) -> st.Page:
+    return st.Page(PAGES / f"{name}.py", title=title, icon=icon, url_path=name, default=default)
+
+
+def main() -> None:
+    st.set_page_config(page_title="AHSCT-MS outcomes registry", page_icon="🩺", layout="wide")
+    actor = require_actor()  # shows the login form and stops until someone is logged in
+    url = data.database_url()
+    version = data.data_version(url)
+    counts = data.table_counts(url, data.scope_key(actor), version)
+    # Only administrators and centre users write (registry.access); others never see the forms.
+    entry = [page("entry", "Data entry", "✏️")] if actor.role in ("admin", "centre") else []
+    if counts["transplants"] == 0:
+        set_page_context(PageContext(actor, url, version, EndpointSettings(), Filters()))
+        nav = st.navigation([page("start", "Start", "👋", default=True), *entry])
+    else:
+        nav = st.navigation(
+            [
+                page("overview", "Overview", "📊", default=True),
+                page("outcomes", "Outcomes", "📈"),
+                page("safety", "Safety", "🛡️"),
+                page("quality", "Data quality", "🧹"),
+                page("timeline", "Patient timeline", "🧑"),
+                *entry,
+                page("export", "Export", "📦"),
+            ]
+        )
+        settings = settings_sidebar()
+        filters = filters_sidebar(url, actor, version, settings)
+        set_page_context(PageContext(actor, url, version, settings, filters))
+    st.sidebar.caption(
+        f"Signed in as **{actor.username}** ({actor.role}{', ' + actor.centre_code if actor.centre_code else ''}). "
+        f"Data as of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."
+    )
+    nav.run()
+
+
+main()

@@ -1,0 +1,79 @@
+"""Outcomes: Kaplan–Meier curves by centre or patient-profile factor, with CI bands, censor
+marks, the number-at-risk table, the log-rank p, estimates at 1/2/3/5 years and a Cox model.
+
+Why comparisons by centre come with a warning: centres differ in case mix (phenotype, EDSS,
+era), so unadjusted curves by centre describe, they do not rank; the Cox model below adjusts for
+the patient profile.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, data
+from dashboard.context import page_context
+from dashboard.figures import cumulative_incidence_figure, forest_figure, km_figure
+
+ctx = page_context()
+st.title("Outcomes")
+left, right = st.columns(2)
+endpoint = left.selectbox(
+    "Endpoint", list(analysis.ENDPOINTS), format_func=lambda k: analysis.ENDPOINTS[k].label, key="o_endpoint"
+)
+grouping_label = right.selectbox("Compare by", list(analysis.GROUPINGS), key="o_by")
+by = analysis.GROUPINGS[grouping_label]
+ep = analysis.ENDPOINTS[endpoint]
+st.caption(ep.definition)
+
+res = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, by)
+n = int(res.groups["n"].sum()) if len(res.groups) else 0
+if n == 0:
+    st.warning("No patients with this endpoint in the selected cohort.")
+    st.stop()
+
+extra = " ".join(res.notes) + ("." if res.notes else "")
+if res.logrank_p is not None:
+    extra += f" Log-rank p = {res.logrank_p:.3g}."
+caption = ctx.caption(n, extra.strip())
+title = ep.label + ("" if by is None else f" by {grouping_label.lower()}")
+make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
+fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
+           min_group_size=ctx.settings.min_group_size)
+st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
+
+if res.logrank_p is not None:
+    st.metric("Log-rank p", f"{res.logrank_p:.3g}", help="Groups with too few patients are left out of the test.")
+
+st.subheader("Estimates")
+# Counts of groups too small to show are suppressed here as in the figure's risk table.
+small = f"<{ctx.settings.min_group_size}"
+g = res.groups
+table = pd.DataFrame({
+    "group": g["group"],
+    "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+    "events": [str(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
+    "median (months)": (g["median_days"] / (analysis.DAYS_PER_YEAR / 12)).round(1),
+})
+est = res.estimates.copy()
+for y in analysis.ESTIMATE_YEARS:
+    e = est[est["years"] == y].set_index("group")
+    table[f"{y} y"] = [
+        analysis.format_estimate(*e.loc[g, ["estimate", "lower", "upper"]]) if g in e.index else "—" for g in table["group"]
+    ]
+st.dataframe(table, hide_index=True, width="stretch")
+st.caption("95% confidence intervals (Kaplan–Meier: log-log; cumulative incidence: log). "
+           "'—': follow-up too short, or group too small.")
+
+if ep.kind == "km":
+    st.subheader("Adjusted hazard ratios (Cox model)")
+    hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint)
+    if hr.empty:
+        st.info("Too few complete cases or events for a Cox model in this cohort.")
+    else:
+        st.plotly_chart(
+            forest_figure(hr, title=f"{ep.label}: Cox proportional hazards",
+                          caption=ctx.caption(n_model, "Complete-case analysis; Efron ties.")),
+            theme=None, width="stretch", key="outcomes_forest",
+        )
+        st.dataframe(hr.round(3), hide_index=True, width="stretch")

@@ -1,0 +1,90 @@
+"""Overview: registry size, activity by year and centre, follow-up completeness, and the
+headline outcomes (RFS, PFS, NEDA-3, OS at 1, 2 and 5 years; TRM and early mortality).
+
+Why the headline numbers come with 95% CIs and numbers at risk: a 5-year estimate resting on
+30 patients still at risk reads very differently from one resting on 3,000.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, data
+from dashboard.context import page_context
+from dashboard.figures import transplants_per_year_figure
+
+HEADLINE = ("rfs", "pfs", "neda", "os")
+HEADLINE_YEARS = (1, 2, 5)
+
+ctx = page_context()
+df = ctx.cohort()
+st.title("Overview")
+st.caption(ctx.caption(len(df)))
+
+if df.empty:
+    st.warning("No patients match the cohort filters in the sidebar.")
+    st.stop()
+
+cols = st.columns(5)
+cols[0].metric("Patients", f"{len(df):,}")
+cols[1].metric("Centres", df["centre_code"].nunique())
+cols[2].metric("Deaths", int(df["os_event"].fillna(0).sum()))
+fu = analysis.median_follow_up_years(df)
+cols[3].metric("Median follow-up", "—" if math.isnan(fu) else f"{fu:.1f} years", help="Reverse Kaplan–Meier")
+early = df[df["trm_days"].notna()]
+early_deaths = int(((early["os_event"] == 1) & (early["os_days"] <= 100)).sum())
+cols[4].metric(
+    "Early mortality (≤100 days)",
+    f"{100 * early_deaths / len(early):.1f}%" if len(early) else "—",
+    help="All-cause deaths within 100 days of the first transplant, of all transplanted patients.",
+)
+
+st.subheader("Headline outcomes")
+rows = []
+for key in HEADLINE:
+    res = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), key, None)
+    est = res.estimates.set_index("years")
+    row = {"Endpoint": res.endpoint.label, "Patients": int(res.groups["n"].sum()), "Events": int(res.groups["events"].sum())}
+    for y in HEADLINE_YEARS:
+        if y in est.index:
+            e = est.loc[y]
+            row[f"{y} year{'s' if y > 1 else ''}"] = analysis.format_estimate(e["estimate"], e["lower"], e["upper"])
+            row[f"at risk {y}y"] = int(e["n_risk"])
+    rows.append(row)
+trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None)
+trm_est = trm.estimates.set_index("years")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.caption("Kaplan–Meier estimates with 95% log-log confidence intervals; '—' where follow-up is too short or the "
+           f"cohort has fewer than {ctx.settings.min_group_size} patients.")
+trm_text = ", ".join(
+    f"{y} year{'s' if y > 1 else ''}: {analysis.format_estimate(r['estimate'], r['lower'], r['upper'])}"
+    for y, r in trm_est.iterrows() if y in (1, 2, 5)
+)
+st.markdown(f"**Transplant-related mortality** (cumulative incidence, other deaths competing): {trm_text or '—'}")
+
+left, right = st.columns([3, 2])
+with left:
+    per_year = df.groupby(["transplant_year", "centre_code"]).size().rename("n").reset_index()
+    st.plotly_chart(
+        transplants_per_year_figure(per_year, title="Patients by year of first transplant and centre",
+                                    caption=ctx.caption(len(df))),
+        theme=None, width="stretch", key="overview_per_year",
+    )
+with right:
+    st.subheader("Follow-up completeness")
+    comp = analysis.follow_up_completeness(df, dt.date.today())
+    st.dataframe(
+        comp, hide_index=True, width="stretch",
+        column_config={
+            "centre_code": "Centre",
+            "patients": "Patients",
+            "alive": "Alive",
+            "seen_last_12m_pct": st.column_config.NumberColumn("Alive, seen ≤12 months (%)", format="%.0f"),
+            "clark_c_pct": st.column_config.NumberColumn("Clark's C (%)", format="%.0f",
+                                                         help="Observed / potential person-time of follow-up"),
+        },
+    )

@@ -1,0 +1,81 @@
+"""Patient timeline: one patient's EDSS course with the baseline and worsening threshold, the
+relapses, MRI activity and adverse events, and where CDW and the end of NEDA-3 fell.
+
+Who sees what: centre users pick among their own patients by patient code (the snapshot holds
+only their centre), administrators by centre and patient code, and governance/researchers by
+study_id only: for them the snapshot has no patient codes, and the page shows days since
+transplant, never calendar dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.context import page_context
+from dashboard.figures import patient_timeline_figure
+
+ctx = page_context()
+st.title("Patient timeline")
+df = ctx.cohort()
+if df.empty:
+    st.warning("No patients match the cohort filters in the sidebar.")
+    st.stop()
+
+id_col = "patient_code" if ctx.sees_patient_codes else "study_id"
+id_label = "Patient code" if ctx.sees_patient_codes else "Study ID"
+left, right = st.columns(2)
+centre_options = sorted(df["centre_code"].unique())
+centre = left.selectbox("Centre", centre_options, key="t_centre", disabled=len(centre_options) == 1)
+in_centre = df[df["centre_code"] == centre].sort_values(id_col)
+choice = right.selectbox(id_label, in_centre[id_col].tolist(), key="t_patient")
+if choice is None:
+    st.stop()
+p = in_centre[in_centre[id_col] == choice].iloc[0]
+day0: dt.date = p["day0"]  # stays on the server: only day differences are drawn
+
+
+def days_since(dates: pd.Series) -> pd.Series:
+    return (pd.to_datetime(dates) - pd.Timestamp(day0)).dt.days.astype("int64")
+
+
+def marker(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float((pd.Timestamp(value) - pd.Timestamp(day0)).days)
+
+
+rec = data.patient_records(ctx.url, ctx.scope, ctx.version, int(p["patient_id"]))
+visits = rec["visits"].assign(day=lambda f: days_since(f["date"]))
+relapses = rec["relapses"].assign(day=lambda f: days_since(f["date"]))
+mri = rec["mri_scans"].assign(day=lambda f: days_since(f["date"]))
+mri["counts"] = mri["day"] > ctx.settings.mri_rebaseline_days
+aes = rec["adverse_events"].assign(day=lambda f: days_since(f["date"]))
+b = None if pd.isna(p["baseline_edss"]) else float(p["baseline_edss"])
+delta = None if b is None else (1.5 if b == 0 else 1.0 if b <= ctx.settings.delta_cutoff else 0.5)
+
+fig = patient_timeline_figure(
+    visits=visits[["day", "edss"]],
+    relapses=relapses[["day"]],
+    mri=mri[["day", "new_t2", "gd_enhancing", "counts"]],
+    adverse_events=aes[["day", "category", "grade"]],
+    baseline_edss=b,
+    delta=delta,
+    markers={"CDW": marker(p["cdw_date"]), "End of NEDA-3": marker(p["eda_date"]), "Death": marker(p["death_date"])},
+    title=f"{id_label} {choice} ({p['centre_code']}, {p['phenotype']})",
+    caption=ctx.settings_text() + (" No baseline EDSS: CDW, PFS and NEDA-3 undefined." if b is None else ""),
+)
+st.plotly_chart(fig, theme=None, width="stretch", key="timeline_fig")
+
+summary = pd.DataFrame(
+    [
+        ("Relapse-free survival", p["rfs_days"], p["rfs_event"]),
+        ("Progression-free survival", p["pfs_days"], p["pfs_event"]),
+        ("NEDA-3", p["neda_days"], p["neda_event"]),
+        ("Overall survival", p["os_days"], p["os_event"]),
+        ("TRM (0 alive, 1 TRM, 2 other death)", p["trm_days"], p["trm_status"]),
+    ],
+    columns=["Endpoint", "Days", "Event / status"],
+).astype({"Days": "Int64", "Event / status": "Int64"})
+st.dataframe(summary, hide_index=True, width="stretch")

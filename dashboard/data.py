@@ -1,0 +1,214 @@
+"""Data access for the pages: one engine per process, results cached by data version.
+
+Why caching is keyed by the registry's data version (analytics.snapshot.data_version, one cheap
+query per rerun): a cached result can never be stale, because any write moves the version and
+so changes the key; and repeated reruns (every widget click) cost a dictionary look-up instead
+of a snapshot and endpoint derivation. Writes from the dashboard additionally call
+`clear_after_write()` to free the entries they made obsolete.
+
+The acting user's scope is part of every key (role and centre), so a centre user's cached
+cohort can never be served to another centre. Sessions are never cached: each user action opens
+its own through `registry.db.session_scope`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from analytics.settings import EndpointSettings
+from dashboard import analysis
+from registry.access import Actor
+from registry.db import make_engine, resolve_url
+
+TTL = dt.timedelta(hours=1)
+ScopeKey = tuple[str, str | None]  # (role, centre_code): all that decides what a user sees
+
+
+def database_url() -> str:
+    """$MSREG_DATABASE_URL (set by `msreg dashboard`), else ./registry.db, as the CLI does."""
+    return resolve_url(None)
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per database for the whole server process (thread-safe)."""
+    return make_engine(url)
+
+
+def scope_key(actor: Actor) -> ScopeKey:
+    return (actor.role, actor.centre_code)
+
+
+def _actor(scope: ScopeKey) -> Actor:
+    return Actor(username="dashboard", role=scope[0], centre_code=scope[1])
+
+
+def data_version(url: str) -> str:
+    from analytics.snapshot import data_version as _version
+
+    return _version(engine_for(url))
+
+
+def settings_key(settings: EndpointSettings) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(settings.to_dict().items()))
+
+
+def _settings(key: tuple[tuple[str, Any], ...]) -> EndpointSettings:
+    return EndpointSettings(**dict(key))
+
+
+def _snapshot(url: str, scope: ScopeKey):  # type: ignore[no-untyped-def]
+    from analytics.snapshot import load_snapshot
+
+    return load_snapshot(engine_for(url), _actor(scope))
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def table_counts(url: str, scope: ScopeKey, version: str) -> dict[str, int]:
+    """Rows per registry table as the actor sees them (to tell an empty registry apart)."""
+    snap = _snapshot(url, scope)
+    con = snap.cursor()
+    names = ("centres", "patients", "transplants", "visits", "relapses", "mri_scans", "adverse_events", "deaths")
+    return {n: int(con.execute(f"SELECT count(*) FROM {n}").fetchone()[0]) for n in names}
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def centres(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
+    """centre_code, name, country of the centres the actor may see."""
+    return _snapshot(url, scope).table("centres")[["centre_code", "name", "country"]].sort_values("centre_code")
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner="Deriving endpoints…")
+def endpoints(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
+    """One row per transplanted patient (analytics.endpoints) with the profile bands added."""
+    from analytics.endpoints import derive_endpoints
+
+    return analysis.with_profile_bands(derive_endpoints(_snapshot(url, scope), _settings(settings)))
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def survival(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    endpoint: str,
+    by: str | None,
+) -> analysis.SurvivalResult:
+    df = cohort_frame(url, scope, version, settings, cohort)
+    return analysis.survival_curves(df, endpoint, by=by, min_group_size=_settings(settings).min_group_size)
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def cox(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    endpoint: str,
+) -> tuple[pd.DataFrame, int]:
+    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
+
+
+def cohort_frame(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[Sequence[str], Sequence[str], tuple[int, int] | None],
+) -> pd.DataFrame:
+    centres_, phenotypes, years = cohort
+    return analysis.filter_cohort(endpoints(url, scope, version, settings), centres=centres_, phenotypes=phenotypes, years=years)
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def serious_adverse_events(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
+    """Serious AEs (serious flag, or grade ≥ 3 when the flag is missing) with days since day 0.
+
+    Why grade ≥ 3 as the fallback: CTCAE grade 3+ is severe or life-threatening, the usual
+    reading of "serious" in transplant registries when the flag was not recorded.
+    """
+    con = _snapshot(url, scope).cursor()
+    return con.sql(
+        """
+        WITH day0 AS (
+            SELECT patient_id, min(transplant_date) AS day0 FROM transplants
+            WHERE transplant_number = 1 GROUP BY patient_id)
+        SELECT a.patient_id, c.centre_code, a.category, a.grade, date_diff('day', d.day0, a.onset_date) AS days
+        FROM adverse_events a
+        JOIN day0 d USING (patient_id)
+        JOIN patients p ON p.id = a.patient_id
+        JOIN centres c ON c.id = p.centre_id
+        WHERE coalesce(a.serious, a.grade >= 3)
+        """
+    ).df()
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def patient_records(url: str, scope: ScopeKey, version: str, patient_id: int) -> dict[str, pd.DataFrame]:
+    """One patient's visits, relapses, MRI and AEs (dates kept server-side; the page turns
+    them into days since transplant before anything is drawn)."""
+    con = _snapshot(url, scope).cursor()
+    out = {}
+    for name, cols in (("visits", "visit_date AS date, edss"), ("relapses", "onset_date AS date, severity"),
+                       ("mri_scans", "scan_date AS date, new_t2, gd_enhancing"),
+                       ("adverse_events", "onset_date AS date, category, grade, serious")):
+        out[name] = con.execute(f"SELECT {cols} FROM {name} WHERE patient_id = ? ORDER BY 1", [int(patient_id)]).df()
+    return out
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner="Checking data quality…")
+def quality(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...], today: dt.date):  # type: ignore[no-untyped-def]
+    from analytics.quality import quality_report
+
+    return quality_report(_snapshot(url, scope), _settings(settings), today=today)
+
+
+def clear_after_write() -> None:
+    """Drop cached results after a write; the next rerun sees the new data version anyway."""
+    st.cache_data.clear()
+
+
+@st.cache_data(ttl=TTL, max_entries=8, show_spinner="Preparing the export…")
+def survival_export_files(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    cohort_text: str,
+) -> tuple[bytes, bytes, dict[str, Any]]:
+    """The research export of the selected cohort as (CSV, Parquet, sidecar metadata).
+
+    Built by analytics.survival_export (its columns, order, CSV escaping and metadata), so a
+    download from the dashboard is the same dataset as `msreg export survival`, restricted to
+    the sidebar's cohort, which the metadata records.
+    """
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analytics.survival_export import export_metadata, survival_dataset
+    from registry.disclosure import csv_safe_frame
+
+    dataset = survival_dataset(cohort_frame(url, scope, version, settings, cohort))
+    now = dt.datetime.now(dt.UTC)
+    meta = export_metadata(dataset, _settings(settings), version, file_name="ahsct_ms_survival",
+                           file_format="csv+parquet", generated_at=now)
+    meta["cohort_filters"] = cohort_text
+    csv = csv_safe_frame(dataset).to_csv(index=False, na_rep="", lineterminator="\n").encode("utf-8")
+    table = pa.Table.from_pandas(dataset, preserve_index=False)
+    table = table.replace_schema_metadata({"msreg": json.dumps(meta, ensure_ascii=False)})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return csv, buf.getvalue(), meta

@@ -1,0 +1,44 @@
+"""Fixtures for the dashboard: a small registry built once per module, and an AppTest factory.
+
+The registry is a SQLite file copied from the migrated template; the app finds it through
+$MSREG_DATABASE_URL, as under `msreg dashboard`. Login is bypassed with the documented
+development switch MSREG_DASHBOARD_NO_LOGIN=1 (the role is chosen per test).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from registry.db import make_engine
+from tests.dashboard.cohort import build_registry
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+@pytest.fixture(scope="session")
+def small_registry_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("dash") / "small.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    build_registry(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    """`app_factory(url, role="admin")` → a fresh AppTest of the whole app, not yet run."""
+
+    def make(url: str, role: str = "admin") -> AppTest:
+        monkeypatch.setenv("MSREG_DATABASE_URL", url)
+        monkeypatch.setenv("MSREG_DASHBOARD_NO_LOGIN", "1")
+        monkeypatch.setenv("MSREG_DASHBOARD_NO_LOGIN_AS", role)
+        return AppTest.from_file(APP, default_timeout=30)
+
+    yield make
