@@ -63,4 +63,6 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
             frame[col] = pd.to_numeric(text).astype("Int64")
         elif col in _BOOLS:
             frame[col] = text.map({"true": True, "false": False}).astype("boolean")
+        else:
+            frame[col] = text  # an empty cell is a missing value (NULL), as after an import
     return frame
