@@ -416,7 +416,9 @@ def create(session: Session, actor: Actor, entity: str, values: Mapping[str, Any
                 f"{spec.name}: a record with {describe_key(entity, tuple(key.values()))} was saved by someone else just now"
             ) from exc
         raise
-    audit.record(session, actor, [audit.Change("INSERT", spec.table, key, None, parsed)], reason=reason)
+    # A patient's random study_id goes into the audit row: replaying the trail must rebuild it.
+    audited = parsed | {"study_id": row["study_id"]} if entity == "patients" else parsed
+    audit.record(session, actor, [audit.Change("INSERT", spec.table, key, None, audited)], reason=reason)
     return RecordView(entity, key, parsed, 1, new_id)
 
 
@@ -850,7 +852,16 @@ def _insert_entity(
         audit.record(
             session,
             actor,
-            (audit.Change("INSERT", spec.table, {k: rec.values[k] for k in key_cols}, None, rec.values) for rec in chunk),
+            (
+                audit.Change(
+                    "INSERT",
+                    spec.table,
+                    {k: rec.values[k] for k in key_cols},
+                    None,
+                    rec.values | {"study_id": row["study_id"]} if entity == "patients" else rec.values,
+                )
+                for rec, row in zip(chunk, rows, strict=True)
+            ),
             reason=reason,
         )
         if on_progress:
