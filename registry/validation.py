@@ -261,7 +261,7 @@ def _number(s: str) -> float:
 
 
 def _date(s: str) -> dt.date:
-    if len(s) != 10 or s[4] != "-" or s[7] != "-" or not (s[:4] + s[5:7] + s[8:]).isdigit():
+    if len(s) != 10 or s[4] != "-" or s[7] != "-" or not (s[:4] + s[5:7] + s[8:]).isdigit() or not s.isascii():
         raise _Bad(f"{s!r} is not a date (expected YYYY-MM-DD)")
     try:
         return dt.date.fromisoformat(s)
@@ -324,6 +324,8 @@ def parse_value(column: Column, raw: Any) -> Any:
         s = raw.strip()
         if s == "":
             return None
+        if "\x00" in s:  # PostgreSQL cannot store it; SQLite's length() stops at it (CHECKs fail)
+            raise _Bad(f"{s[:20]!r} contains a NUL character (0x00), which cannot be stored")
         return _TEXT_PARSERS[column.kind](s)
     return _typed(column.kind, raw)
 
