@@ -1,0 +1,163 @@
+"""Survival estimates from endpoint tables: hand-computed values, suppression, grouping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.estimates import (
+    ESTIMATE_COLUMNS,
+    EstimateError,
+    compare_groups,
+    early_mortality,
+    survival_curves,
+    survival_estimates,
+)
+from analytics.endpoints import derive_endpoints
+from tests.analytics.endpoint_cohort import Cohort
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """An endpoint table with only the columns a test needs (others default)."""
+    df = pd.DataFrame(rows)
+    for col in ("os_days", "os_event", "pfs_days", "pfs_event", "trm_days", "trm_status"):
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df
+
+
+def os_rows(spec: list[tuple[int, int]], **extra) -> list[dict]:
+    return [dict(os_days=t, os_event=e, **extra) for t, e in spec]
+
+
+def test_kaplan_meier_by_hand() -> None:
+    df = table(os_rows([(100, 1), (200, 1), (800, 0), (800, 0), (900, 0)]))
+    est = survival_estimates(df, "os", at=(365,))
+    row = est.iloc[0]
+    assert list(est.columns) == list(ESTIMATE_COLUMNS)
+    assert (row["endpoint"], row["group"], row["time"], row["n_risk"]) == ("os", "all", 365.0, 3)
+    assert row["estimate"] == pytest.approx(4 / 5 * 3 / 4)
+    assert row["lower"] < row["estimate"] < row["upper"]
+    assert not row["suppressed"]
+
+
+def test_trm_is_cumulative_incidence_not_one_minus_km() -> None:
+    # A competing death at 50, a transplant-related death at 60: CIF = 4/5 x 1/4 = 0.2,
+    # whereas 1 - KM (competing death censored) would say 0.25.
+    df = table([dict(trm_days=50, trm_status=2), dict(trm_days=60, trm_status=1)]
+               + [dict(trm_days=800, trm_status=0)] * 3)
+    est = survival_estimates(df, "trm", at=(365,))
+    assert est["estimate"].iloc[0] == pytest.approx(0.2)
+
+
+def test_day_0_transplant_death_counts_at_time_0() -> None:
+    df = table([dict(trm_days=0, trm_status=1)] + [dict(trm_days=500, trm_status=0)] * 4)
+    est = survival_estimates(df, "trm", at=(0, 100))
+    assert list(est["estimate"]) == pytest.approx([0.2, 0.2])
+
+
+@pytest.mark.parametrize(("size", "suppressed"), [(4, True), (5, False)])
+def test_groups_below_min_size_are_suppressed(size: int, suppressed: bool) -> None:
+    df = table(os_rows([(300, 0)] * 10, centre_code="BIG") + os_rows([(300, 0)] * size, centre_code="SMALL"))
+    est = survival_estimates(df, "os", by="centre_code", at=(100, 200))
+    small = est[est["group"] == "SMALL"]
+    assert len(small) == 2 and small["suppressed"].all() == suppressed
+    if suppressed:
+        assert small["estimate"].isna().all() and small["n_risk"].isna().all()
+    else:
+        assert (small["estimate"] == 1.0).all()
+
+
+def test_min_group_size_is_a_parameter() -> None:
+    df = table(os_rows([(300, 0)] * 6))
+    assert survival_estimates(df, "os", at=(100,), min_group_size=7)["suppressed"].all()
+
+
+def test_undefined_endpoint_values_are_left_out() -> None:
+    df = table([dict(pfs_days=100, pfs_event=1)] + [dict(pfs_days=900, pfs_event=0)] * 4
+               + [dict(pfs_days=None, pfs_event=None)] * 5)
+    est = survival_estimates(df, "pfs", at=(365,))
+    assert est["n_risk"].iloc[0] == 4 and est["estimate"].iloc[0] == pytest.approx(0.8)
+
+
+def test_no_estimate_past_the_longest_follow_up() -> None:
+    df = table(os_rows([(100, 1), (300, 0), (300, 0), (400, 0), (500, 0)]))
+    est = survival_estimates(df, "os", at=(365, 730))
+    assert est["n_risk"].tolist() == [2, 0]
+    assert not math.isnan(est["estimate"].iloc[0]) and math.isnan(est["estimate"].iloc[1])
+
+
+def test_estimate_known_past_follow_up_when_everyone_had_the_event() -> None:
+    df = table(os_rows([(10, 1), (20, 1), (30, 1), (40, 1), (50, 1)]))
+    assert survival_estimates(df, "os", at=(365,))["estimate"].iloc[0] == 0.0
+
+
+def test_numeric_covariates_are_banded_and_missing_is_a_group() -> None:
+    ages = [25, 29, 31, 35, 39, 45, 52, 60, None]
+    df = table([dict(os_days=100, os_event=0, age_at_transplant=a) for a in ages])
+    df["age_at_transplant"] = df["age_at_transplant"].astype("Int64")
+    est = survival_estimates(df, "os", by="age_at_transplant", at=(50,), min_group_size=1)
+    assert est["group"].tolist() == ["<30", "30-39", "40-49", "50+", "missing"]
+
+
+def test_categorical_covariate_groups_by_value_in_order() -> None:
+    df = table(os_rows([(100, 0)] * 2, sex="M") + os_rows([(100, 0)] * 2, sex="F"))
+    assert survival_estimates(df, "os", by="sex", at=(50,), min_group_size=1)["group"].tolist() == ["F", "M"]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(endpoint="dfs"), "unknown endpoint 'dfs'; valid: os, rfs, pfs, cdi, neda, trm"),
+    (dict(endpoint="os", by="patient_code"), "valid columns"),
+    (dict(endpoint="os", by="study_id"), "valid columns"),
+    (dict(endpoint="os", at=(-1,)), "days >= 0"),
+])
+def test_invalid_requests_name_the_valid_values(kwargs: dict, message: str) -> None:
+    df = table(os_rows([(100, 0)] * 5))
+    with pytest.raises(EstimateError, match=message.replace("(", r"\(")):
+        survival_estimates(df, **kwargs)
+
+
+def test_error_lists_every_groupable_column() -> None:
+    with pytest.raises(EstimateError) as info:
+        survival_estimates(table(os_rows([(1, 0)])), "os", by="nope")
+    for col in ("centre_code", "sex", "conditioning_intensity", "baseline_edss"):
+        assert col in str(info.value)
+
+
+def test_curves_are_whole_step_functions_for_shown_groups() -> None:
+    df = table(os_rows([(100, 1), (200, 0), (300, 1), (400, 0), (500, 0)], centre_code="A")
+               + os_rows([(100, 1)] * 3, centre_code="B"))
+    curves = survival_curves(df, "os", by="centre_code")
+    assert set(curves["group"]) == {"A"}
+    assert curves["time"].tolist() == [0, 100, 200, 300, 400, 500]
+    assert curves["estimate"].iloc[-1] == pytest.approx(0.8 * 2 / 3)
+
+
+def test_log_rank_compares_shown_groups_only() -> None:
+    df = table(os_rows([(100, 1)] * 5, sex="M") + os_rows([(900, 0)] * 5, sex="F") + os_rows([(5, 1)] * 2, sex="U"))
+    result = compare_groups(df, "os", "sex")
+    assert result is not None and result.df == 1 and result.p < 0.01
+    assert set(result.groups["group"]) == {"F", "M"}
+
+
+def test_log_rank_needs_two_groups() -> None:
+    df = table(os_rows([(100, 1)] * 5, sex="M") + os_rows([(900, 0)] * 2, sex="F"))
+    assert compare_groups(df, "os", "sex") is None
+
+
+def test_early_mortality_counts_deaths_up_to_day_100() -> None:
+    df = table(os_rows([(0, 1), (100, 1), (101, 1), (50, 0), (400, 0)], centre_code="A"))
+    out = early_mortality(df)
+    assert out.to_dict("records") == [dict(group="all", patients=5, deaths=2, proportion=0.4)]
+
+
+def test_estimates_from_derived_endpoints() -> None:
+    cohort = Cohort()
+    for i in range(6):
+        cohort.add(f"P{i}", death=(200, "TRANSPLANT_RELATED") if i == 0 else None, last_contact_days=800)
+    est = survival_estimates(derive_endpoints(cohort.snapshot()), "trm", at=(100, 365))
+    assert est["estimate"].tolist() == pytest.approx([0.0, 1 / 6])
+    assert np.all(est["n_risk"].to_numpy() == [6, 5])
