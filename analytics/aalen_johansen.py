@@ -124,7 +124,7 @@ def cumulative_incidence(
     n_censor = n_total - n_event - n_competing
     n_risk = t.size - np.concatenate(([0], np.cumsum(n_total)[:-1]))
 
-    estimate, std_err = _aalen_johansen_ij(t, is_cause, is_other, times, n_risk, n_event, n_competing)
+    estimate, std_err = _aalen_johansen_ij(t, times, n_risk, n_event, n_competing)
 
     if times[0] > 0:
         times = np.concatenate(([0.0], times))
@@ -152,52 +152,54 @@ def cumulative_incidence(
 
 def _aalen_johansen_ij(
     t: np.ndarray,
-    is_cause: np.ndarray,
-    is_other: np.ndarray,
     times: np.ndarray,
     n_risk: np.ndarray,
     n_event: np.ndarray,
     n_competing: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cumulative incidence and its infinitesimal-jackknife standard error at ``times``.
+    """The cumulative incidence ``F`` and its infinitesimal-jackknife standard error at
+    ``times`` (the distinct observed times), in O(n + J) rather than O(n J).
 
-    Influence recursion (derivatives at unit case weights; ``Y_i`` at risk, ``dN_i`` event):
-    ``dh_k = (dN_ik - Y_i h_k) / n``; ``U_F <- U_F + U_S h_k + S_ dh_k``;
-    ``U_S <- U_S (1 - h) - S_ dh``, with ``S_`` the all-cause survival just before ``t_j``.
+    With ``h_kl = d_kl / n_l``, ``h_l = d_l / n_l``, ``S_l-`` the all-cause survival just before
+    ``t_l`` and ``F_l`` the incidence at ``t_l``, the derivative of ``F(t_J)`` with respect to
+    subject ``i``'s case weight is (differentiating ``F = sum_l S_l- h_kl``)::
+
+        U_i(J) = 1[l_i <= J] (S_l- dN_ik - dN_i (F_J - F_l) / (1 - h_l)) / n_l     (l = l_i)
+                 - sum_{l <= min(J, l_i)} (S_l- h_kl - h_l (F_J - F_l) / (1 - h_l)) / n_l
+
+    (``1 / (1 - h_l)`` read as 0 where ``h_l = 1``: nobody is left and ``F`` no longer moves).
+    For ``l_i <= J`` this is ``alpha_i + beta_i F_J`` with ``alpha``, ``beta`` depending on
+    ``l_i`` and the subject's status only; for ``l_i > J`` it is the same for every subject
+    still at risk. So ``sum_i U_i(J)^2`` is a few cumulative sums. Checked against R and
+    against numerical differentiation in the tests.
     """
-    n_subjects = t.size
-    u_f = np.zeros(n_subjects)
-    u_s = np.zeros(n_subjects)
-    s_prev, f = 1.0, 0.0
-    estimate = np.empty(times.size)
-    std_err = np.empty(times.size)
-    order = np.argsort(t, kind="stable")
-    t_sorted = t[order]
-    cause_sorted = is_cause[order].astype(float)
-    any_sorted = (is_cause | is_other)[order].astype(float)
-    starts = np.searchsorted(t_sorted, times, side="left")
-    ends = np.searchsorted(t_sorted, times, side="right")
-    for j in range(times.size):
-        n = float(n_risk[j])
-        h_k = n_event[j] / n
-        h = (n_event[j] + n_competing[j]) / n
-        if h > 0:
-            # subjects (in time order) from starts[j] on are at risk; those at t_j may have events
-            at_risk = slice(starts[j], None)
-            dh_k = np.zeros(n_subjects)
-            dh = np.zeros(n_subjects)
-            dh_k[at_risk] = -h_k / n
-            dh[at_risk] = -h / n
-            here = slice(starts[j], ends[j])
-            dh_k[here] += cause_sorted[here] / n
-            dh[here] += any_sorted[here] / n
-            u_f += u_s * h_k + s_prev * dh_k
-            u_s = u_s * (1.0 - h) - s_prev * dh
-            f += s_prev * h_k
-            s_prev *= 1.0 - h
-        estimate[j] = f
-        std_err[j] = np.sqrt(np.dot(u_f, u_f))
-    return estimate, std_err
+    n = n_risk.astype(float)
+    h_k = n_event / n
+    h = (n_event + n_competing) / n
+    s_prev = np.concatenate(([1.0], np.cumprod(1.0 - h)[:-1]))
+    estimate = np.cumsum(s_prev * h_k)
+    with np.errstate(divide="ignore"):
+        inv = np.where(h < 1.0, 1.0 / (1.0 - h), 0.0)
+    c1 = np.cumsum((s_prev * h_k + h * estimate * inv) / n)
+    c2 = np.cumsum(h * inv / n)
+    n_total = np.bincount(np.searchsorted(times, t), minlength=times.size)
+    n_censor = n_total - n_event - n_competing
+    # alpha (and beta) for a subject whose time is t_l: censored, event of the cause, competing
+    alpha_censor, beta_censor = -c1, c2
+    alpha_cause = (s_prev + estimate * inv) / n - c1
+    alpha_other = estimate * inv / n - c1
+    beta_event = c2 - inv / n
+    sum_a2 = np.cumsum(n_censor * alpha_censor**2 + n_event * alpha_cause**2 + n_competing * alpha_other**2)
+    sum_ab = np.cumsum(n_censor * alpha_censor * beta_censor + (n_event * alpha_cause + n_competing * alpha_other) * beta_event)
+    sum_b2 = np.cumsum(n_censor * beta_censor**2 + (n_event + n_competing) * beta_event**2)
+    still_at_risk = n_risk - n_total
+    variance = (
+        sum_a2
+        + 2.0 * estimate * sum_ab
+        + estimate**2 * sum_b2
+        + still_at_risk * (estimate * c2 - c1) ** 2
+    )
+    return estimate, np.sqrt(np.maximum(variance, 0.0))
 
 
 def _interval(

@@ -152,7 +152,7 @@ competing_data = st.integers(1, 30).flatmap(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(competing_data, st.integers(1, 3))
 def test_estimate_equals_naive_definition(data: tuple, cause: int) -> None:
     t, s = np.array(data[0], float), np.array(data[1])
@@ -170,7 +170,7 @@ def test_std_err_equals_numerical_infinitesimal_jackknife(data: tuple) -> None:
     np.testing.assert_allclose(observed, numerical_ij_std_err(t, s, 1), rtol=1e-5, atol=1e-7)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(competing_data)
 def test_incidences_and_all_cause_survival_add_up_to_one(data: tuple) -> None:
     t, s = np.array(data[0], float), np.array(data[1])
@@ -181,7 +181,7 @@ def test_incidences_and_all_cause_survival_add_up_to_one(data: tuple) -> None:
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(competing_data)
 def test_without_competing_events_it_is_one_minus_kaplan_meier(data: tuple) -> None:
     t, s = np.array(data[0], float), np.minimum(np.array(data[1]), 1)
@@ -192,7 +192,7 @@ def test_without_competing_events_it_is_one_minus_kaplan_meier(data: tuple) -> N
     assert (aj["n_risk"] == km["n_risk"]).all()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(competing_data, st.sampled_from(["log", "log-log"]))
 def test_bounds_contain_the_estimate_and_stay_in_unit_interval(data: tuple, conf_type: str) -> None:
     table = cumulative_incidence(np.array(data[0], float), data[1], conf_type=conf_type).table_

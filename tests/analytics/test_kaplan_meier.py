@@ -84,7 +84,7 @@ survival_data = st.integers(1, 40).flatmap(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(survival_data)
 def test_estimate_and_greenwood_equal_naive_product_limit(data: tuple) -> None:
     t, e = np.array(data[0], float), np.array(data[1])
@@ -96,7 +96,7 @@ def test_estimate_and_greenwood_equal_naive_product_limit(data: tuple) -> None:
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(survival_data, st.lists(st.floats(0, 15, allow_nan=False), min_size=1, max_size=6))
 def test_at_is_the_step_function_and_r_number_at_risk(data: tuple, query: list) -> None:
     t, e = np.array(data[0], float), np.array(data[1])
@@ -109,7 +109,7 @@ def test_at_is_the_step_function_and_r_number_at_risk(data: tuple, query: list) 
         assert row["estimate"] == pytest.approx(past["estimate"].iloc[-1] if len(past) else 1.0)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(survival_data)
 def test_survival_and_log_log_interval_equal_lifelines(data: tuple) -> None:
     t, e = np.array(data[0], float), np.array(data[1])
@@ -124,7 +124,7 @@ def test_survival_and_log_log_interval_equal_lifelines(data: tuple) -> None:
     np.testing.assert_allclose(ours.loc[interior, "upper"], ci.loc[interior].iloc[:, 1], atol=1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(survival_data)
 def test_bounds_contain_the_estimate_and_stay_in_unit_interval(data: tuple) -> None:
     table = KaplanMeier().fit(np.array(data[0], float), data[1]).table_
