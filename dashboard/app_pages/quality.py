@@ -12,10 +12,9 @@ import datetime as dt
 
 import streamlit as st
 
+from analytics.quality import PROBLEMS
 from dashboard import data
 from dashboard.context import page_context
-
-IDENTIFYING = ("patient_id", "patient_code")
 
 ctx = page_context()
 st.title("Data quality")
@@ -34,11 +33,10 @@ st.subheader(f"Records to fix ({len(issues):,})")
 if issues.empty:
     st.success("Nothing to fix in this selection.")
 else:
-    kinds = sorted(issues[ctx_col].unique()) if (ctx_col := next((c for c in ("check", "issue", "rule", "kind") if c in issues.columns), None)) else []
-    if kinds:
-        chosen = st.multiselect("Show", kinds, key="q_kinds", placeholder="All kinds of issue")
-        if chosen:
-            issues = issues[issues[ctx_col].isin(chosen)]
-    shown = issues if ctx.sees_patient_codes else issues.drop(columns=[c for c in IDENTIFYING if c in issues.columns])
-    shown = shown.drop(columns=[c for c in ("patient_id",) if c in shown.columns])
+    chosen = st.multiselect("Problems", [p for p in PROBLEMS if p in set(issues["problem"])], key="q_problems",
+                            placeholder="All problems")
+    if chosen:
+        issues = issues[issues["problem"].isin(chosen)]
+    # Roles without patient codes get a blank column from the snapshot; drop it altogether.
+    shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code"])
     st.dataframe(shown, hide_index=True, width="stretch")

@@ -1,0 +1,209 @@
+"""Each page, through AppTest: it renders, its key elements are there, and the controls change
+what it shows. The registry is the small fixed cohort of tests/dashboard/cohort.py (4 centres,
+one of them with 3 patients)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.dashboard.test_app import plotly_specs, text_of
+
+
+def open_page(at, name: str):  # type: ignore[no-untyped-def]
+    at.run()
+    at.switch_page(f"app_pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def names(spec: dict) -> list[str]:
+    return [t.get("name") for t in spec["data"]]
+
+
+def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    (km, forest) = plotly_specs(at)
+    assert km["layout"]["title"]["text"] == "Relapse-free survival"
+    assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
+    estimates = at.dataframe[0].value
+    assert list(estimates.columns) == ["group", "patients", "events", "median (months)", "1 y", "2 y", "3 y", "5 y"]
+    assert estimates.loc[0, "patients"] == "78"
+    assert forest["layout"]["xaxis"]["type"] == "log"
+
+
+def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_by").set_value("Centre").run()
+    assert not at.exception
+    km = plotly_specs(at)[0]
+    assert {"OSL", "SHF", "UPP"} <= set(names(km)) and "TNY" not in names(km)
+    assert set(next(t for t in km["data"] if t["name"] == "TNY at risk")["text"]) == {"<5"}
+    assert any("Log-rank p" in a["text"] for a in km["layout"]["annotations"])
+    table = at.dataframe[0].value.set_index("group")
+    assert table.loc["TNY", "patients"] == "<5" and table.loc["TNY", "1 y"] == "—"
+    assert [m.label for m in at.metric] == ["Log-rank p"]
+
+
+def test_outcomes_endpoint_choice_changes_the_curve(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    rfs = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "all")["y"]
+    at.selectbox(key="o_endpoint").set_value("os").run()
+    os_ = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "all")["y"]
+    assert rfs != os_
+    at.selectbox(key="o_endpoint").set_value("trm").run()
+    assert not at.exception
+    trm = plotly_specs(at)[0]
+    assert trm["layout"]["title"]["text"] == "Transplant-related mortality"
+    assert next(t for t in trm["data"] if t["name"] == "all")["y"][0] == 0.0
+    assert len(plotly_specs(at)) == 1  # no Cox model for a competing-risks endpoint
+
+
+def test_outcomes_confirmation_setting_changes_pfs(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_endpoint").set_value("pfs").run()
+    events_182 = at.dataframe[0].value.loc[0, "events"]
+    at.sidebar.radio(key="s_confirmation").set_value(84).run()
+    assert not at.exception
+    events_84 = at.dataframe[0].value.loc[0, "events"]
+    assert int(events_84) >= int(events_182)
+    assert any("≥84 days" in a["text"] for a in plotly_specs(at)[0]["layout"]["annotations"])
+
+
+def test_safety_shows_trm_incidence_funnel_and_serious_aes(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    specs = plotly_specs(at)
+    titles = [s["layout"]["title"]["text"] for s in specs]
+    assert titles[0] == "Transplant-related mortality"
+    assert titles[1].endswith("by centre")
+    assert titles[2].startswith("Serious adverse events")
+    funnel = specs[1]
+    assert next(t for t in funnel["data"] if t["name"] == "Centres")["text"] == ["OSL", "SHF", "UPP"]
+    by_centre = at.dataframe[0].value.set_index("Centre")
+    assert by_centre.loc["TNY", "Patients"] == "<5" and by_centre.loc["OSL", "Patients"] == "30"
+    at.radio(key="sf_metric").set_value("TRM within 1 year").run()
+    assert not at.exception
+    assert plotly_specs(at)[1]["layout"]["title"]["text"] == "TRM within 1 year by centre"
+
+
+def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "quality")
+    assert at.title[0].value == "Data quality"
+    assert set(at.dataframe[0].value["centre_code"]) == {"OSL", "SHF", "UPP", "TNY"}
+    issues = at.dataframe[1].value
+    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail"]
+    assert "no baseline EDSS" in set(issues["problem"])  # the cohort has patients without one
+    at.multiselect(key="q_problems").set_value(["no baseline EDSS"]).run()
+    assert set(at.dataframe[1].value["problem"]) == {"no baseline EDSS"}
+
+
+def test_quality_page_hides_patient_codes_from_researchers(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url, role="researcher"), "quality")
+    assert "patient_code" not in at.dataframe[1].value.columns
+
+
+def test_timeline_uses_patient_codes_for_admin(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "timeline")
+    assert at.selectbox(key="t_patient").value.startswith("OSL-")
+    (fig,) = plotly_specs(at)
+    assert "EDSS" in names(fig) and "Day 0" in names(fig)
+    assert fig["layout"]["title"]["text"].startswith("Patient code OSL-")
+    first = fig["layout"]["title"]["text"]
+    at.selectbox(key="t_patient").set_value("OSL-001").run()
+    assert plotly_specs(at)[0]["layout"]["title"]["text"] != first
+
+
+def test_timeline_shows_study_ids_not_patient_codes_to_governance(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url, role="governance"), "timeline")
+    choice = at.selectbox(key="t_patient")
+    assert all(not str(o).startswith(("OSL-", "SHF-", "UPP-", "TNY-")) for o in choice.options)
+    (fig,) = plotly_specs(at)
+    assert fig["layout"]["title"]["text"].startswith("Study ID ")
+    assert "OSL-" not in json.dumps(fig)
+
+
+def test_export_offers_csv_parquet_and_settings_json_without_identifiers(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "export")
+    dictionary = at.dataframe[0].value
+    assert list(dictionary["column"])[:2] == ["study_id", "centre_code"]
+    assert "patient_code" not in set(dictionary["column"])
+    assert "78 patients" in text_of(at)
+    at.sidebar.multiselect(key="f_centres").set_value(["SHF"]).run()
+    assert "25 patients" in text_of(at)
+
+
+def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, tmp_path, sqlite_template):
+    import datetime as dt
+    import shutil
+
+    from sqlalchemy import select
+
+    from registry import models
+    from registry.db import make_engine, session_scope
+    from tests.dashboard.cohort import build_registry
+
+    path = tmp_path / "entry.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    build_registry(engine)
+    with session_scope(engine) as s:
+        day0 = s.execute(select(models.Transplant.transplant_date).join(models.Patient)
+                         .where(models.Patient.patient_code == "OSL-001")).scalar_one()
+    at = open_page(app_factory(url), "entry")
+    at.selectbox(key="entry_entity").set_value("visits").run()
+    at.selectbox(key="new_visits_centre_code").set_value("OSL")
+    at.text_input(key="new_visits_patient_code").set_value("OSL-999")
+    at.button[0].click().run()  # no visit date
+    assert not at.exception
+    errors = [e.value for e in at.error if "Login is switched off" not in e.value]
+    assert errors == ["required value is missing"]
+    assert at.text_input(key="new_visits_patient_code").value == "OSL-999"  # kept for fixing
+
+    at.date_input(key="new_visits_visit_date").set_value(day0 + dt.timedelta(days=10))
+    at.button[0].click().run()  # the patient does not exist
+    errors = [e.value for e in at.error if "Login is switched off" not in e.value]
+    assert len(errors) == 1 and "OSL-999" in errors[0]
+
+    at.text_input(key="new_visits_patient_code").set_value("OSL-001")
+    at.selectbox(key="new_visits_edss").set_value(4.5)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Saved visit" in s.value for s in at.success)
+    assert at.text_input(key="new_visits_patient_code").value == ""
+    with session_scope(engine) as s:
+        saved = s.execute(select(models.Visit.edss).where(models.Visit.visit_date == day0 + dt.timedelta(days=10))).scalars().all()
+    assert saved == [4.5]
+    engine.dispose()
+
+
+def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "entry")
+    assert [t.label for t in at.tabs] == ["New record", "Correct a record", "Upload bundle"]
+    bad = b"centre_code,patient_code,visit_date,edss\nOSL,OSL-001,2020-01-01,0.5\nOSL,NOBODY,2020-01-01,2.0\n"
+    at.file_uploader(key="upload_files").set_value(("visits.csv", bad, "text/csv")).run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception
+    assert any("rejected: 2 error(s)" in e.value for e in at.error)
+    errors = at.dataframe[0].value
+    assert list(errors.columns) == ["file", "line", "column", "value", "message"]
+    assert list(errors["line"]) == [2, 3] and list(errors["column"]) == ["edss", "patient_code"]
+
+
+def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_factory, sqlite_url):
+    at = open_page(app_factory(sqlite_url), "entry")
+    files = [("centres.csv", b"centre_code,name,country\nAAA,Alpha,NO\n", "text/csv"),
+             ("patients.csv", b"centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n", "text/csv")]
+    at.file_uploader(key="upload_files").set_value(files).run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception
+    assert any("Bundle imported" in s.value for s in at.success)
+    summary = at.dataframe[0].value
+    assert list(summary["inserted"]) == [1, 1]
+
+
+@pytest.mark.parametrize("role", ["governance", "researcher"])
+def test_overview_and_outcomes_render_for_roles_without_patient_codes(app_factory, small_registry_url, role):
+    at = open_page(app_factory(small_registry_url, role=role), "outcomes")
+    assert plotly_specs(at)
