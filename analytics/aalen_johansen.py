@@ -26,7 +26,7 @@ The estimate equals R survival 3.5-3 ``survfit(Surv(time, factor(status)) ~ 1)``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
