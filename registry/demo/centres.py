@@ -20,7 +20,9 @@ class DemoCentre:
 
     `weight` is its relative share of transplants; `first_year` the year its MS programme
     started (no transplant before it); `conditioning` the probabilities of each regimen of
-    `codes.CONDITIONING`, in that order.
+    `codes.CONDITIONING`, in that order; `follow_up_gaps` multiplies the cohort's rates of
+    missed visits, lapsed and lost follow-up (below 1: a tightly run long-term clinic; above
+    1: patients referred from far away), so the data-quality page has centres to tell apart.
     """
 
     code: str
@@ -29,22 +31,23 @@ class DemoCentre:
     weight: float
     first_year: int
     conditioning: tuple[float, float, float, float, float, float]
+    follow_up_gaps: float = 1.0
 
 
 # codes.CONDITIONING order: BEAM_ATG, CY_ATG, CY_ATG_RTX, BU_CY_ATG, FLU_CY_ATG, OTHER
 CENTRES: tuple[DemoCentre, ...] = (
-    DemoCentre("UK-SHF", "Sheaf Valley Neuro-Haematology Unit, Sheffield", "GB", 0.16, 2004, (0.02, 0.90, 0.03, 0.00, 0.03, 0.02)),
+    DemoCentre("UK-SHF", "Sheaf Valley Neuro-Haematology Unit, Sheffield", "GB", 0.16, 2004, (0.02, 0.90, 0.03, 0.00, 0.03, 0.02), 0.6),
     DemoCentre("UK-LDN", "Thames Riverside Cell Therapy Centre, London", "GB", 0.10, 2006, (0.05, 0.85, 0.05, 0.00, 0.03, 0.02)),
-    DemoCentre("IT-FLO", "Ospedale San Miniato al Monte, Firenze", "IT", 0.12, 2004, (0.85, 0.08, 0.00, 0.04, 0.00, 0.03)),
+    DemoCentre("IT-FLO", "Ospedale San Miniato al Monte, Firenze", "IT", 0.12, 2004, (0.85, 0.08, 0.00, 0.04, 0.00, 0.03), 0.8),
     DemoCentre("IT-GEN", "Istituto Clinico Lanterna, Genova", "IT", 0.08, 2004, (0.80, 0.10, 0.00, 0.06, 0.00, 0.04)),
-    DemoCentre("SE-UPP", "Fyrisån University Hospital, Uppsala", "SE", 0.11, 2004, (0.05, 0.85, 0.06, 0.00, 0.02, 0.02)),
+    DemoCentre("SE-UPP", "Fyrisån University Hospital, Uppsala", "SE", 0.11, 2004, (0.05, 0.85, 0.06, 0.00, 0.02, 0.02), 0.6),
     DemoCentre("NO-BGO", "Vestland Neuroimmunology Centre, Bergen", "NO", 0.06, 2015, (0.00, 0.95, 0.03, 0.00, 0.00, 0.02)),
     DemoCentre("DE-HAM", "Elbufer Klinikum Hamburg", "DE", 0.07, 2008, (0.35, 0.50, 0.05, 0.05, 0.03, 0.02)),
     DemoCentre("NL-AMS", "Amstelveld Medisch Centrum, Amsterdam", "NL", 0.05, 2012, (0.20, 0.70, 0.05, 0.00, 0.03, 0.02)),
-    DemoCentre("ES-BCN", "Hospital del Turó, Barcelona", "ES", 0.06, 2007, (0.45, 0.45, 0.00, 0.05, 0.03, 0.02)),
-    DemoCentre("US-CHI", "Lakeshore Cellular Therapy Program, Chicago", "US", 0.09, 2004, (0.00, 0.70, 0.25, 0.00, 0.02, 0.03)),
+    DemoCentre("ES-BCN", "Hospital del Turó, Barcelona", "ES", 0.06, 2007, (0.45, 0.45, 0.00, 0.05, 0.03, 0.02), 1.5),
+    DemoCentre("US-CHI", "Lakeshore Cellular Therapy Program, Chicago", "US", 0.09, 2004, (0.00, 0.70, 0.25, 0.00, 0.02, 0.03), 1.3),
     DemoCentre("CA-OTT", "Rideau Valley Blood and Marrow Program, Ottawa", "CA", 0.04, 2004, (0.00, 0.10, 0.00, 0.85, 0.00, 0.05)),
-    DemoCentre("BR-RAO", "Hospital das Palmeiras, Ribeirão Preto", "BR", 0.06, 2004, (0.02, 0.88, 0.00, 0.00, 0.05, 0.05)),
+    DemoCentre("BR-RAO", "Hospital das Palmeiras, Ribeirão Preto", "BR", 0.06, 2004, (0.02, 0.88, 0.00, 0.00, 0.05, 0.05), 1.8),
 )
 
 # Intensity follows the regimen (EBMT 2019 recommendations): BEAM and Cy200 + ATG are

@@ -14,6 +14,7 @@ import numpy as np
 
 from registry import codes
 from registry.demo.baseline import MISSING, YEAR_DAYS, Baseline, uniform_days, year_of
+from registry.demo.centres import CENTRES
 from registry.demo.edss import MAX_RECORDED, worsening_step
 from registry.demo.parameters import CohortParameters
 
@@ -61,9 +62,10 @@ def draw_course(rng: np.random.Generator, b: Baseline, today: int, p: CohortPara
 
     # Loss to follow-up (rarely before day 100: patients are still under the transplant team),
     # and a lapse of attendance more than 15 months before today (the overdue list).
-    lost_day = 100 + np.ceil(rng.exponential(1.0, n) / p.lost_per_year * YEAR_DAYS).astype(np.int64)
+    gaps = np.array([centre.follow_up_gaps for centre in CENTRES])[b.centre]
+    lost_day = 100 + np.ceil(rng.exponential(1.0, n) / (p.lost_per_year * gaps) * YEAR_DAYS).astype(np.int64)
     can_lapse = admin_end > 600
-    lapsed = can_lapse & (rng.random(n) < p.overdue_share)
+    lapsed = can_lapse & (rng.random(n) < p.overdue_share * gaps)
     lapse_day = np.where(lapsed, admin_end - uniform_days(rng, 470, np.minimum(1100, admin_end - 130), n), NEVER)
     follow_end = np.minimum(np.minimum(admin_end, lost_day), lapse_day)
     death_known = death_day <= follow_end

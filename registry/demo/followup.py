@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from registry.demo.baseline import MISSING, Baseline, uniform_days
+from registry.demo.centres import CENTRES
 from registry.demo.course import NEVER, Course, latent_edss
 from registry.demo.edss import snap
 from registry.demo.parameters import CohortParameters
@@ -66,7 +67,8 @@ def draw_visits(
 ) -> Records:
     # Scheduled visits, some missed.
     patient, day = schedule(rng, c.end, list(MILESTONES), interval)
-    attended = rng.random(len(day)) >= p.missed_visit_share
+    gaps = np.array([centre.follow_up_gaps for centre in CENTRES])[b.centre[patient]]
+    attended = rng.random(len(day)) >= p.missed_visit_share * gaps
     patient, day = patient[attended], day[attended]
     edss = _measured(rng, b, c, patient, day)
     edss = np.where(rng.random(len(day)) < p.missing_visit_edss_share, np.nan, edss)

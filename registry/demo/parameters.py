@@ -43,7 +43,7 @@ class CohortParameters:
     other_death_per_year: tuple[float, float, float] = (0.0015, 0.006, 0.008)
 
     # Confirmed disability worsening: yearly hazard of the onset of sustained worsening
-    worsening_per_year: tuple[float, float, float] = (0.083, 0.146, 0.15)
+    worsening_per_year: tuple[float, float, float] = (0.083, 0.132, 0.138)
     # Improvement after transplant: share improving, and the share of those improving by the
     # full confirmed-improvement step δ(b) (the rest improve by 0.5)
     improvement_share: tuple[float, float, float] = (0.45, 0.12, 0.08)
@@ -57,8 +57,8 @@ class CohortParameters:
     relapse_visit_share: float = 0.6  # relapses seen at an unscheduled visit with an EDSS bump
 
     # Follow-up
-    lost_per_year: float = 0.02
-    overdue_share: float = 0.08  # alive patients whose follow-up lapsed more than 15 months ago
+    lost_per_year: float = 0.015
+    overdue_share: float = 0.06  # alive patients whose follow-up lapsed more than 15 months ago
     missed_visit_share: float = 0.07
     missing_visit_edss_share: float = 0.04
     screening_visit_share: float = 0.7
