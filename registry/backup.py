@@ -159,14 +159,16 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
-def table_checksums(conn: Connection) -> dict[str, str]:
+def table_checksums(conn: Connection, *, meta: MetaData | None = None) -> dict[str, str]:
     """SHA-256 of every table's rows, ordered by primary key (all columns when there is none).
 
     Reflects the live schema rather than using the models, so it also works at older migration
-    revisions and on a restored copy. Equal checksums mean equal rows, column by column.
+    revisions and on a restored copy. Equal checksums mean equal rows, column by column. Pass
+    an already reflected `meta` to check the same schema many times cheaply.
     """
-    meta = MetaData()
-    meta.reflect(bind=conn)
+    if meta is None:
+        meta = MetaData()
+        meta.reflect(bind=conn)
     out: dict[str, str] = {}
     for name in sorted(meta.tables):
         table = meta.tables[name]
