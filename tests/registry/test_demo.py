@@ -483,3 +483,16 @@ def test_frames_give_the_same_endpoints_as_the_imported_registry(sqlite_url: str
         from_db[columns].sort_values(key).reset_index(drop=True),
         from_frames[columns].sort_values(key).reset_index(drop=True),
     )
+
+
+def test_confirmed_worsening_is_sustained_at_every_later_visit(cohort: Bundle, endpoints: pd.DataFrame) -> None:
+    """Worsening in the demo is a lasting change, not noise that happened to be confirmed."""
+    visits = by_patient(cohort["visits"])
+    worsened = endpoints.dropna(subset=["cdw_date"])
+    assert len(worsened) > 100
+    for row in worsened.itertuples():
+        b = float(row.baseline_edss)
+        threshold = b + (1.5 if b == 0 else 1.0 if b <= 5.5 else 0.5)
+        later = [float(v["edss"]) for v in visits[(row.centre_code, row.patient_code)]
+                 if v["edss"] and iso(v["visit_date"]) >= row.cdw_date]
+        assert min(later) >= threshold, (row.centre_code, row.patient_code)
