@@ -137,8 +137,9 @@ def draw_baseline(rng: np.random.Generator, n: int, today: int, p: CohortParamet
     relapses_12m = np.where(no_counts, MISSING, relapses_12m)
     relapses_24m = np.where(no_counts, MISSING, relapses_24m)
     gd_active = rng.random(n) < np.where(progressive, 0.2, 0.45)
-    gd_lesions = with_missing(rng, np.where(gd_active, 1 + rng.geometric(0.35, n) - 1, 0), 0.15)
-    prior_dmt = with_missing(rng, np.minimum(rng.poisson(np.where(progressive, 1.5, 2.2)) + (~progressive), 9), 0.06)
+    gd_lesions = with_missing(rng, np.where(gd_active, rng.geometric(0.35, n), 0), 0.15)
+    at_least_one = (~progressive).astype(np.int64)  # relapsing patients come to AHSCT after failing a DMT
+    prior_dmt = with_missing(rng, np.minimum(rng.poisson(np.where(progressive, 1.5, 2.2)) + at_least_one, 9), 0.06)
 
     mobilisation = with_missing(rng, rng.choice(3, size=n, p=[0.82, 0.13, 0.05]), 0.03)
     conditioning = choose(rng, np.array([c.conditioning for c in CENTRES])[centre])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from registry import codes
-from registry.demo.baseline import MISSING, YEAR_DAYS, Baseline, uniform_days, year_of
+from registry.demo.baseline import YEAR_DAYS, Baseline, uniform_days, year_of
 from registry.demo.centres import CENTRES
 from registry.demo.edss import MAX_RECORDED, worsening_step
 from registry.demo.parameters import CohortParameters
@@ -126,4 +126,4 @@ def first_activity_day(c: Course) -> np.ndarray:
     return np.minimum(c.relapse_days[:, 0], worsening)
 
 
-__all__ = ["Course", "NEVER", "MISSING", "draw_course", "latent_edss", "first_activity_day"]
+__all__ = ["Course", "NEVER", "draw_course", "latent_edss", "first_activity_day"]

@@ -5,7 +5,9 @@ in the first weeks; infections and viral reactivation, CMV and EBV above all, in
 months); secondary autoimmunity (thyroid disease, immune thrombocytopenia) comes months to years
 later, malignancy rarely and late. Grades are CTCAE 1-5 and `serious` agrees with grade >= 3
 (missing for a few). Every transplant-related death has its fatal (grade 5) event on the day of
-death, which is how safety committees see it.
+death, which is how safety committees see it. A patient has at most one event per day (the
+first drawn wins, the fatal one before all): stricter than the bundle key (patient, onset,
+category), and simpler to keep unique.
 """
 
 from __future__ import annotations
