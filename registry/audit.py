@@ -25,11 +25,16 @@ GENESIS_HASH = "0" * 64
 _PG_AUDIT_LOCK_KEY = 7_412_019  # arbitrary, constant: the advisory lock that serialises appends
 
 
+# One encoder, built once: json.dumps with options builds a new encoder per call, which is most
+# of the cost when a bundle import audits a million records. Output is identical to json.dumps.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def to_json(values: Mapping[str, Any] | None) -> str | None:
     """Canonical JSON of field values: sorted keys, dates as ISO strings."""
     if values is None:
         return None
-    return json.dumps({k: _plain(v) for k, v in values.items()}, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode({k: _plain(v) for k, v in values.items()})
 
 
 def _plain(v: Any) -> Any:
@@ -96,7 +101,8 @@ def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason:
         row["row_hash"] = prev = row_hash(prev, row)
         rows.append(row)
     if rows:
-        session.execute(insert(AuditEntry), rows)
+        # Core executemany on the table, not the ORM bulk path: same rows, a fraction of the cost
+        session.execute(insert(AuditEntry.__table__), rows)
     return len(rows)
 
 
