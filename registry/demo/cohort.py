@@ -4,6 +4,17 @@ The cohort is drawn in stages, each a pure function of a numpy Generator and the
 baseline (who, where, when) → course (death, loss, relapses, worsening) → records (visits,
 scans, relapses, adverse events, deaths, second transplants) → bundle rows. The same seed and
 `today` give the same rows on any machine; nothing reads the clock when `today` is given.
+
+Decisions where the contract leaves room:
+- EDSS is written as `registry.validation.format_edss` writes it ('0', '3.5'), so exporting
+  the imported demo gives back the generated rows byte for byte; no visit records EDSS 10
+  (death from MS is recorded as a death).
+- A death after the patient was lost to or stopped attending follow-up is unknown to the
+  registry, as in real life; so is anything else after the end of observed follow-up.
+- Overdue patients (an alive patient's follow-up lapsed more than 15 months before today) and
+  patients lost earlier are distinct mechanisms; the data-quality report sees both as overdue.
+- `last_contact_date` is never filled for the dead (their death date is the last contact).
+- Second transplants follow renewed activity; endpoints stay anchored on the first.
 """
 
 from __future__ import annotations
