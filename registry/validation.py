@@ -247,7 +247,13 @@ def _int(s: str) -> int:
     t = s.lstrip("+-")
     if not t.isdigit() or not t.isascii():
         raise _Bad(f"{s!r} is not a whole number")
-    return int(s)
+    n = int(s)
+    if not -MAX_INT <= n <= MAX_INT:  # the database's INTEGER columns (PostgreSQL int4)
+        raise _Bad(f"{s[:20]!r} is outside the range of a whole-number column (-{MAX_INT} to {MAX_INT})")
+    return n
+
+
+MAX_INT = 2_147_483_647  # found by fuzzing: larger values crashed the insert (int4 / SQLite int64)
 
 
 def _number(s: str) -> float:
@@ -298,10 +304,12 @@ def _typed(kind: str, v: Any) -> Any:
         if isinstance(v, str):
             return v
     elif kind in ("int", "count", "year", "grade"):
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
         if isinstance(v, float) and v.is_integer():
-            return int(v)
+            v = int(v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            if not -MAX_INT <= v <= MAX_INT:
+                raise _Bad(f"{v} is outside the range of a whole-number column (-{MAX_INT} to {MAX_INT})")
+            return v
     elif kind in ("number", "edss"):
         if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
             return float(v)
