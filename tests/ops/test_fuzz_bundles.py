@@ -12,8 +12,12 @@ Two paths:
   one transaction that is always rolled back. A rejection must leave every table's row count
   as it was *inside* that transaction; an acceptance must add exactly the rows and audit rows
   the result reports.
-- real (150 examples): `import_bundle(engine, …)` committing to a SQLite file; a rejection must
-  leave every table's checksum unchanged.
+- real (150 examples on SQLite, 50 on PostgreSQL): `import_bundle(engine, …)` committing; a
+  rejection must leave every table's checksum unchanged.
+
+The cells include whole numbers far beyond 32 bits and NUL characters: both crashed the insert
+(OverflowError, NumericValueOutOfRange, a CHECK on SQLite's NUL-truncated length()) until
+validation refused them; the regression tests at the end pin that down.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ cell_values = st.one_of(
     st.sampled_from(NASTY),
     st.text(max_size=20),
     st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    st.integers().map(str),  # unbounded: beyond int4 and int64
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.dates().map(lambda d: d.isoformat()),
     st.dates().map(lambda d: d.strftime("%d/%m/%Y")),
@@ -327,11 +332,21 @@ def test_fuzzed_bundles_get_row_level_errors_and_no_partial_write(seeded_templat
     assert outcomes["accepted"] > 0, outcomes  # harmless damage (CRLF, BOM, column order) passes
 
 
-@pytest.mark.slow
-def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_untouched(seeded_template: Path, tmp_path: Path) -> None:
-    engine = _fresh(seeded_template, tmp_path)
-    where = tmp_path / "example"
+COMMITTING_EXAMPLES = {"sqlite": max(20, EXAMPLES // 13), "postgresql": max(10, EXAMPLES // 40)}
 
+
+def _seed(engine: Engine, tmp: Path) -> None:
+    rows = make_bundle(3, seed=2)
+    write_bundle({"centres": rows["centres"], "patients": rows["patients"]}, tmp / "seed")
+    assert import_bundle(engine, tmp / "seed", ADMIN).ok
+
+
+@pytest.mark.slow
+def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_untouched(db_url: str, backend: str, tmp_path: Path) -> None:
+    """Also on PostgreSQL, whose types are stricter than SQLite's (int4, varchar(n), no NUL)."""
+    engine = make_engine(db_url)
+    _seed(engine, tmp_path)
+    where = tmp_path / "example"
     schema = MetaData()
     schema.reflect(bind=engine)
 
@@ -339,7 +354,7 @@ def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_u
         with engine.connect() as conn:
             return table_checksums(conn, meta=schema)
 
-    @settings(max_examples=max(20, EXAMPLES // 13), **FUZZ_SETTINGS)
+    @settings(max_examples=COMMITTING_EXAMPLES[backend], **FUZZ_SETTINGS)
     @given(ms=st.lists(mutations, min_size=1, max_size=3), as_zip=st.booleans())
     def run(ms: list[Mutation], as_zip: bool) -> None:
         files = damaged_bundle(ms)
@@ -349,5 +364,31 @@ def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_u
             assert_row_level(result.errors, files)
             assert checksums() == before, "a rejected import changed the registry"
 
-    run()
+    try:
+        run()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("value", ["2147483648", "-2147483648", "9" * 40])
+def test_whole_numbers_beyond_the_integer_columns_are_row_errors(db_url: str, tmp_path: Path, value: str) -> None:
+    """Regression (found by fuzzing): such counts crashed the insert instead of being refused."""
+    engine = make_engine(db_url)
+    _seed(engine, tmp_path)
+    rows = make_bundle(3, seed=2)
+    rows["transplants"][1]["relapses_12m"] = value
+    write_bundle({"transplants": rows["transplants"]}, tmp_path / "b")
+    result = import_bundle(engine, tmp_path / "b", ADMIN)
     engine.dispose()
+    assert [(e.file, e.line, e.column) for e in result.errors] == [("transplants.csv", 3, "relapses_12m")]
+
+
+def test_a_nul_character_in_a_cell_is_a_row_error(db_url: str, tmp_path: Path) -> None:
+    """Regression (found by fuzzing): a NUL in centre_code crashed the insert on SQLite."""
+    engine = make_engine(db_url)
+    rows = make_bundle(3, seed=2)
+    rows["centres"][0]["centre_code"] = "\x00" + rows["centres"][0]["centre_code"]
+    write_bundle({"centres": rows["centres"]}, tmp_path / "b")
+    result = import_bundle(engine, tmp_path / "b", ADMIN)
+    engine.dispose()
+    assert [(e.file, e.line, e.column) for e in result.errors] == [("centres.csv", 2, "centre_code")]
