@@ -90,3 +90,47 @@ def test_audit_verify_ok_and_show(sqlite_engine: Engine) -> None:
     assert shown[1].split("\t")[5:8] == ["INSERT", "users", '{"username":"r1"}']
     assert shown[2].split("\t")[5:10] == ["UPDATE", "users", '{"username":"r1"}', '{"disabled":false}', '{"disabled":true}']
     assert msreg(url, "audit", "show", "--entity", "patients").output.splitlines()[1:] == []
+
+
+def _bundle(folder) -> str:  # type: ignore[no-untyped-def]
+    folder.mkdir()
+    (folder / "centres.csv").write_text("centre_code,name\nCCC,Centre C\n", encoding="utf-8")
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("args", "entity", "actions"),
+    [
+        (["import", "{bundle}"], "centres", ["INSERT"]),
+        (["user", "add", "new", "--role", "governance"], "users", ["INSERT"]),
+        (["user", "disable", "old"], "users", ["UPDATE"]),
+        (["user", "reset-password", "old"], "users", ["UPDATE"]),
+    ],
+    ids=["import", "user add", "user disable", "user reset-password"],
+)
+def test_every_writing_command_acts_as_the_cli_administrator_and_is_audited(
+    sqlite_engine: Engine, tmp_path, args: list[str], entity: str, actions: list[str]  # type: ignore[no-untyped-def]
+) -> None:
+    """The command line is the local administrator (whoever holds the database credentials):
+    it may do everything, and the audit trail says it was the command line, and who ran it."""
+    import getpass
+    import json
+
+    from sqlalchemy import select
+
+    from registry.db import session_scope
+    from registry.models import AuditEntry
+
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    msreg(url, "user", "add", "old", "--role", "researcher")
+    with session_scope(sqlite_engine) as s:
+        before = s.execute(select(AuditEntry.id).order_by(AuditEntry.id.desc())).scalars().first() or 0
+    args = [a.replace("{bundle}", _bundle(tmp_path / "bundle")) if a == "{bundle}" else a for a in args]
+    result = msreg(url, *args)
+    assert result.exit_code == 0, result.output
+    with session_scope(sqlite_engine) as s:
+        rows = s.execute(select(AuditEntry).where(AuditEntry.id > before).order_by(AuditEntry.id)).scalars().all()
+    assert [(r.entity, r.action) for r in rows] == [(entity, a) for a in actions]
+    assert {(r.actor, r.role, r.centre_code) for r in rows} == {(f"cli:{getpass.getuser()}", "admin", None)}
+    assert all("password" not in (r.new_values or "") or json.loads(r.new_values) == {"password": "reset"} for r in rows)
+    assert msreg(url, "audit", "verify").exit_code == 0
