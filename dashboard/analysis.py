@@ -29,6 +29,7 @@ from analytics.aalen_johansen import cumulative_incidence
 from analytics.cox import cox_model
 from analytics.kaplan_meier import KaplanMeier
 from analytics.logrank import logrank_test
+from dashboard.figures.style import time_step_months
 
 DAYS_PER_YEAR = 365.25
 ESTIMATE_YEARS: tuple[int, ...] = (1, 2, 3, 5)
@@ -118,10 +119,10 @@ def filter_cohort(
 
 
 def risk_times(max_days: float) -> list[int]:
-    """Regular times for the risk table: yearly past 3 years of follow-up, else every 6 months."""
-    step_months = 12 if max_days > 3 * DAYS_PER_YEAR else 6
-    k_max = int(max_days / (DAYS_PER_YEAR / 12) // step_months)
-    return [int(round(k * step_months * DAYS_PER_YEAR / 12)) for k in range(k_max + 1)]
+    """Regular times (days) for the risk table, at the figure's tick spacing (whole months)."""
+    max_months = max_days / (DAYS_PER_YEAR / 12)
+    step = time_step_months(max_months)
+    return [int(round(k * step * DAYS_PER_YEAR / 12)) for k in range(int(max_months // step) + 1)]
 
 
 def risk_table(days: np.ndarray, status: np.ndarray, times: Sequence[int], *, competing: bool) -> pd.DataFrame:

@@ -71,20 +71,20 @@ def main() -> None:
     version = data.data_version(url)
     counts = data.table_counts(url, data.scope_key(actor), version)
     # Only administrators and centre users write (registry.access); others never see the forms.
-    entry = [page("entry", "Data entry", "✏️")] if actor.role in ("admin", "centre") else []
+    entry = [page("entry", "Data entry", ":material/edit_note:")] if actor.role in ("admin", "centre") else []
     if counts["transplants"] == 0:
         set_page_context(PageContext(actor, url, version, EndpointSettings(), Filters()))
-        nav = st.navigation([page("start", "Start", "👋", default=True), *entry])
+        nav = st.navigation([page("start", "Start", ":material/waving_hand:", default=True), *entry])
     else:
         nav = st.navigation(
             [
-                page("overview", "Overview", "📊", default=True),
-                page("outcomes", "Outcomes", "📈"),
-                page("safety", "Safety", "🛡️"),
-                page("quality", "Data quality", "🧹"),
-                page("timeline", "Patient timeline", "🧑"),
+                page("overview", "Overview", ":material/dashboard:", default=True),
+                page("outcomes", "Outcomes", ":material/monitoring:"),
+                page("safety", "Safety", ":material/health_and_safety:"),
+                page("quality", "Data quality", ":material/rule:"),
+                page("timeline", "Patient timeline", ":material/timeline:"),
                 *entry,
-                page("export", "Export", "📦"),
+                page("export", "Export", ":material/download:"),
             ]
         )
         settings = settings_sidebar()

@@ -53,7 +53,10 @@ table = pd.DataFrame({
     "group": g["group"],
     "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
     "events": [str(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
-    "median (months)": (g["median_days"] / (analysis.DAYS_PER_YEAR / 12)).round(1),
+    "median (months)": [
+        "—" if not s or ep.kind == "ci" else "not reached" if pd.isna(m) else f"{m / (analysis.DAYS_PER_YEAR / 12):.1f}"
+        for m, s in zip(g["median_days"], g["shown"], strict=True)
+    ],
 })
 est = res.estimates.copy()
 for y in analysis.ESTIMATE_YEARS:

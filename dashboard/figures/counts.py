@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures.style import add_caption, base_layout, colour
+from dashboard.figures.style import add_caption, base_layout, colour, pattern
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
 GRADE_COLOURS = {1: "#D9E86C", 2: "#5EC962", 3: "#21918C", 4: "#3B528B", 5: "#440154"}
@@ -48,7 +48,7 @@ def transplants_per_year_figure(counts: pd.DataFrame, *, title: str, caption: st
                 x=c["transplant_year"].astype(int).tolist(),
                 y=c["n"].astype(int).tolist(),
                 name=centre,
-                marker_color=colour(i),
+                marker=dict(color=colour(i), pattern_shape=pattern(i)),
                 hovertemplate=f"{centre} %{{x}}: %{{y}} transplants<extra></extra>",
             )
         )

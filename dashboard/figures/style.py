@@ -25,6 +25,8 @@ OKABE_ITO: tuple[str, ...] = (
 )
 # Past eight groups colours repeat; the dash pattern keeps curves apart.
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot")
+# Past eight groups bars repeat colours too; a fill pattern keeps them apart.
+PATTERNS: tuple[str, ...] = ("", "/", ".", "x")
 
 DAYS_PER_MONTH = 365.25 / 12
 SUPPRESSED = "<5"
@@ -39,6 +41,10 @@ def dash(i: int) -> str:
     return DASHES[(i // len(OKABE_ITO)) % len(DASHES)]
 
 
+def pattern(i: int) -> str:
+    return PATTERNS[(i // len(OKABE_ITO)) % len(PATTERNS)]
+
+
 def rgba(hex_colour: str, alpha: float) -> str:
     """`#RRGGBB` → `rgba(r,g,b,a)`, for translucent confidence bands in the group's colour."""
     h = hex_colour.lstrip("#")
@@ -51,6 +57,14 @@ def months(days: Iterable[float]) -> list[float]:
     return [float(d) / DAYS_PER_MONTH for d in days]
 
 
+def time_step_months(max_months: float) -> int:
+    """Spacing of time ticks and risk-table columns: readable (at most ~12) at any follow-up."""
+    for step, limit in ((3, 12), (6, 36), (12, 132), (24, 300)):
+        if max_months <= limit:
+            return step
+    return 60
+
+
 def suppressed_label(min_group_size: int) -> str:
     """The text shown instead of a count that is too small to show (`<5` by default)."""
     return f"<{min_group_size}"
@@ -61,7 +75,7 @@ def wrap(text: str, width: int = 120) -> str:
     return "<br>".join(textwrap.wrap(text, width)) if text else ""
 
 
-def add_caption(fig: go.Figure, caption: str, *, y: float = -0.12) -> None:
+def add_caption(fig: go.Figure, caption: str, *, y: float = -0.12, base_margin: int = 70) -> None:
     """Write the cohort and settings under the plot, so a screenshot still says what it shows."""
     if not caption:
         return
@@ -79,7 +93,7 @@ def add_caption(fig: go.Figure, caption: str, *, y: float = -0.12) -> None:
         name="caption",
     )
     lines = wrapped.count("<br>") + 1
-    fig.update_layout(margin=dict(b=70 + 16 * lines))
+    fig.update_layout(margin=dict(b=base_margin + 16 * lines))
 
 
 def base_layout(fig: go.Figure, *, title: str, height: int) -> None:
@@ -88,7 +102,8 @@ def base_layout(fig: go.Figure, *, title: str, height: int) -> None:
         template="simple_white",
         font=FONT,
         height=height,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        # Legend on the right: above the plot it collides with the title once it wraps.
+        legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02),
         margin=dict(l=150, r=30, t=80),
         hovermode="closest",
     )

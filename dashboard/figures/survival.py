@@ -30,6 +30,7 @@ from dashboard.figures.style import (
     months,
     rgba,
     suppressed_label,
+    time_step_months,
 )
 
 # The competing-events row appears only when the risk table has it (cumulative incidence).
@@ -119,13 +120,15 @@ def _survival_figure(
     too_small = [g for g in groups if sizes.get(g, 0) < min_group_size]
     n_rows_per_group = len(RISK_ROWS) - ("n_competing" not in risk_table.columns)
     n_table_rows = max(1, len(groups) * n_rows_per_group)
-    table_share = min(0.55, 0.1 + 0.035 * n_table_rows)
+    # Heights in pixels, so the axis title never collides with the risk table however many rows.
+    plot_px, gap_px, table_px = 380, 75, 20 * n_table_rows + 10
+    domain_px = plot_px + gap_px + table_px
     fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.1,
-        row_heights=[1 - table_share, table_share],
+        vertical_spacing=gap_px / domain_px,
+        row_heights=[plot_px, table_px],
     )
     y_max = start
     x_max = 0.0
@@ -228,12 +231,13 @@ def _survival_figure(
                 row=2,
                 col=1,
             )
-    base_layout(fig, title=title, height=int(430 + 19 * n_table_rows))
+    base_layout(fig, title=title, height=80 + domain_px + 30)
     x_hi = x_max_months if x_max_months is not None else max(x_max, 1.0)
-    tick = 12 if x_hi > 36 else 6 if x_hi > 12 else 3
-    fig.update_xaxes(range=[-x_hi * 0.02, x_hi * 1.03], dtick=tick, row=1, col=1, showticklabels=True,
-                     title_text="Months since transplant", zeroline=False)
-    fig.update_xaxes(dtick=tick, row=2, col=1, showticklabels=False, showline=False, ticks="")
+    tick = time_step_months(x_hi)
+    x_range = [-x_hi * 0.015, x_hi * 1.03]
+    fig.update_xaxes(range=x_range, dtick=tick, tick0=0, row=1, col=1, showticklabels=True,
+                     title_text="Months since transplant", title_standoff=4, zeroline=False)
+    fig.update_xaxes(range=x_range, dtick=tick, tick0=0, row=2, col=1, showticklabels=False, showline=False, ticks="")
     if start == 1.0:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=y_title, row=1, col=1)
     else:
@@ -242,6 +246,7 @@ def _survival_figure(
         type="category",
         categoryorder="array",
         categoryarray=list(reversed(labels)),
+        range=[-0.6, len(labels) - 0.4],  # half a row of room so the top row is not clipped
         showline=False,
         ticks="",
         showgrid=False,
@@ -254,5 +259,6 @@ def _survival_figure(
             f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "
             f"(too few to estimate, and a disclosure risk)."
         )
-    add_caption(fig, " ".join([caption, *notes]).strip(), y=-0.06)
+    add_caption(fig, " ".join([caption, *notes]).strip(), y=-12 / domain_px, base_margin=30)
+    fig.update_layout(height=80 + domain_px + (fig.layout.margin.b or 30))
     return fig

@@ -114,6 +114,6 @@ def patient_timeline_figure(
     fig.update_yaxes(range=[-0.2, 10.2], dtick=1, title_text="EDSS", row=1, col=1)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(LANES)), row=2, col=1)
     fig.update_xaxes(title_text="Months since transplant", row=2, col=1)
-    fig.update_layout(margin=dict(l=110), legend=dict(y=1.08))
+    fig.update_layout(margin=dict(l=110))
     add_caption(fig, caption, y=-0.14)
     return fig
