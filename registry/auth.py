@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import NoReturn
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -142,41 +143,50 @@ def _check_password_strength(password: str) -> None:
         )
 
 
+def _find_user(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def _actor_of(user: User) -> Actor:
+    return Actor(username=user.username, role=user.role, centre_code=user.centre.centre_code if user.centre else None)
+
+
 def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None) -> Actor:
     """Check a username and password; return the Actor, or raise `LoginFailed`.
 
+    The password is verified (against a dummy hash for an unknown user) before any account
+    state is looked at, so every refusal costs the same time and tells nothing.
     Commits the session (see the module docstring: a failure must be remembered).
     :raises LoginFailed: unknown user, wrong password, disabled or locked account.
     """
     now = now or utcnow()
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = _find_user(session, username)
+    password_ok = verify_password(user.password_hash if user and user.password_hash else _dummy_hash(), password)
     if user is None:
-        verify_password(_dummy_hash(), password)
         _refuse(session, FailureCause.UNKNOWN_USER, username)
-    assert user is not None
     if user.disabled:
         _refuse(session, FailureCause.DISABLED, username)
     if user.locked_until is not None and user.locked_until > now:
         _refuse(session, FailureCause.LOCKED, username)
-    if not verify_password(user.password_hash, password):
+    if not password_ok or not user.password_hash:
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
             log.warning("account %r locked until %s after %d failed logins", username, user.locked_until, MAX_FAILED_LOGINS)
         _refuse(session, FailureCause.WRONG_PASSWORD, username)
-    if _hasher.check_needs_rehash(user.password_hash or ""):
+    if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    actor = Actor(username=user.username, role=user.role, centre_code=user.centre.centre_code if user.centre else None)
+    actor = _actor_of(user)
     session.commit()
     log.info("login %r (%s)", username, user.role)
     return actor
 
 
-def _refuse(session: Session, cause: FailureCause, username: str) -> None:
+def _refuse(session: Session, cause: FailureCause, username: str) -> NoReturn:
     session.commit()
     log.warning("login refused for %r: %s", username, cause.value)
     raise LoginFailed(cause, username)
@@ -189,12 +199,12 @@ def active_actor(session: Session, username: str) -> Actor | None:
     takes effect in sessions that are already logged in, and to map an identity-provider login
     (OIDC) to a registry account: the registry username is the person's e-mail address there.
     """
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = _find_user(session, username)
     if user is None or user.disabled:
         return None
     if user.locked_until is not None and user.locked_until > utcnow():
         return None
-    return Actor(username=user.username, role=user.role, centre_code=user.centre.centre_code if user.centre else None)
+    return _actor_of(user)
 
 
 # --- user management (admins) -------------------------------------------------------------
@@ -218,7 +228,7 @@ def _require_admin(actor: Actor, what: str) -> None:
 
 
 def _get_user(session: Session, username: str) -> User:
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = _find_user(session, username)
     if user is None:
         raise UserError(f"no user {username!r}")
     return user

@@ -74,8 +74,8 @@ def _as_counts(table: pd.DataFrame | pd.Series) -> pd.DataFrame:
         raise ValueError(f"count table of shape {frame.shape} is empty")
     values = frame.to_numpy(dtype=object)
     for (i, j), v in np.ndenumerate(values):
-        ok = v is not None and not (isinstance(v, float) and np.isnan(v))
-        ok = ok and not isinstance(v, bool) and float(v) == int(v) and int(v) >= 0
+        ok = not pd.isna(v) and not isinstance(v, (bool, np.bool_))
+        ok = ok and float(v) == int(v) and int(v) >= 0
         if not ok:
             raise ValueError(
                 f"count table cell ({frame.index[i]!r}, {frame.columns[j]!r}) = {v!r}: counts must be whole numbers >= 0"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
@@ -14,6 +12,7 @@ from registry import auth
 from registry.access import Actor
 from registry.db import make_engine, session_scope
 from registry.models import Centre
+from tests.security.hashing import cheap_argon2  # noqa: F401 - autouse
 
 SCRIPT = """
 import streamlit as st
@@ -22,12 +21,6 @@ actor = require_actor()
 st.markdown(f"hello {actor.username} {actor.role} {actor.centre_code}")
 """
 ADMIN = Actor("boss", "admin")
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
-        yield
 
 
 @pytest.fixture

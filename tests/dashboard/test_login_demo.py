@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
 from registry import auth
 from registry.cli import main
+from tests.security.hashing import CHEAP_HASHER
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 LOGIN_LINE = re.compile(r"^\s+(demo-\S+)\s+(\S+)\s+(admin|governance|researcher|centre \S+)\s*$")
@@ -25,7 +25,7 @@ def demo() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
     """A demo registry and the (username, password, role) lines `msreg demo` printed."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as folder, auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
+    with tempfile.TemporaryDirectory() as folder, auth.use_hasher(CHEAP_HASHER):
         url = f"sqlite:///{Path(folder) / 'registry.db'}"
         runner = CliRunner()
         assert runner.invoke(main, ["--db", url, "init"]).exit_code == 0

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
@@ -23,6 +21,7 @@ from registry import auth
 from registry.access import Actor
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import CENTRES
+from tests.security.hashing import CHEAP_HASHER, cheap_argon2  # noqa: F401 - autouse
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PASSWORD = "page matrix password"
@@ -39,12 +38,6 @@ CENTRE_CODES = [c[0] for c in CENTRES]
 PATIENT_CODE = re.compile(r"\b(" + "|".join(CENTRE_CODES) + r")-\d{3}\b")
 
 
-@pytest.fixture(autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
-        yield
-
-
 @pytest.fixture(scope="module")
 def accounts_url(small_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The dashboard tests' small registry, with one account per role."""
@@ -52,7 +45,7 @@ def accounts_url(small_registry_url: str, tmp_path_factory: pytest.TempPathFacto
     shutil.copyfile(small_registry_url.removeprefix("sqlite:///"), path)
     url = f"sqlite:///{path}"
     engine = make_engine(url)
-    with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)), session_scope(engine) as s:
+    with auth.use_hasher(CHEAP_HASHER), session_scope(engine) as s:
         for username, (role, centre) in ROLES.items():
             auth.add_user(s, Actor("setup", "admin"), username, role, centre, PASSWORD)
     engine.dispose()

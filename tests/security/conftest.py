@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
-from registry import auth
 from registry.db import session_scope
 from registry.models import Centre
+from tests.security.hashing import cheap_argon2  # noqa: F401 - autouse: cheap Argon2 in every security test
 
 CENTRES = ("AAA", "BBB")
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    """Argon2id at minimal cost: production parameters are tested once, in test_auth.py."""
-    with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
-        yield
 
 
 def add_centres(engine: Engine, codes: tuple[str, ...] = CENTRES) -> None:

@@ -146,6 +146,8 @@ def test_mask_has_totals_labelled() -> None:
         (pd.DataFrame({"x": [1, -1]}), r"cell \(1, 'x'\) = -1"),
         (pd.DataFrame({"x": [1.5]}), r"= 1.5: counts must be whole"),
         (pd.DataFrame({"x": [None, 1.0]}), r"cell \(0, 'x'\) = nan"),
+        (pd.DataFrame({"x": pd.array([None, 1], dtype="Int64")}), r"cell \(0, 'x'\) = <NA>"),
+        (pd.DataFrame({"x": [True]}), r"= True: counts must be whole"),
         (pd.DataFrame(), "empty"),
     ],
 )
