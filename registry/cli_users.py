@@ -30,7 +30,10 @@ def register(main: click.Group, export: click.Group) -> None:
         return line
 
     def _run(cli: CliContext, action):  # type: ignore[no-untyped-def]
-        """Run `action(session, actor)` in one transaction; turn refusals into exit status 1."""
+        """Run `action(session, actor)` in one transaction as the CLI administrator; turn
+        refusals and a missing schema into a message and exit status 1."""
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
         from registry.access import AccessDenied, cli_actor
         from registry.auth import UserError
         from registry.db import make_engine, session_scope
@@ -41,6 +44,8 @@ def register(main: click.Group, export: click.Group) -> None:
                 return action(session, cli_actor())
         except (UserError, AccessDenied) as exc:
             raise click.ClickException(str(exc)) from exc
+        except (OperationalError, ProgrammingError) as exc:
+            raise click.ClickException(f"database error: {exc.orig} (is the schema created? run `msreg init`)") from exc
         finally:
             engine.dispose()
 
@@ -106,10 +111,9 @@ def register(main: click.Group, export: click.Group) -> None:
     def user_list(cli: CliContext) -> None:
         """Accounts, one a line: username, role, centre, state, last login (UTC)."""
         from registry import auth
-
-        users = _run(cli, auth.list_users)
         from registry.models import utcnow
 
+        users = _run(cli, auth.list_users)
         now = utcnow()
         click.echo("username\trole\tcentre\tstate\tlast_login")
         for u in users:
@@ -129,16 +133,12 @@ def register(main: click.Group, export: click.Group) -> None:
         from sqlalchemy import func, select
 
         from registry.audit import verify_chain
-        from registry.db import make_engine, session_scope
         from registry.models import AuditEntry
 
-        engine = make_engine(cli.url)
-        try:
-            with session_scope(engine) as session:
-                problems = verify_chain(session)
-                count = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
-        finally:
-            engine.dispose()
+        def check(session, _actor):  # type: ignore[no-untyped-def]
+            return verify_chain(session), session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+
+        problems, count = _run(cli, check)
         if problems:
             for p in problems:
                 click.echo(p.message, err=True)
@@ -155,18 +155,12 @@ def register(main: click.Group, export: click.Group) -> None:
         """The newest audit rows, oldest first, tab-separated."""
         from sqlalchemy import select
 
-        from registry.db import make_engine, session_scope
         from registry.models import AuditEntry
 
-        engine = make_engine(cli.url)
-        try:
-            with session_scope(engine) as session:
-                query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-                if entity:
-                    query = query.where(AuditEntry.entity == entity)
-                rows = list(reversed(session.execute(query).scalars().all()))
-        finally:
-            engine.dispose()
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if entity:
+            query = query.where(AuditEntry.entity == entity)
+        rows = list(reversed(_run(cli, lambda session, _actor: session.execute(query).scalars().all())))
         click.echo("id\toccurred_at\tactor\trole\tcentre\taction\tentity\tkey\told\tnew\treason")
         for r in rows:
             click.echo(

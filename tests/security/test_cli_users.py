@@ -134,3 +134,10 @@ def test_every_writing_command_acts_as_the_cli_administrator_and_is_audited(
     assert {(r.actor, r.role, r.centre_code) for r in rows} == {(f"cli:{getpass.getuser()}", "admin", None)}
     assert all("password" not in (r.new_values or "") or json.loads(r.new_values) == {"password": "reset"} for r in rows)
     assert msreg(url, "audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["audit", "verify"], ["user", "list"]])
+def test_a_database_without_schema_says_to_run_init(tmp_path, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'empty.db'}", *args])
+    assert result.exit_code == 1
+    assert "run `msreg init`" in result.output
