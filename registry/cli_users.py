@@ -129,22 +129,29 @@ def register(main: click.Group, export: click.Group) -> None:
     @db_option
     @pass_cli
     def audit_verify(cli: CliContext) -> None:
-        """Recompute the hash chain: exit 0 with OK, or 1 naming each broken row."""
+        """Recompute the hash chain: exit 0 with OK, or 1 naming each broken row.
+
+        The OK line ends with the newest row's hash (the chain's head). Someone who can rewrite
+        the whole table can recompute every hash; writing the head down elsewhere now and then
+        (a ticket, the backup log) makes such a rewrite detectable too.
+        """
         from sqlalchemy import func, select
 
-        from registry.audit import verify_chain
+        from registry.audit import GENESIS_HASH, verify_chain
         from registry.models import AuditEntry
 
         def check(session, _actor):  # type: ignore[no-untyped-def]
-            return verify_chain(session), session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+            count = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+            head = session.execute(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+            return verify_chain(session), count, head
 
-        problems, count = _run(cli, check)
+        problems, count, head = _run(cli, check)
         if problems:
             for p in problems:
                 click.echo(p.message, err=True)
             click.echo(f"audit trail BROKEN: {len(problems)} problem(s) in {count} rows", err=True)
             sys.exit(1)
-        click.echo(f"audit trail OK: {count} rows, hash chain intact")
+        click.echo(f"audit trail OK: {count} rows, hash chain intact, head {head or GENESIS_HASH}")
 
     @audit_group.command("show")
     @click.option("--entity", help="Only this entity (table name, e.g. patients, users).")

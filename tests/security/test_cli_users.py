@@ -84,7 +84,14 @@ def test_audit_verify_ok_and_show(sqlite_engine: Engine) -> None:
     msreg(url, "user", "disable", "r1")
     result = msreg(url, "audit", "verify")
     assert result.exit_code == 0
-    assert result.output.strip() == "audit trail OK: 3 rows, hash chain intact"
+    from sqlalchemy import select
+
+    from registry.db import session_scope
+    from registry.models import AuditEntry
+
+    with session_scope(sqlite_engine) as s:
+        head = s.execute(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    assert result.output.strip() == f"audit trail OK: 3 rows, hash chain intact, head {head}"
     shown = msreg(url, "audit", "show", "--entity", "users", "--limit", "2").output.splitlines()
     assert len(shown) == 3
     assert shown[1].split("\t")[5:8] == ["INSERT", "users", '{"username":"r1"}']
