@@ -95,20 +95,16 @@ class EntitySpec:
     key: tuple[str, ...]
     by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
+    file: str = field(init=False, repr=False, compare=False)
+    column_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    required: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        # computed once: these are read for every row of a million-row import
         object.__setattr__(self, "by_name", {c.name: c for c in self.columns})
-
-    @property
-    def file(self) -> str:
-        return f"{self.name}.csv"
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.required)
+        object.__setattr__(self, "file", f"{self.name}.csv")
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+        object.__setattr__(self, "required", tuple(c.name for c in self.columns if c.required))
 
     @property
     def dated_columns(self) -> tuple[str, ...]:
@@ -228,7 +224,7 @@ def spec_of(entity: str) -> EntitySpec:
 
 def key_of(entity: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
     """The natural key (BUNDLE_FORMAT.md "Keys") of a record, as a tuple in key-column order."""
-    return tuple(values.get(k) for k in ENTITIES[entity].key)
+    return tuple([values.get(k) for k in ENTITIES[entity].key])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,11 +263,13 @@ def _number(s: str) -> float:
 
 
 def _date(s: str) -> dt.date:
-    if len(s) != 10 or s[4] != "-" or s[7] != "-" or not (s[:4] + s[5:7] + s[8:]).isdigit() or not s.isascii():
+    if len(s) != 10 or s[4] != "-" or s[7] != "-" or not s.isascii():
         raise _Bad(f"{s!r} is not a date (expected YYYY-MM-DD)")
     try:
         return dt.date.fromisoformat(s)
     except ValueError:
+        if not (s[:4] + s[5:7] + s[8:]).isdigit():
+            raise _Bad(f"{s!r} is not a date (expected YYYY-MM-DD)") from None
         raise _Bad(f"{s!r} is not a valid calendar date") from None
 
 
