@@ -2,8 +2,8 @@
 
 The report itself (analytics.quality) decides what is overdue or inconsistent; this page only
 scopes and shows it. Roles that may not see patient codes get the list without them (the
-snapshot they are computed from has no codes), so they can see how much is to fix, and where,
-but not for whom.
+snapshot they are computed from has no codes) and without the details, which quote calendar
+dates, so they can see how much is to fix, and where, but not for whom.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ else:
                             placeholder="All problems")
     if chosen:
         issues = issues[issues["problem"].isin(chosen)]
-    # Roles without patient codes get a blank column from the snapshot; drop it altogether.
-    shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code"])
+    # Roles without patient codes get a blank column from the snapshot; drop it altogether, and
+    # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
+    # with the centre would point at a person.
+    shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
     st.dataframe(shown, hide_index=True, width="stretch")
