@@ -3,7 +3,8 @@
 Each role logs in through the form with a registry account, then opens every page it is
 offered. Asserted: the page renders without error; pages a role may not use are not offered;
 a centre user sees no other centre and no other centre's patients anywhere on any page
-(text, tables, charts, widget options); governance and researcher users see no patient code.
+(text, tables, charts, widget options); governance and researcher users see no patient code
+and no calendar date of a patient.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "expo
 WRITERS = {"admin", "centre-osl", "centre-tny"}
 CENTRE_CODES = [c[0] for c in CENTRES]
 PATIENT_CODE = re.compile(r"\b(" + "|".join(CENTRE_CODES) + r")-\d{3}\b")
+ISO_DATE = re.compile(r"(?<!\d)(19|20)\d{2}-\d{2}-\d{2}(?!\d)")
+DATA_AS_OF = re.compile(r"Data as of \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")  # the sidebar's clock, not a patient's
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +106,8 @@ def test_every_page_for_every_role(accounts_url: str, username: str, monkeypatch
             assert others == [], f"{username} sees centre(s) {others} on {page}"
         elif role in ("governance", "researcher"):
             assert codes == set(), f"{username} sees patient codes on {page}"
+            dates = [m.group(0) for m in ISO_DATE.finditer(DATA_AS_OF.sub("", shown))]
+            assert dates == [], f"{username} sees calendar dates on {page}: {dates[:3]}"
     # The scan is not blind: those who may see patient codes do see them somewhere.
     if role == "admin":
         assert len(seen) >= 2
