@@ -29,7 +29,7 @@ def naive_confirmed_change(
     settings: EndpointSettings,
     direction: str = "worsening",
 ) -> dict[int, dt.date]:
-    """{patient_id: first confirmed change date}, tables as in `confirmed_change_sql`."""
+    """{patient_id: first confirmed change date}, tables as in `confirmed_changes_sql`."""
     onsets: dict[int, list[dt.date]] = {}
     for pid, onset in zip(relapses["patient_id"], relapses["onset_date"]):
         onsets.setdefault(int(pid), []).append(_as_date(onset))
