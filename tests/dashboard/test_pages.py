@@ -207,3 +207,44 @@ def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_fa
 def test_overview_and_outcomes_render_for_roles_without_patient_codes(app_factory, small_registry_url, role):
     at = open_page(app_factory(small_registry_url, role=role), "outcomes")
     assert plotly_specs(at)
+
+
+def save_correction(at):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == "Save correction")
+
+
+def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_factory, tmp_path, sqlite_template):
+    import shutil
+
+    from sqlalchemy import select
+
+    from registry import models
+    from registry.db import make_engine, session_scope
+    from tests.dashboard.cohort import build_registry
+
+    path = tmp_path / "fix.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    build_registry(engine)
+    at = open_page(app_factory(url, role="centre:SHF"), "entry")
+    at.selectbox(key="fix_entity").set_value("visits").run()
+    assert at.selectbox(key="fix_centre").value == "SHF" and at.selectbox(key="fix_centre").disabled
+    at.text_input(key="fix_patient").set_value("SHF-002").run()
+    assert not at.exception
+    rec_prefix = next(w.key for w in at.selectbox if w.key and w.key.startswith("fix_visits_") and w.key.endswith("_edss"))
+    rec_prefix = rec_prefix[: -len("edss")]
+    old = at.selectbox(key=f"{rec_prefix}edss").value
+    new = 8.0 if old != 8.0 else 7.5
+    at.selectbox(key=f"{rec_prefix}edss").set_value(new)
+    save_correction(at).click().run()  # no reason
+    assert any("reason is needed" in e.value for e in at.error)
+    at.text_input(key=f"{rec_prefix}reason").set_value("transcription error")
+    save_correction(at).click().run()
+    assert not at.exception
+    assert any("Corrected visit" in s.value for s in at.success)
+    with session_scope(engine) as s:
+        entry = s.execute(select(models.AuditEntry).where(models.AuditEntry.action == "UPDATE")).scalars().one()
+        assert entry.reason == "transcription error" and entry.actor == "no-login:centre"
+        assert str(new) in entry.new_values
+    engine.dispose()
