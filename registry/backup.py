@@ -455,9 +455,15 @@ def _restore_sqlite(url: str, path: Path, manifest: Manifest, *, force: bool) ->
             engine = make_engine(url)
             try:
                 with engine.connect() as conn:
-                    replaced = _refuse_if_not_empty(url, row_counts(conn), force=force)
+                    counts = row_counts(conn)
+            except Exception as exc:  # noqa: BLE001 - e.g. the target is not a database at all
+                raise RestoreRefused(
+                    f"{target} cannot be read as an SQLite registry ({type(exc).__name__}: {exc}); "
+                    f"nothing was changed. Move it away and restore into a new file."
+                ) from exc
             finally:
                 engine.dispose()
+            replaced = _refuse_if_not_empty(url, counts, force=force)
 
         src = sqlite3.connect(payload)
         dst = sqlite3.connect(target, timeout=30)

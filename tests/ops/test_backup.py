@@ -182,3 +182,13 @@ def test_cli_backup_and_restore(databases, backend, tmp_path) -> None:
     assert forced.exit_code == 0, forced.output
     assert "verified every table" in forced.output
     assert _checksums(target) == _checksums(source)
+
+
+def test_restore_will_not_overwrite_a_file_that_is_not_a_registry(databases, tmp_path) -> None:
+    source = _populated(databases, "sqlite")
+    backup_file = bk.backup(source, tmp_path / "r.bak").path
+    precious = tmp_path / "thesis.db"
+    precious.write_bytes(b"not a database, but somebody's file " * 200)
+    with pytest.raises(bk.RestoreRefused, match="cannot be read as an SQLite registry"):
+        bk.restore(f"sqlite:///{precious}", backup_file, force=True)
+    assert precious.read_bytes().startswith(b"not a database")
