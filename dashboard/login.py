@@ -40,6 +40,7 @@ from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from registry.access import Actor
 
@@ -56,18 +57,18 @@ NOTICE_KEY = "msreg_login_notice"
 VIA_SSO_KEY = "msreg_via_sso"
 
 
-@st.cache_resource
-def _engine(url: str) -> Engine:
-    from registry.db import make_engine
-
-    return make_engine(url)
-
-
 def registry_engine() -> Engine:
-    """The registry's engine, one per process ($MSREG_DATABASE_URL, else ./registry.db)."""
-    from registry.db import resolve_url
+    """The dashboard's one pooled engine ($MSREG_DATABASE_URL, else ./registry.db)."""
+    from dashboard.data import database_url, engine_for
 
-    return _engine(resolve_url(None))
+    return engine_for(database_url())
+
+
+def _session() -> Session:
+    """A plain Session (not session_scope): `authenticate` commits its own bookkeeping."""
+    from registry.db import make_session_factory
+
+    return make_session_factory(registry_engine())()
 
 
 def idle_timeout_seconds() -> float:
@@ -102,17 +103,15 @@ def actor_for_identity(user_info: Mapping[str, Any]) -> Actor | None:
     if not email or user_info.get("email_verified") is False:
         return None
     from registry.auth import active_actor
-    from registry.db import make_session_factory
 
-    with make_session_factory(registry_engine())() as session:
+    with _session() as session:
         return active_actor(session, email) or active_actor(session, email.lower())
 
 
 def _current_account(actor: Actor) -> Actor | None:
     from registry.auth import active_actor
-    from registry.db import make_session_factory
 
-    with make_session_factory(registry_engine())() as session:
+    with _session() as session:
         return active_actor(session, actor.username)
 
 
@@ -131,7 +130,7 @@ def logout() -> None:
     _end_session("You have logged out.")
 
 
-def _sidebar(actor: Actor) -> None:
+def _logout_button() -> None:
     with st.sidebar:
         if st.button("Log out", key="msreg_logout", icon=":material/logout:"):
             logout()
@@ -149,10 +148,9 @@ def _login_form() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
         from registry.auth import LoginFailed, authenticate
-        from registry.db import make_session_factory
 
         try:
-            with make_session_factory(registry_engine())() as session:
+            with _session() as session:
                 actor = authenticate(session, username.strip(), password)
         except LoginFailed as exc:
             st.error(str(exc))
@@ -204,7 +202,7 @@ def require_actor() -> Actor:
             else:
                 st.session_state[ACTOR_KEY] = current
                 st.session_state[LAST_SEEN_KEY] = time.time()
-                _sidebar(current)
+                _logout_button()
                 return current
 
     _login_form()
