@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.aalen_johansen import cumulative_incidence
+from analytics.cox import CoxResult, cox_model
 from analytics.endpoints import COVARIATE_COLUMNS
 from analytics.kaplan_meier import KaplanMeier
 from analytics.logrank import LogRankResult, logrank_test
@@ -239,3 +240,75 @@ def early_mortality(endpoints: pd.DataFrame, *, by: str | None = None, days: int
     out["proportion"] = out["deaths"] / out["patients"]
     order = _ordered_groups(groups, by) if len(groups) else []
     return out.set_index("group").loc[order].reset_index()
+
+
+PROFILE_COVARIATES: tuple[str, ...] = (
+    "age_band",
+    "sex",
+    "phenotype",
+    "baseline_edss",
+    "disease_duration_years",
+    "relapses_12m",
+    "conditioning_intensity",
+)
+"""The patient profile of the Cox model: categorical age band, sex, phenotype and conditioning
+intensity; baseline EDSS (per point), disease duration (per year) and relapses in the 12 months
+before transplant (per relapse) as numbers."""
+
+_PROFILE_CATEGORICAL = ("age_band", "sex", "phenotype", "conditioning_intensity")
+
+
+def profile_frame(endpoints: pd.DataFrame) -> pd.DataFrame:
+    """The endpoint table with the profile covariates ready for `cox_model`.
+
+    Categorical covariates become pandas categories whose first (reference) level is the most
+    frequent one: hazard ratios are then relative to the typical patient and the reference
+    group is never a handful of patients. Missing values stay missing (the model drops those
+    patients: a complete-case analysis, reported as `n_dropped`).
+    """
+    out = endpoints.copy()
+    out["age_band"] = group_labels(endpoints, "age_at_transplant").replace(MISSING, np.nan)
+    for column in _PROFILE_CATEGORICAL:
+        values = out[column].astype(object).where(out[column].notna(), np.nan)
+        counts = values.value_counts()
+        levels = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
+        out[column] = pd.Categorical(values, categories=levels)
+    for column in ("baseline_edss", "disease_duration_years", "relapses_12m"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    return out
+
+
+def cox_profile(
+    endpoints: pd.DataFrame,
+    endpoint: str,
+    covariates: Sequence[str] = PROFILE_COVARIATES,
+    *,
+    alpha: float = 0.05,
+) -> CoxResult:
+    """Cox model (Efron ties, as R `coxph`) of an endpoint on the patient profile.
+
+    For trm the model is of the cause-specific hazard of transplant-related death (other
+    deaths censored), the Cox model's reading of a competing-risks endpoint. Covariates that
+    take a single value among the patients with complete data are left out (their effect
+    cannot be estimated), so `result.table` lists only the terms that were estimable.
+
+    :raises EstimateError: unknown endpoint or covariate, or no event to model.
+    """
+    time_col, event_col = check_endpoint(endpoint)
+    frame = profile_frame(endpoints)
+    unknown = [c for c in covariates if c not in frame.columns]
+    if unknown:
+        raise EstimateError(f"unknown covariate(s) {', '.join(unknown)}; profile covariates: {', '.join(PROFILE_COVARIATES)}")
+    frame["_event"] = (frame[event_col] == 1).astype(float).where(frame[event_col].notna(), np.nan)
+    frame["_time"] = pd.to_numeric(frame[time_col], errors="coerce").astype(float)
+    complete = frame[["_time", "_event", *covariates]].dropna()
+    usable = [c for c in covariates if complete[c].nunique() >= 2]
+    if not usable or complete.empty or complete["_event"].sum() == 0:
+        raise EstimateError(
+            f"no {endpoint} event among the {len(complete)} patient(s) with complete data, "
+            "or no covariate varies: the Cox model cannot be fitted"
+        )
+    try:
+        return cox_model(frame, "_time", "_event", usable, alpha=alpha)
+    except ValueError as exc:
+        raise EstimateError(str(exc)) from exc

@@ -12,6 +12,7 @@ from analytics.estimates import (
     ESTIMATE_COLUMNS,
     EstimateError,
     compare_groups,
+    cox_profile,
     early_mortality,
     survival_curves,
     survival_estimates,
@@ -161,3 +162,55 @@ def test_estimates_from_derived_endpoints() -> None:
     est = survival_estimates(derive_endpoints(cohort.snapshot()), "trm", at=(100, 365))
     assert est["estimate"].tolist() == pytest.approx([0.0, 1 / 6])
     assert np.all(est["n_risk"].to_numpy() == [6, 5])
+
+
+def profile_cohort(n: int = 300, seed: int = 7) -> pd.DataFrame:
+    """Patients whose hazard of the event doubles per EDSS point and is equal across sexes."""
+    rng = np.random.default_rng(seed)
+    edss = rng.choice([2.0, 3.0, 4.0, 5.0, 6.0], size=n)
+    time = rng.exponential(1000 / np.exp(np.log(2) * (edss - 4)))
+    censor = rng.uniform(200, 3000, size=n)
+    return pd.DataFrame({
+        "os_days": np.minimum(time, censor).round().astype(int),
+        "os_event": (time <= censor).astype(int),
+        "age_at_transplant": rng.integers(20, 60, size=n),
+        "sex": rng.choice(["F", "F", "M"], size=n),
+        "phenotype": rng.choice(["RRMS", "RRMS", "SPMS"], size=n),
+        "baseline_edss": edss,
+        "disease_duration_years": rng.uniform(1, 20, size=n).round(1),
+        "relapses_12m": rng.integers(0, 4, size=n),
+        "conditioning_intensity": "INTERMEDIATE",
+    })
+
+
+def test_cox_profile_recovers_the_edss_effect_and_uses_common_references() -> None:
+    result = cox_profile(profile_cohort(), "os")
+    table = result.table.set_index("term")
+    assert table.loc["baseline_edss", "hr"] == pytest.approx(2.0, rel=0.25)
+    assert table.loc["baseline_edss", "p"] < 0.001
+    assert result.reference_levels["sex"] == "F" and result.reference_levels["phenotype"] == "RRMS"
+    assert "sex[M]" in table.index and any(t.startswith("age_band[") for t in table.index)
+
+
+def test_cox_profile_leaves_out_covariates_that_do_not_vary() -> None:
+    result = cox_profile(profile_cohort(), "os")
+    assert not any(t.startswith("conditioning_intensity") for t in result.table["term"])
+
+
+def test_cox_profile_drops_patients_with_missing_covariates() -> None:
+    df = profile_cohort()
+    df.loc[:9, "disease_duration_years"] = np.nan
+    assert cox_profile(df, "os").n == len(df) - 10
+
+
+def test_cox_profile_for_trm_models_transplant_related_deaths_only() -> None:
+    df = profile_cohort().rename(columns={"os_days": "trm_days"})
+    df["trm_status"] = np.where(df.pop("os_event") == 1, np.where(np.arange(len(df)) % 2 == 0, 1, 2), 0)
+    result = cox_profile(df, "trm", covariates=("baseline_edss",))
+    assert result.n_events == int((df["trm_status"] == 1).sum())
+
+
+def test_cox_profile_without_events_is_an_error() -> None:
+    df = profile_cohort().assign(os_event=0)
+    with pytest.raises(EstimateError, match="no os event"):
+        cox_profile(df, "os")
