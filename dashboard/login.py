@@ -32,7 +32,6 @@ How it behaves, and why:
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Mapping
@@ -44,7 +43,6 @@ from sqlalchemy.orm import Session
 
 from registry.access import Actor
 
-log = logging.getLogger(__name__)
 
 NO_LOGIN_ENV = "MSREG_DASHBOARD_NO_LOGIN"
 NO_LOGIN_AS_ENV = "MSREG_DASHBOARD_NO_LOGIN_AS"
