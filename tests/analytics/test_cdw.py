@@ -207,3 +207,29 @@ def test_sql_equals_naive_per_patient_loop(patients, confirmation_days, relapse_
         direction,
     )
     assert sql_result == naive
+
+
+@pytest.mark.parametrize("confirmation_days", [182, 84])
+def test_full_endpoint_pipeline_reproduces_msprog(shared_dir: Path, confirmation_days: int) -> None:
+    """The toy subjects as registry patients: day 0 (the transplant) on the first visit, no
+    recorded baseline, so the day-0 visit is the baseline through the fallback."""
+    from analytics.endpoints import derive_endpoints
+    from tests.analytics.endpoint_cohort import Cohort
+
+    ref = shared_dir / "reference" / "msprog_toy"
+    visits = pd.read_csv(ref / "toydata_visits.csv", parse_dates=["date"])
+    relapses = pd.read_csv(ref / "toydata_relapses.csv", parse_dates=["date"])
+    cohort = Cohort()
+    for subject, rows in visits.groupby("id"):
+        day0 = rows["date"].min().date()
+        cohort.add(
+            str(subject),
+            day0=day0,
+            baseline_edss=None,
+            visits={(d.date() - day0).days: float(e) for d, e in zip(rows["date"], rows["EDSS"])},
+            relapses=tuple((d.date() - day0).days for d in relapses.loc[relapses["id"] == subject, "date"]),
+        )
+    got = derive_endpoints(cohort.snapshot(), EndpointSettings(confirmation_days=confirmation_days))
+    got_by_code = {r.patient_code: (None if r.cdw_date is None else r.cdw_date.isoformat()) for r in got.itertuples()}
+    expected = pd.read_csv(ref / f"toy_cdw_conf{confirmation_days}.csv")
+    assert got_by_code == {str(r.id): (None if pd.isna(r.date) else r.date) for r in expected.itertuples()}

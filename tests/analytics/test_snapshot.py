@@ -134,3 +134,27 @@ def test_from_tables_fills_missing_tables_and_columns() -> None:
     snap = Snapshot.from_tables({"visits": pd.DataFrame({"patient_id": [1], "visit_date": [DAY0]})})
     assert snap.cursor().execute("SELECT edss FROM visits").fetchall() == [(None,)]
     assert snap.cursor().execute("SELECT count(*) FROM deaths").fetchone() == (0,)
+
+
+def test_endpoints_of_an_imported_demo_registry_equal_those_of_its_bundle(sqlite_engine: Engine, tmp_path) -> None:
+    """End to end: demo bundle → `import_bundle` (the real write path) → snapshot → endpoints,
+    against the same bundle fed straight into DuckDB."""
+    from registry.access import cli_actor
+    from registry.bundle import import_bundle, write_bundle
+    from registry.demo import generate_cohort
+    from registry.demo.frames import bundle_frames
+
+    today = dt.date(2026, 11, 1)
+    bundle = generate_cohort(60, 11, today)
+    write_bundle(bundle, tmp_path / "bundle")
+    result = import_bundle(sqlite_engine, tmp_path / "bundle", cli_actor(), today=today)
+    assert not result.errors, result.errors[:3]
+    frames = {k: v for k, v in bundle_frames(bundle).items() if k in SNAPSHOT_SCHEMA}
+
+    key = ["centre_code", "patient_code"]
+    imported = derive_endpoints(load_snapshot(sqlite_engine)).drop(columns=["patient_id", "study_id"])
+    direct = derive_endpoints(Snapshot.from_tables(frames)).drop(columns=["patient_id", "study_id"])
+    imported = imported.sort_values(key).reset_index(drop=True)
+    direct = direct.sort_values(key).reset_index(drop=True)
+    assert len(imported) == 60
+    assert imported.equals(direct)
