@@ -20,12 +20,10 @@ LOGIN_LINE = re.compile(r"^\s+(demo-\S+)\s+(\S+)\s+(admin|governance|researcher|
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
     """A demo registry and the (username, password, role) lines `msreg demo` printed."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder, auth.use_hasher(CHEAP_HASHER):
-        url = f"sqlite:///{Path(folder) / 'registry.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'registry.db'}"
+    with auth.use_hasher(CHEAP_HASHER):
         runner = CliRunner()
         assert runner.invoke(main, ["--db", url, "init"]).exit_code == 0
         result = runner.invoke(main, ["--db", url, "demo", "--patients", "60", "--no-progress"], catch_exceptions=False)
