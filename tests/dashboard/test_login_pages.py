@@ -113,3 +113,29 @@ def test_every_page_for_every_role(accounts_url: str, username: str, monkeypatch
         assert len(seen) >= 2
     if role == "centre":
         assert seen == {centre}
+
+
+@pytest.mark.parametrize("username", list(ROLES))
+def test_the_export_download_holds_only_the_users_scope(accounts_url: str, username: str) -> None:
+    """The download buttons' content is not an element AppTest can read: check the files the
+    export page offers, built the way the page builds them."""
+    import io
+
+    import pandas as pd
+
+    from analytics.settings import EndpointSettings
+    from dashboard import data
+    from dashboard.context import Filters
+
+    role, centre = ROLES[username]
+    actor = Actor(username, role, centre)
+    csv_bytes, parquet_bytes, meta = data.survival_export_files(
+        accounts_url, data.scope_key(actor), data.data_version(accounts_url),
+        data.settings_key(EndpointSettings()), Filters().key(), Filters().describe(),
+    )
+    frame = pd.read_csv(io.BytesIO(csv_bytes))
+    expected = {centre} if centre else set(CENTRE_CODES)
+    assert set(frame["centre_code"]) == expected
+    assert set(pd.read_parquet(io.BytesIO(parquet_bytes))["centre_code"]) == expected
+    assert meta["rows"] == len(frame)
+    assert not PATIENT_CODE.search(csv_bytes.decode("utf-8"))
