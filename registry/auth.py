@@ -15,6 +15,9 @@ Decisions, and why:
   While locked, attempts are refused without checking the password and do not extend the lock
   (otherwise anyone could keep a colleague locked out for ever). Locking restarts the counter,
   so after the lock expires the user has 5 more attempts; a good login resets the counter.
+- The account row is locked (SELECT … FOR UPDATE on PostgreSQL) while a login is checked, so
+  parallel guesses are all counted; without it ten simultaneous wrong passwords could each
+  read a count of 0 and never lock the account.
 - `authenticate` commits its own bookkeeping (failed-login counter, lock, last login) because a
   failed login must be remembered although the caller sees an exception: give it a plain
   Session, not one inside `session_scope`, which would roll the counter back.
@@ -143,8 +146,11 @@ def _check_password_strength(password: str) -> None:
         )
 
 
-def _find_user(session: Session, username: str) -> User | None:
-    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+def _find_user(session: Session, username: str, *, lock: bool = False) -> User | None:
+    """The account, optionally row-locked (PostgreSQL) so that concurrent failed logins are all
+    counted; SQLite serialises writing transactions anyway (BEGIN IMMEDIATE)."""
+    query = select(User).where(User.username == username)
+    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
 
 
 def _actor_of(user: User) -> Actor:
@@ -160,7 +166,7 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     :raises LoginFailed: unknown user, wrong password, disabled or locked account.
     """
     now = now or utcnow()
-    user = _find_user(session, username)
+    user = _find_user(session, username, lock=True)
     password_ok = verify_password(user.password_hash if user and user.password_hash else _dummy_hash(), password)
     if user is None:
         _refuse(session, FailureCause.UNKNOWN_USER, username)

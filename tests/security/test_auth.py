@@ -218,3 +218,28 @@ def test_demo_users_one_per_role_log_in_as_themselves(centres_engine: Engine) ->
     assert len({login.password for login in logins}) == len(logins)
     for login in logins:
         assert _login(centres_engine, login.username, login.password) == Actor(login.username, login.role, login.centre_code)
+
+
+def test_concurrent_failed_logins_are_all_counted(engine: Engine) -> None:
+    """Ten wrong passwords at once must lock the account, not be lost to a read-modify-write race."""
+    import threading
+
+    _add(engine, "ann")
+    barrier = threading.Barrier(10)
+    causes: list[auth.FailureCause] = []
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            _login(engine, "ann", f"wrong password {i}")
+        except auth.LoginFailed as exc:
+            causes.append(exc.cause)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert causes.count(auth.FailureCause.WRONG_PASSWORD) == auth.MAX_FAILED_LOGINS
+    assert causes.count(auth.FailureCause.LOCKED) == 10 - auth.MAX_FAILED_LOGINS
+    assert _failure(engine, "ann", PASSWORD).cause is auth.FailureCause.LOCKED
