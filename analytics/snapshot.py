@@ -26,14 +26,15 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Date, Engine, String, func, select, type_coerce
+from sqlalchemy import Engine, func, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry import models
@@ -251,35 +252,64 @@ def data_version(engine: Engine) -> str:
 
 
 def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Table]:
-    """The snapshot tables read from the registry with SQLAlchemy Core, as Arrow tables.
+    """The snapshot tables read from the registry, as Arrow tables.
 
-    On SQLite, dates are stored as ISO text; they are read as text and parsed by Arrow in one
-    vectorised cast, which is several times faster than SQLAlchemy's per-value date parsing.
-    All tables are read in one transaction so that they are consistent with each other.
+    The queries are SQLAlchemy Core statements compiled for the engine's dialect; the rows are
+    fetched from the driver's cursor directly, skipping SQLAlchemy's Row objects and result
+    processing (half of the time on large tables), and turned into Arrow columns. SQLite
+    stores dates as ISO text, parsed by Arrow in one vectorised cast.
+
+    All tables are read in one read-only transaction, so they are consistent with each other:
+    on SQLite a deferred BEGIN (under WAL a read snapshot that never blocks writers, unlike the
+    application's BEGIN IMMEDIATE), on PostgreSQL REPEATABLE READ, READ ONLY. Patient codes
+    that the scope may not see are not even selected.
     """
     scope = scope or Scope()
     sqlite = engine.dialect.name == "sqlite"
     out: dict[str, pa.Table] = {}
-    with engine.connect() as conn:
+    with _read_cursor(engine) as cursor:
         for name, schema in SNAPSHOT_SCHEMA.items():
             table = _MODELS[name].__table__  # type: ignore[attr-defined]
             cols: list[ColumnElement[Any]] = []
             for fld in schema:
-                col = table.c[fld.name]
-                if sqlite and isinstance(col.type, Date):
-                    cols.append(type_coerce(col, String).label(fld.name))
+                if name == "patients" and fld.name == "patient_code" and not scope.patient_codes:
+                    cols.append(null().label(fld.name))
                 else:
-                    cols.append(col)
+                    cols.append(table.c[fld.name])
             stmt = select(*cols).order_by(table.c.id)
             if scope.centre_code is not None:
                 stmt = stmt.where(_in_centre(name, table, scope.centre_code))
-            rows = conn.execute(stmt).all()
-            out[name] = _to_arrow(rows, schema, dates_as_text=sqlite)
-    if not scope.patient_codes:
-        patients = out["patients"]
-        idx = patients.schema.get_field_index("patient_code")
-        out["patients"] = patients.set_column(idx, "patient_code", pa.nulls(patients.num_rows, pa.string()))
+            compiled = stmt.compile(dialect=engine.dialect)
+            params: Any = (
+                tuple(compiled.params[key] for key in compiled.positiontup or ())
+                if compiled.positional
+                else compiled.params
+            )
+            cursor.execute(str(compiled), params)
+            out[name] = _to_arrow(cursor.fetchall(), schema, dates_as_text=sqlite)
     return out
+
+
+@contextmanager
+def _read_cursor(engine: Engine) -> Iterator[Any]:
+    """A driver cursor inside one consistent, read-only transaction (see `read_tables`)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("BEGIN")  # deferred: takes no write lock
+            try:
+                yield cursor
+            finally:
+                cursor.execute("ROLLBACK")
+                cursor.close()
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
 
 
 def _in_centre(name: str, table: Any, centre_code: str) -> ColumnElement[bool]:
@@ -299,6 +329,9 @@ def _to_arrow(rows: list[Any], schema: pa.Schema, *, dates_as_text: bool) -> pa.
     for fld, values in zip(schema, columns):
         if fld.type == pa.date32() and dates_as_text:
             arrays.append(pa.array(values, type=pa.string()).cast(pa.date32()))
+        elif fld.type == pa.bool_():
+            # SQLite returns booleans as 0/1
+            arrays.append(pa.array([None if v is None else bool(v) for v in values], type=pa.bool_()))
         else:
             arrays.append(pa.array(values, type=fld.type))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -158,3 +158,18 @@ def test_endpoints_of_an_imported_demo_registry_equal_those_of_its_bundle(sqlite
     direct = direct.sort_values(key).reset_index(drop=True)
     assert len(imported) == 60
     assert imported.equals(direct)
+
+
+def test_reading_a_snapshot_does_not_block_registry_writers(sqlite_engine: Engine) -> None:
+    """The read transaction is deferred (a WAL read snapshot), not the application's BEGIN
+    IMMEDIATE: a write commits while a snapshot is being read, and the reader does not see it."""
+    from analytics.snapshot import _read_cursor
+
+    small_cohort().write(sqlite_engine)
+    with _read_cursor(sqlite_engine) as cursor:
+        cursor.execute("SELECT count(*) FROM patients")
+        assert cursor.fetchone() == (3,)
+        Cohort().add("W1", centre="C7").write(sqlite_engine)  # would wait for the lock otherwise
+        cursor.execute("SELECT count(*) FROM patients")
+        assert cursor.fetchone() == (3,)
+    assert load_snapshot(sqlite_engine).cursor().execute("SELECT count(*) FROM patients").fetchone() == (4,)
