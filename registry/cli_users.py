@@ -15,6 +15,7 @@ import click
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
+    from registry.access import ROLES
     from registry.cli import CliContext, db_option, pass_cli
 
     @main.group()
@@ -51,7 +52,7 @@ def register(main: click.Group, export: click.Group) -> None:
 
     @user.command("add")
     @click.argument("name")
-    @click.option("--role", required=True, type=click.Choice(["centre", "governance", "researcher", "admin"]))
+    @click.option("--role", required=True, type=click.Choice(ROLES))
     @click.option("--centre", "centre_code", metavar="CODE", help="The centre of a centre user.")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @db_option
