@@ -176,7 +176,8 @@ def survival_estimates(
     out = pd.concat(frames, ignore_index=True)
     out["endpoint"] = endpoint
     out["n_risk"] = out["n_risk"].astype("Int64")
-    out["time"] = out["time"].astype(float)
+    # whole days print as whole days (365, not 365.0)
+    out["time"] = out["time"].astype("int64") if all(float(t).is_integer() for t in times) else out["time"].astype(float)
     return out[list(ESTIMATE_COLUMNS)]
 
 

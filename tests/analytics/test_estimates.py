@@ -39,7 +39,7 @@ def test_kaplan_meier_by_hand() -> None:
     est = survival_estimates(df, "os", at=(365,))
     row = est.iloc[0]
     assert list(est.columns) == list(ESTIMATE_COLUMNS)
-    assert (row["endpoint"], row["group"], row["time"], row["n_risk"]) == ("os", "all", 365.0, 3)
+    assert (row["endpoint"], row["group"], row["time"], row["n_risk"]) == ("os", "all", 365, 3)
     assert row["estimate"] == pytest.approx(4 / 5 * 3 / 4)
     assert row["lower"] < row["estimate"] < row["upper"]
     assert not row["suppressed"]
