@@ -1,18 +1,15 @@
-"""What the pages compute from the endpoint table: cohorts, groups, curves, risk tables,
-estimates, log-rank and Cox. Pure functions of DataFrames (no Streamlit, no database), so they
-are tested directly and cached by the data layer.
+"""What the pages compute from the endpoint table, on top of analytics.estimates: cohorts,
+risk tables, and everything one survival figure needs in one cached object. Pure functions of
+DataFrames (no Streamlit, no database), so they are tested directly and cached by data.py.
 
-Decisions a clinician-statistician would expect, written down:
-- A patient whose endpoint is undefined (no baseline EDSS → no PFS/NEDA/CDI) is left out of
-  that endpoint's analysis, and the count left out is reported with the figure.
-- Missing grouping values form their own group "unknown" instead of being dropped silently.
-- Groups under `min_group_size` get no curve, no estimates and no log-rank contribution: too
-  few to estimate and a disclosure risk (ENDPOINTS.md). Their risk-table counts show "<5".
+Groups, estimates, suppression, log-rank and the Cox model are analytics.estimates' (the same
+numbers as `msreg survival`); this module adds what only a figure needs:
 - Risk table (KMunicate): at risk = time ≥ t (R's convention), events and censored are
-  cumulative counts before t, so the three rows add up to the group size at every time.
-- The Cox model is a complete-case analysis with age per 10 years, baseline EDSS per point,
-  disease duration per 5 years and relapses in the prior 12 months per relapse, and dummies
-  for sex, phenotype and conditioning intensity against the most common level.
+  cumulative counts before t, so the rows add up to the group size at every time.
+- Groups under `min_group_size` get no curve, estimate or log-rank contribution; their risk
+  table counts are shown as "<5" by the figure (ENDPOINTS.md: too few, and a disclosure risk).
+- Patients whose endpoint is undefined (no baseline EDSS → no PFS/NEDA/CDI) are left out of
+  that endpoint, and the number left out is written in the caption.
 """
 
 from __future__ import annotations
@@ -25,10 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analytics.aalen_johansen import cumulative_incidence
-from analytics.cox import cox_model
+from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
-from analytics.logrank import logrank_test
 from dashboard.figures.style import time_step_months
 
 DAYS_PER_YEAR = 365.25
@@ -39,64 +34,50 @@ ESTIMATE_YEARS: tuple[int, ...] = (1, 2, 3, 5)
 class Endpoint:
     key: str
     label: str
-    days: str
-    event: str
     kind: str  # "km" (Kaplan–Meier survival) or "ci" (cumulative incidence, competing risks)
     y_title: str
     definition: str
+
+    @property
+    def days(self) -> str:
+        return estimates.ENDPOINTS[self.key][0]
+
+    @property
+    def event(self) -> str:
+        return estimates.ENDPOINTS[self.key][1]
 
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.key: e
     for e in (
-        Endpoint("rfs", "Relapse-free survival", "rfs_days", "rfs_event", "km", "Relapse-free (%)",
+        Endpoint("rfs", "Relapse-free survival", "km", "Relapse-free (%)",
                  "Event: first relapse with onset after day 0, or death. Censored at last contact."),
-        Endpoint("pfs", "Progression-free survival", "pfs_days", "pfs_event", "km", "Free of CDW (%)",
+        Endpoint("pfs", "Progression-free survival", "km", "Free of CDW (%)",
                  "Event: confirmed disability worsening (fixed baseline) or death. Censored at the last EDSS assessment."),
-        Endpoint("neda", "NEDA-3 survival", "neda_days", "neda_event", "km", "NEDA-3 (%)",
+        Endpoint("neda", "NEDA-3 survival", "km", "NEDA-3 (%)",
                  "Event: relapse, MRI activity after the re-baseline scan, CDW, or death. Censored at last contact."),
-        Endpoint("os", "Overall survival", "os_days", "os_event", "km", "Alive (%)",
-                 "Event: death from any cause. Censored at last contact."),
-        Endpoint("cdi", "Freedom from confirmed disability improvement", "cdi_days", "cdi_event", "km",
-                 "Without confirmed improvement (%)",
+        Endpoint("os", "Overall survival", "km", "Alive (%)", "Event: death from any cause. Censored at last contact."),
+        Endpoint("cdi", "Freedom from confirmed disability improvement", "km", "Without confirmed improvement (%)",
                  "Event: confirmed EDSS improvement (baseline ≥ 2.0). Death censors. Censored at the last assessment."),
-        Endpoint("trm", "Transplant-related mortality", "trm_days", "trm_status", "ci", "Cumulative incidence (%)",
+        Endpoint("trm", "Transplant-related mortality", "ci", "Cumulative incidence (%)",
                  "Aalen–Johansen cumulative incidence of death from transplant-related causes; other deaths compete."),
     )
 }
 
-# Grouping factors of the Outcomes page: label → column of `with_profile_bands(df)`.
+# Grouping factors of the Outcomes page: label → covariate of the endpoint table. Numeric ones
+# are banded by analytics.estimates (age <30/30-39/40-49/50+, EDSS 0-3.0/3.5-5.5/6.0+, ...).
 GROUPINGS: dict[str, str | None] = {
     "Whole cohort": None,
     "Centre": "centre_code",
-    "Age band": "age_band",
+    "Age band": "age_at_transplant",
     "Sex": "sex",
     "Phenotype": "phenotype",
-    "Baseline EDSS band": "edss_band",
-    "Disease duration band": "duration_band",
-    "Relapses in prior 12 months": "relapses_band",
+    "Baseline EDSS band": "baseline_edss",
+    "Disease duration band": "disease_duration_years",
+    "Relapses in prior 12 months": "relapses_12m",
     "Conditioning regimen": "conditioning",
     "Conditioning intensity": "conditioning_intensity",
 }
-UNKNOWN = "unknown"
-
-
-def _bands(values: pd.Series, edges: Sequence[float], labels: Sequence[str]) -> pd.Series:
-    out = pd.cut(values.astype("float64"), bins=[-math.inf, *edges, math.inf], labels=labels, right=False)
-    return out.astype("object").where(values.notna(), UNKNOWN)
-
-
-def with_profile_bands(df: pd.DataFrame) -> pd.DataFrame:
-    """Add the banded patient-profile columns used for grouping (bands as in the AHSCT-MS
-    literature: EDSS ≤3.0 / 3.5–5.5 / ≥6.0, the usual ambulation cut-points)."""
-    out = df.copy()
-    out["age_band"] = _bands(out["age_at_transplant"], [30, 40, 50], ["<30", "30–39", "40–49", "≥50"])
-    out["edss_band"] = _bands(out["baseline_edss"], [3.5, 6.0], ["0–3.0", "3.5–5.5", "≥6.0"])
-    out["duration_band"] = _bands(out["disease_duration_years"], [5, 10], ["<5 y", "5–9 y", "≥10 y"])
-    out["relapses_band"] = _bands(out["relapses_12m"], [1, 2], ["0", "1", "≥2"])
-    for col in ("sex", "phenotype", "conditioning", "conditioning_intensity", "centre_code"):
-        out[col] = out[col].astype("object").where(out[col].notna(), UNKNOWN)
-    return out
 
 
 def filter_cohort(
@@ -143,10 +124,10 @@ def risk_table(days: np.ndarray, status: np.ndarray, times: Sequence[int], *, co
 @dataclass
 class SurvivalResult:
     endpoint: Endpoint
-    curves: pd.DataFrame
-    risk: pd.DataFrame
+    curves: pd.DataFrame  # estimator tables of the shown groups, with `group`
+    risk: pd.DataFrame  # risk table of every group (the figure suppresses small ones)
     groups: pd.DataFrame  # group, n, events, median_days (KM), shown
-    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper
+    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper (shown groups)
     logrank_p: float | None
     n_excluded: int
     notes: list[str] = field(default_factory=list)
@@ -162,103 +143,72 @@ def survival_curves(
 ) -> SurvivalResult:
     """Curves, risk table, estimates at `years` and the log-rank p for one endpoint."""
     ep = ENDPOINTS[endpoint]
-    usable = df[df[ep.days].notna() & df[ep.event].notna()]
-    n_excluded = len(df) - len(usable)
-    grouping = usable[by].astype(str) if by else pd.Series("all", index=usable.index)
-    groups = sorted(grouping.unique(), key=lambda g: (g == UNKNOWN, g))
-    times = risk_times(float(usable[ep.days].max()) if len(usable) else 0.0)
-    at_days = [int(round(y * DAYS_PER_YEAR)) for y in years]
-    curves, risks, summary, estimates = [], [], [], []
-    for g in groups:
-        sel = usable[grouping == g]
-        d = sel[ep.days].astype(float).to_numpy()
-        s = sel[ep.event].astype(int).to_numpy()
-        rt = risk_table(d, s, times, competing=ep.kind == "ci")
+    data = estimates.endpoint_data(df, endpoint, by)
+    n_excluded = len(df) - len(data)
+    at_days = [round(y * DAYS_PER_YEAR) for y in years]
+    est = estimates.survival_estimates(df, endpoint, by=by, at=at_days, min_group_size=min_group_size)
+    order = est["group"].drop_duplicates().tolist()  # analytics' group order (bands in band order)
+    times = risk_times(float(data["time"].max()) if len(data) else 0.0)
+    risks, summary = [], []
+    for g in order:
+        sub = data[data["group"] == g]
+        rt = risk_table(sub["time"].to_numpy(), sub["event"].to_numpy(), times, competing=ep.kind == "ci")
         rt.insert(0, "group", g)
         risks.append(rt)
-        shown = len(sel) >= min_group_size
-        median = math.nan
-        if shown:
-            fit = cumulative_incidence(d, s, cause=1) if ep.kind == "ci" else KaplanMeier().fit(d, s)
-            table = fit.table_.assign(group=g)
-            curves.append(table)
-            at = fit.at(at_days).assign(group=g, years=list(years))
-            # Past the longest follow-up the curve is only carried forward: report no estimate.
-            at.loc[at_days > d.max(), ["estimate", "lower", "upper"]] = np.nan
-            estimates.append(at)
-            if ep.kind == "km":
-                median = fit.median_
-        summary.append({"group": g, "n": len(sel), "events": int((s == 1).sum()), "median_days": median, "shown": shown})
-    curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["group", "time", "estimate", "lower", "upper", "n_censor"])
-    est_df = (pd.concat(estimates, ignore_index=True)[["group", "years", "n_risk", "estimate", "lower", "upper"]]
-              if estimates else pd.DataFrame(columns=["group", "years", "n_risk", "estimate", "lower", "upper"]))
-    shown_groups = [r["group"] for r in summary if r["shown"]]
+        shown = len(sub) >= min_group_size
+        median = KaplanMeier().fit(sub["time"], sub["event"]).median_ if shown and ep.kind == "km" else math.nan
+        summary.append({"group": g, "n": len(sub), "events": int((sub["event"] == 1).sum()), "median_days": median,
+                        "shown": shown})
+    est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
     p = None
-    if by and ep.kind == "km" and len(shown_groups) >= 2:
-        keep = grouping.isin(shown_groups)
-        p = logrank_p(usable.loc[keep, ep.days], usable.loc[keep, ep.event], grouping[keep])
-    notes = []
-    if n_excluded:
-        notes.append(f"{n_excluded} patient(s) without a defined {ep.label.lower()} left out")
-    return SurvivalResult(ep, curves_df, pd.concat(risks, ignore_index=True) if risks else pd.DataFrame(),
-                          pd.DataFrame(summary), est_df, p, n_excluded, notes)
+    if by is not None:
+        result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size)
+        p = None if result is None or ep.kind == "ci" else float(result.p)
+    notes = [f"{n_excluded} patient(s) without a defined {ep.label.lower()} left out"] if n_excluded else []
+    return SurvivalResult(
+        ep,
+        estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size),
+        pd.concat(risks, ignore_index=True) if risks else pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor"]),
+        pd.DataFrame(summary, columns=["group", "n", "events", "median_days", "shown"]),
+        est[["group", "years", "n_risk", "estimate", "lower", "upper"]].reset_index(drop=True),
+        p,
+        n_excluded,
+        notes,
+    )
 
 
-def logrank_p(days: pd.Series, events: pd.Series, groups: pd.Series) -> float:
-    """Log-rank test across the groups (k−1 degrees of freedom), as R's survdiff."""
-    return float(logrank_test(days.astype(float).to_numpy(), events.astype(int).to_numpy(), groups.astype(str).to_numpy()).p)
-
-
-COX_NUMERIC: dict[str, tuple[str, float]] = {
-    "age_at_transplant": ("Age (per 10 years)", 10.0),
-    "baseline_edss": ("Baseline EDSS (per point)", 1.0),
-    "disease_duration_years": ("Disease duration (per 5 years)", 5.0),
-    "relapses_12m": ("Relapses in prior 12 months (per relapse)", 1.0),
-}
-COX_CATEGORICAL: tuple[str, ...] = ("sex", "phenotype", "conditioning_intensity")
-
-
-def cox_design(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """Complete-case design matrix: scaled numeric covariates and reference-coded dummies.
-
-    Returns (data with duration/event columns, covariate column names, column → label). Dummy
-    levels with fewer than 5 patients are dropped (and their patients removed), so no hazard
-    ratio rests on a handful of people.
-    """
-    ep = ENDPOINTS[endpoint]
-    cols = [*COX_NUMERIC, *COX_CATEGORICAL]
-    data = df[[ep.days, ep.event, *cols]].dropna()
-    data = data[data[ep.event].isin([0, 1])]
-    out = pd.DataFrame({"duration": data[ep.days].astype(float), "event": data[ep.event].astype(int)})
-    labels: dict[str, str] = {}
-    for col, (label, scale) in COX_NUMERIC.items():
-        if data[col].nunique() > 1:
-            name = f"x_{col}"
-            out[name] = data[col].astype(float) / scale
-            labels[name] = label
-    for col in COX_CATEGORICAL:
-        counts = data[col].astype(str).value_counts()
-        keep = counts[counts >= 5]
-        out = out[data.loc[out.index, col].astype(str).isin(keep.index)]
-        if len(keep) < 2:
-            continue
-        ref = keep.index[0]
-        for level in keep.index[1:]:
-            name = f"x_{col}_{level}"
-            out[name] = (data.loc[out.index, col].astype(str) == level).astype(float)
-            labels[name] = f"{col.replace('_', ' ').capitalize()}: {level} vs {ref}"
-    covariates = [c for c in labels if c in out.columns]
-    return out, covariates, labels
+MIN_EVENTS_PER_TERM = 5
 
 
 def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
-    """Hazard ratios (term, hr, lower, upper, p) and the number of patients in the model."""
-    data, covariates, labels = cox_design(df, endpoint)
-    if not covariates or int(data["event"].sum()) < 10:
-        return pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"]), len(data)
-    table = cox_model(data, "duration", "event", covariates).table[["term", "hr", "lower", "upper", "p"]].copy()
-    table["term"] = table["term"].map(lambda t: labels.get(t, t))
-    return table, len(data)
+    """Hazard ratios (term, hr, lower, upper, p) of the patient-profile Cox model
+    (analytics.estimates.cox_profile) and the number of patients in it.
+
+    Empty when the model cannot be fitted (no event, nothing varies) or has fewer than
+    MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
+    ratios are biased and their intervals unreliable (Vittinghoff & McCulloch, Am J Epidemiol
+    2007), and a centre of three patients would otherwise get a forest plot of nonsense.
+    """
+    empty = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    try:
+        fit = estimates.cox_profile(df, endpoint)
+    except estimates.EstimateError:
+        return empty, 0
+    if fit.n_events < MIN_EVENTS_PER_TERM * len(fit.table):
+        return empty, fit.n
+    table = fit.table[["term", "hr", "lower", "upper", "p"]].copy()
+    refs = fit.reference_levels
+    table["term"] = [_term_label(t, refs) for t in table["term"]]
+    return table, fit.n
+
+
+def _term_label(term: str, refs: dict[str, object]) -> str:
+    """`phenotype[SPMS]` → `Phenotype: SPMS vs RRMS`; `baseline_edss` → `Baseline edss (per unit)`."""
+    column, _, level = term.partition("[")
+    name = column.replace("_", " ").capitalize()
+    if level:
+        return f"{name}: {level.rstrip(']')} vs {refs.get(column, 'reference')}"
+    return f"{name} (per unit)"
 
 
 def follow_up_completeness(df: pd.DataFrame, today: dt.date) -> pd.DataFrame:

@@ -86,10 +86,10 @@ def centres(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner="Deriving endpoints…")
 def endpoints(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
-    """One row per transplanted patient (analytics.endpoints) with the profile bands added."""
+    """One row per transplanted patient (analytics.endpoints)."""
     from analytics.endpoints import derive_endpoints
 
-    return analysis.with_profile_bands(derive_endpoints(_snapshot(url, scope), _settings(settings)))
+    return derive_endpoints(_snapshot(url, scope), _settings(settings))
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)

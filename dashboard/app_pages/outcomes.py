@@ -72,7 +72,8 @@ if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
     hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint)
     if hr.empty:
-        st.info("Too few complete cases or events for a Cox model in this cohort.")
+        st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
+                "patients with complete data in this cohort (hazard ratios would be unreliable).")
     else:
         st.plotly_chart(
             forest_figure(hr, title=f"{ep.label}: Cox proportional hazards",

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from analytics import estimates
 from dashboard import analysis, data
 from dashboard.context import page_context
 from dashboard.figures import transplants_per_year_figure
@@ -35,11 +36,10 @@ cols[1].metric("Centres", df["centre_code"].nunique())
 cols[2].metric("Deaths", int(df["os_event"].fillna(0).sum()))
 fu = analysis.median_follow_up_years(df)
 cols[3].metric("Median follow-up", "—" if math.isnan(fu) else f"{fu:.1f} years", help="Reverse Kaplan–Meier")
-early = df[df["trm_days"].notna()]
-early_deaths = int(((early["os_event"] == 1) & (early["os_days"] <= 100)).sum())
+early = estimates.early_mortality(df).iloc[0]
 cols[4].metric(
     "Early mortality (≤100 days)",
-    f"{100 * early_deaths / len(early):.1f}%" if len(early) else "—",
+    f"{100 * early['proportion']:.1f}%",
     help="All-cause deaths within 100 days of the first transplant, of all transplanted patients.",
 )
 

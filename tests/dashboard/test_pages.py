@@ -24,13 +24,21 @@ def names(spec: dict) -> list[str]:
 
 def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
-    (km, forest) = plotly_specs(at)
+    (km,) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
     assert km["layout"]["title"]["text"] == "Relapse-free survival"
     assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
     estimates = at.dataframe[0].value
     assert list(estimates.columns) == ["group", "patients", "events", "median (months)", "1 y", "2 y", "3 y", "5 y"]
     assert estimates.loc[0, "patients"] == "78"
+    assert any("No Cox model" in i.value for i in at.info)
+
+
+def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_endpoint").set_value("neda").run()  # 68 events for 11 terms
+    (km, forest) = plotly_specs(at)
     assert forest["layout"]["xaxis"]["type"] == "log"
+    assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
 
 
 def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):

@@ -1,0 +1,58 @@
+"""The page computations that sit on top of analytics.estimates (pure, no Streamlit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import analysis
+
+
+def test_risk_table_rows_add_up_to_the_group_size_at_every_time():
+    days = np.array([0, 10, 100, 365, 400, 800, 800])
+    status = np.array([1, 0, 1, 0, 2, 1, 0])
+    rt = analysis.risk_table(days, status, [0, 365, 730], competing=True)
+    assert list(rt["n_risk"]) == [7, 4, 2]  # time >= t, R's convention: a death on day 0 is at risk at 0
+    assert list(rt["n_event"]) == [0, 2, 2]
+    assert list(rt["n_competing"]) == [0, 0, 1]
+    assert list(rt["n_censor"]) == [0, 1, 2]
+    assert (rt["n_risk"] + rt["n_event"] + rt["n_competing"] + rt["n_censor"] == 7).all()
+
+
+@pytest.mark.parametrize("max_days,expected", [(300, [0, 91, 183, 274]), (1000, [0, 183, 365, 548, 730, 913]),
+                                               (3000, [round(k * 365.25) for k in range(9)])])
+def test_risk_times_are_regular_whole_month_steps_within_follow_up(max_days, expected):
+    assert analysis.risk_times(max_days) == expected
+
+
+def test_filter_cohort_empty_selection_means_all():
+    df = pd.DataFrame({"centre_code": ["A", "B", "C"], "phenotype": ["RRMS", "SPMS", "RRMS"],
+                       "transplant_year": pd.array([2010, 2015, None], dtype="Int64")})
+    assert len(analysis.filter_cohort(df)) == 3
+    assert list(analysis.filter_cohort(df, centres=["A", "C"], phenotypes=["RRMS"])["centre_code"]) == ["A", "C"]
+    assert list(analysis.filter_cohort(df, years=(2011, 2020))["centre_code"]) == ["B"]
+
+
+def test_follow_up_completeness_clark_index_and_recent_contact():
+    today = dt.date(2024, 1, 1)
+    df = pd.DataFrame({
+        "centre_code": ["A", "A", "A"],
+        "day0": [dt.date(2020, 1, 1)] * 3,
+        "lc_date": [dt.date(2023, 6, 1), dt.date(2021, 1, 1), dt.date(2020, 6, 1)],
+        "death_date": [None, None, dt.date(2020, 6, 1)],
+    })
+    (row,) = analysis.follow_up_completeness(df, today).to_dict("records")
+    assert row["patients"] == 3 and row["alive"] == 2
+    assert row["seen_last_12m_pct"] == pytest.approx(50.0)
+    observed = (dt.date(2023, 6, 1) - dt.date(2020, 1, 1)).days + 366 + 152
+    potential = 2 * (today - dt.date(2020, 1, 1)).days + 152
+    assert row["clark_c_pct"] == pytest.approx(100 * observed / potential)
+
+
+def test_format_estimate():
+    assert analysis.format_estimate(0.8734, 0.841, 0.9) == "87.3% (84.1–90.0)"
+    assert analysis.format_estimate(math.nan, math.nan, math.nan) == "—"
