@@ -5,6 +5,9 @@ Decisions:
 - Funnel-plot rates use only patients whose status at the horizon is known (followed past
   it, or dead before it): a patient transplanted last month cannot count as a 100-day survivor.
 - Centres with fewer patients than the minimum group size show "<5" and no rate, as curves do.
+- For governance and researchers (no patient codes) the early-death counts by centre go
+  through registry.disclosure.suppress_counts: 1–4 hidden, with complementary cells so that
+  none can be worked out from the total; the rate beside a hidden count is hidden too.
 - The serious-AE table (category × grade) hides counts of 1–4 with complementary suppression
   (registry.disclosure) so that no hidden count can be worked out from the totals.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analytics import estimates
 from dashboard import analysis, data
 from dashboard.context import page_context
 from dashboard.figures import cumulative_incidence_figure, funnel_figure, serious_ae_figure
@@ -64,22 +68,29 @@ st.plotly_chart(
 
 by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
 trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
-early = rate_by_centre(df, *HORIZONS["Early mortality (all-cause death ≤100 days)"][:2], 100, lambda s: s == 1).set_index("centre_code")
+early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
 small = f"<{ctx.settings.min_group_size}"
+deaths = early["deaths"].astype(int)
+if not ctx.sees_patient_codes:
+    # Governance and researchers: death counts of 1–4 hidden, with complementary cells.
+    deaths = suppress_counts(early[["deaths"]].astype(int), ctx.settings.min_group_size, with_totals=False)["deaths"]
 rows = []
 for _, g in by_centre.groups.iterrows():
     centre = g["group"]
-    shown = bool(g["shown"])
-    e = early.loc[centre] if centre in early.index else None
+    shown = bool(g["shown"]) and not pd.isna(deaths.get(centre, pd.NA))
+    e = early.loc[centre]
     rows.append({
         "Centre": centre,
-        "Patients": str(g["n"]) if shown else small,
-        "Early deaths ≤100 d": (str(int(e["events"])) if shown and e is not None else small),
-        "Early mortality": (f"{100 * e['events'] / e['n']:.1f}%" if shown and e is not None and e["n"] else "—"),
+        "Patients": str(g["n"]) if g["shown"] else small,
+        "Early deaths ≤100 d": str(int(deaths[centre])) if shown else small,
+        "Early mortality": f"{100 * e['proportion']:.1f}%" if shown else "—",
         "TRM at 1 year (95% CI)": (analysis.format_estimate(*trm1.loc[centre, ["estimate", "lower", "upper"]])
-                                   if shown and centre in trm1.index else "—"),
+                                   if g["shown"] and centre in trm1.index else "—"),
     })
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.caption("Early mortality: all-cause deaths within 100 days of all patients (as `msreg`); the funnel counts only "
+           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI."
+           + ("" if ctx.sees_patient_codes else " Death counts of 1–4 are hidden, with complementary cells."))
 
 st.subheader("Serious adverse events")
 ae = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)

@@ -95,6 +95,15 @@ def test_safety_shows_trm_incidence_funnel_and_serious_aes(app_factory, small_re
     assert plotly_specs(at)[1]["layout"]["title"]["text"] == "TRM within 1 year by centre"
 
 
+def test_safety_hides_small_death_counts_from_governance(app_factory, small_registry_url):
+    admin = open_page(app_factory(small_registry_url), "safety").dataframe[0].value.set_index("Centre")
+    gov = open_page(app_factory(small_registry_url, role="governance"), "safety").dataframe[0].value.set_index("Centre")
+    small = [c for c in admin.index if admin.loc[c, "Early deaths ≤100 d"] in {"1", "2", "3", "4"}]
+    assert small, "the test cohort should have a centre with 1-4 early deaths"
+    assert all(gov.loc[c, "Early deaths ≤100 d"] == "<5" for c in small)
+    assert all(gov.loc[c, "Early mortality"] == "—" for c in small)
+
+
 def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "quality")
     assert at.title[0].value == "Data quality"
