@@ -265,3 +265,19 @@ def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_fact
         assert entry.reason == "transcription error" and entry.actor == "no-login:centre"
         assert str(new) in entry.new_values
     engine.dispose()
+
+
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_copes_with_a_tiny_or_empty_cohort(app_factory, small_registry_url, page):
+    at = open_page(app_factory(small_registry_url), page)
+    at.sidebar.multiselect(key="f_centres").set_value(["TNY"]).run()  # 3 patients: below the group size
+    assert not at.exception, at.exception
+    for spec in plotly_specs(at):
+        assert not any(t.get("name") == "TNY" for t in spec["data"] if t.get("type") == "scatter" and t.get("line", {}).get("shape") == "hv")
+    at.sidebar.multiselect(key="f_phenotypes").set_value(["PPMS"])
+    at.sidebar.multiselect(key="f_centres").set_value(["TNY", "UPP"]).run()
+    at.sidebar.slider(key="f_years").set_value((2012, 2012)).run()  # very likely nobody
+    assert not at.exception, at.exception
