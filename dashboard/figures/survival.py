@@ -7,7 +7,8 @@ Inputs are plain DataFrames so the figures can be tested without Streamlit or es
   (probabilities) and optionally ``n_censor`` (censorings at that time, for the tick marks).
 - ``risk_table``: ``group, time, n_risk, n_event, n_censor`` at regular times, where
   ``n_risk`` counts patients with time ≥ t (R's convention) and ``n_event``/``n_censor`` are
-  cumulative counts before t, so the three add up to the group's size. The first time must be
+  cumulative counts before t, so the three add up to the group's size (with ``n_competing``,
+  competing events before t, as a fourth row for cumulative incidence). The first time must be
   0, where ``n_risk`` is the group's size.
 
 Why the figure (not only the page) enforces the minimum group size: the figure is what reaches

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from registry.db import make_engine
@@ -29,6 +30,15 @@ def small_registry_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathF
     build_registry(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def writable_registry(sqlite_url: str) -> Iterator[tuple[str, Engine]]:
+    """A fresh copy of the small registry for tests that write: (url, engine)."""
+    engine = make_engine(sqlite_url)
+    build_registry(engine)
+    yield sqlite_url, engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -4,9 +4,14 @@ one of them with 3 patients)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from sqlalchemy import select
+
+from registry import models
+from registry.db import session_scope
 
 from tests.dashboard.test_app import plotly_specs, text_of
 
@@ -150,21 +155,8 @@ def test_export_offers_csv_parquet_and_settings_json_without_identifiers(app_fac
     assert "25 patients" in text_of(at)
 
 
-def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, tmp_path, sqlite_template):
-    import datetime as dt
-    import shutil
-
-    from sqlalchemy import select
-
-    from registry import models
-    from registry.db import make_engine, session_scope
-    from tests.dashboard.cohort import build_registry
-
-    path = tmp_path / "entry.db"
-    shutil.copyfile(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    build_registry(engine)
+def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, writable_registry):
+    url, engine = writable_registry
     with session_scope(engine) as s:
         day0 = s.execute(select(models.Transplant.transplant_date).join(models.Patient)
                          .where(models.Patient.patient_code == "OSL-001")).scalar_one()
@@ -192,7 +184,6 @@ def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, 
     with session_scope(engine) as s:
         saved = s.execute(select(models.Visit.edss).where(models.Visit.visit_date == day0 + dt.timedelta(days=10))).scalars().all()
     assert saved == [4.5]
-    engine.dispose()
 
 
 def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_factory, small_registry_url):
@@ -230,20 +221,8 @@ def save_correction(at):  # type: ignore[no-untyped-def]
     return next(b for b in at.button if b.label == "Save correction")
 
 
-def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_factory, tmp_path, sqlite_template):
-    import shutil
-
-    from sqlalchemy import select
-
-    from registry import models
-    from registry.db import make_engine, session_scope
-    from tests.dashboard.cohort import build_registry
-
-    path = tmp_path / "fix.db"
-    shutil.copyfile(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    build_registry(engine)
+def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_factory, writable_registry):
+    url, engine = writable_registry
     at = open_page(app_factory(url, role="centre:SHF"), "entry")
     at.selectbox(key="fix_entity").set_value("visits").run()
     assert at.selectbox(key="fix_centre").value == "SHF" and at.selectbox(key="fix_centre").disabled
@@ -264,7 +243,6 @@ def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_fact
         entry = s.execute(select(models.AuditEntry).where(models.AuditEntry.action == "UPDATE")).scalars().one()
         assert entry.reason == "transcription error" and entry.actor == "no-login:centre"
         assert str(new) in entry.new_values
-    engine.dispose()
 
 
 PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
