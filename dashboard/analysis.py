@@ -249,6 +249,12 @@ def median_follow_up_years(df: pd.DataFrame) -> float:
     return fit.median_ / DAYS_PER_YEAR
 
 
+def minimum_change(baseline: float, delta_cutoff: float) -> float:
+    """δ(b) of ENDPOINTS.md: 1.5 if b = 0, 1.0 if 0 < b ≤ cutoff, 0.5 above (the same rule the
+    endpoint SQL applies), for drawing the worsening threshold b + δ(b)."""
+    return 1.5 if baseline == 0 else 1.0 if baseline <= delta_cutoff else 0.5
+
+
 def format_estimate(est: float, lower: float, upper: float) -> str:
     """`87.3% (84.1–90.0)`; an em dash where there is no estimate (too few or too short)."""
     if est is None or (isinstance(est, float) and math.isnan(est)):

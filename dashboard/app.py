@@ -12,7 +12,6 @@ Order of a run, and why:
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import streamlit as st
@@ -91,8 +90,7 @@ def main() -> None:
         filters = filters_sidebar(url, actor, version, settings)
         set_page_context(PageContext(actor, url, version, settings, filters))
     st.sidebar.caption(
-        f"Signed in as **{actor.username}** ({actor.role}{', ' + actor.centre_code if actor.centre_code else ''}). "
-        f"Data as of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."
+        f"Signed in as **{actor.username}** ({actor.role}{', ' + actor.centre_code if actor.centre_code else ''})."
     )
     nav.run()
 

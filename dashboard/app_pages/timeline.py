@@ -14,7 +14,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import analysis, data
 from dashboard.context import page_context
 from dashboard.figures import patient_timeline_figure
 
@@ -53,7 +53,7 @@ mri = rec["mri_scans"].assign(day=lambda f: days_since(f["date"]))
 mri["counts"] = mri["day"] > ctx.settings.mri_rebaseline_days
 aes = rec["adverse_events"].assign(day=lambda f: days_since(f["date"]))
 b = None if pd.isna(p["baseline_edss"]) else float(p["baseline_edss"])
-delta = None if b is None else (1.5 if b == 0 else 1.0 if b <= ctx.settings.delta_cutoff else 0.5)
+delta = None if b is None else analysis.minimum_change(b, ctx.settings.delta_cutoff)
 
 fig = patient_timeline_figure(
     visits=visits[["day", "edss"]],

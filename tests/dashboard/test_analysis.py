@@ -56,3 +56,8 @@ def test_follow_up_completeness_clark_index_and_recent_contact():
 def test_format_estimate():
     assert analysis.format_estimate(0.8734, 0.841, 0.9) == "87.3% (84.1–90.0)"
     assert analysis.format_estimate(math.nan, math.nan, math.nan) == "—"
+
+
+@pytest.mark.parametrize("b,expected", [(0.0, 1.5), (1.0, 1.0), (5.5, 1.0), (6.0, 0.5)])
+def test_minimum_change_follows_endpoints_md(b, expected):
+    assert analysis.minimum_change(b, 5.5) == expected
