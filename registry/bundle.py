@@ -60,6 +60,10 @@ _FILES = {spec.file: name for name, spec in ENTITIES.items()}
 _ENTITY_ORDER = {e: i for i, e in enumerate(ENTITIES)}
 
 
+MAX_UNZIPPED_BYTES = 1024**3
+"""Largest total size a zipped bundle may unpack to (a million-patient registry is far below)."""
+
+
 class BundleRejected(Exception):
     """The bundle cannot be read or imported; `errors` lists every problem."""
 
@@ -139,6 +143,15 @@ def _sources(path: Path) -> tuple[list[tuple[str, bytes]], str]:
     if zipfile.is_zipfile(path):
         raw = path.read_bytes()
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            # A zip bomb (a small upload that inflates to many GB) would exhaust memory before any
+            # row is checked; zipfile never inflates a member past its declared size, so the sum
+            # of declared sizes bounds what is read.
+            declared = sum(i.file_size for i in zf.infolist())
+            if declared > MAX_UNZIPPED_BYTES:
+                raise BundleRejected([FieldError(
+                    "bundle", FILE_COLUMN, str(path),
+                    f"the zip unpacks to {declared:,} bytes, more than the limit of {MAX_UNZIPPED_BYTES:,}", None, path.name,
+                )])
             names = [i.filename for i in zf.infolist() if not i.is_dir() and not _is_ignored(PurePosixPath(i.filename).parts)]
             tops = {PurePosixPath(n).parts[0] for n in names}
             strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) == 2 for n in names)
