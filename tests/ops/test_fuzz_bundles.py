@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,6 +275,24 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
     return path
 
 
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """Where examples are written: RAM (/dev/shm) when there is one.
+
+    Thousands of small files are created and deleted; on this machine's disk, under load, that
+    alone took longer than importing them.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    where = Path(tempfile.mkdtemp(prefix="msreg-fuzz-", dir=shm))
+    try:
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def _fresh(seeded_template: Path, tmp: Path) -> Engine:
     path = tmp / "fuzz.db"
     shutil.copyfile(seeded_template, path)
@@ -295,11 +313,11 @@ def test_the_undamaged_base_bundle_imports(seeded_template: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_fuzzed_bundles_get_row_level_errors_and_no_partial_write(seeded_template: Path, tmp_path: Path) -> None:
-    engine = _fresh(seeded_template, tmp_path)
+def test_fuzzed_bundles_get_row_level_errors_and_no_partial_write(seeded_template: Path, scratch: Path) -> None:
+    engine = _fresh(seeded_template, scratch)
     with Session(engine) as s:
         baseline = _counts(s)
-    where = tmp_path / "example"
+    where = scratch / "example"
     outcomes = {"accepted": 0, "rejected": 0}
 
     @settings(max_examples=EXAMPLES, **FUZZ_SETTINGS)
@@ -342,11 +360,11 @@ def _seed(engine: Engine, tmp: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_untouched(db_url: str, backend: str, tmp_path: Path) -> None:
+def test_fuzzed_bundles_through_a_committing_import_leave_a_rejecting_registry_untouched(db_url: str, backend: str, scratch: Path) -> None:
     """Also on PostgreSQL, whose types are stricter than SQLite's (int4, varchar(n), no NUL)."""
     engine = make_engine(db_url)
-    _seed(engine, tmp_path)
-    where = tmp_path / "example"
+    _seed(engine, scratch)
+    where = scratch / "example"
     schema = MetaData()
     schema.reflect(bind=engine)
 
