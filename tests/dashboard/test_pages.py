@@ -259,3 +259,30 @@ def test_every_page_copes_with_a_tiny_or_empty_cohort(app_factory, small_registr
     at.sidebar.multiselect(key="f_centres").set_value(["TNY", "UPP"]).run()
     at.sidebar.slider(key="f_years").set_value((2012, 2012)).run()  # very likely nobody
     assert not at.exception, at.exception
+
+
+def test_export_files_are_the_survival_export_of_the_selected_cohort(small_registry_url):
+    import io
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS
+    from analytics.settings import EndpointSettings
+    from analytics.snapshot import data_version
+    from dashboard import data
+    from registry.db import make_engine
+
+    engine = make_engine(small_registry_url)
+    version = data_version(engine)
+    engine.dispose()
+    csv, parquet, meta = data.survival_export_files(
+        small_registry_url, ("researcher", None), version, data.settings_key(EndpointSettings()),
+        (("OSL", "UPP"), (), None), "centres OSL, UPP",
+    )
+    frame = pd.read_csv(io.BytesIO(csv))
+    assert list(frame.columns) == list(SURVIVAL_EXPORT_COLUMNS)
+    assert set(frame["centre_code"]) == {"OSL", "UPP"} and len(frame) == 50
+    table = pq.read_table(io.BytesIO(parquet))
+    assert table.num_rows == 50 and b"msreg" in table.schema.metadata
+    assert meta["settings"]["confirmation_days"] == 182 and meta["cohort_filters"] == "centres OSL, UPP"
