@@ -129,7 +129,8 @@ def done(message: str, form_prefix: str) -> None:
 tab_new, tab_fix, tab_upload = st.tabs(["New record", "Correct a record", "Upload bundle"])
 
 with tab_new:
-    entity = st.selectbox("Record", FORM_ENTITIES, format_func=LABELS.get, key="entry_entity")
+    entity = st.selectbox("Record", FORM_ENTITIES, index=FORM_ENTITIES.index("patients"), format_func=LABELS.get,
+                          key="entry_entity")
     form_prefix = f"new_{entity}_"
     with st.form(f"form_new_{entity}"):
         values, slots = render_fields(entity, form_prefix)
