@@ -297,7 +297,10 @@ def _key_dict(entity: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _full(entity: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    return {n: values.get(n) for n in spec_of(entity).column_names}
+    """Every column of the entity, None where `values` has none (values hold only known columns)."""
+    full = dict.fromkeys(ENTITIES[entity].column_names)
+    full.update(values)
+    return full
 
 
 def _patient_history(session: Session, patient: Stored) -> tuple[Record, list[Record]]:
@@ -685,6 +688,12 @@ def plan_bulk(session: Session, actor: Actor, records: Sequence[Record], *, toda
     }
     broken: set[int] = set()
     for rec in records:
+        v = rec.values
+        if rec.entity == "centres" or (
+            v.get("centre_code") in known_centres
+            and (rec.entity == "patients" or (v.get("centre_code"), v.get("patient_code")) in known_patients)
+        ):
+            continue  # the common case, decided without building error objects
         errs = check_references((rec,), centres=known_centres, patients=known_patients)
         if errs:
             errors += errs

@@ -354,6 +354,7 @@ def parse_row(
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     by_name = spec.by_name
+    parsers = _COLUMN_PARSERS[entity]
     for name, text in raw.items():
         col = by_name.get(name)
         if col is None:
@@ -362,7 +363,14 @@ def parse_row(
             )
             continue
         try:
-            v = parse_value(col, text)
+            if type(text) is str:  # the common case (CSV text), kept fast for large imports
+                v = text.strip() or None
+                if v is not None:
+                    parse = parsers[name]
+                    if parse is not None:
+                        v = parse(v)
+            else:
+                v = parse_value(col, text)
         except _Bad as exc:
             errors.append(FieldError(entity, name, text, str(exc), line, file))
             continue
@@ -371,6 +379,13 @@ def parse_row(
             continue
         values[name] = v
     return values, errors
+
+
+# Text parser of each column (None: the stripped text is the value), looked up once per cell.
+_COLUMN_PARSERS: dict[str, dict[str, Callable[[str], Any] | None]] = {
+    entity: {c.name: (None if _TEXT_PARSERS[c.kind] is _text else _TEXT_PARSERS[c.kind]) for c in spec.columns}
+    for entity, spec in ENTITIES.items()
+}
 
 
 def check_required(
@@ -498,13 +513,17 @@ class Record:
     line: int | None = None
     file: str | None = None
     valid: bool = True  # False when parsing failed: kept only for key and reference checks
+    _key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def error(self, column: str, message: str) -> FieldError:
         return FieldError(self.entity, column, self.values.get(column), message, self.line, self.file)
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return key_of(self.entity, self.values)
+        """The natural key, computed once (values of a Record are not changed after creation)."""
+        if self._key is None:
+            self._key = key_of(self.entity, self.values)
+        return self._key
 
 
 def describe_key(entity: str, key: Sequence[Any]) -> str:
