@@ -48,7 +48,7 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions defer the lock).
@@ -59,20 +59,36 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        if read_only:
+            cur.execute("PRAGMA query_only = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader's deferred BEGIN never takes the write lock: WAL serves it the last
+        # committed state at once, however long a writer (a big import) holds the lock.
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, *, for_migrations: bool = False) -> Engine:
-    """The application engine (or, with `for_migrations`, the one Alembic uses)."""
+def make_engine(url: str | None = None, *, for_migrations: bool = False, read_only: bool = False) -> Engine:
+    """The application engine (or, with `for_migrations`, the one Alembic uses).
+
+    `read_only=True` is for code that only reads (pages, reports, snapshots, backups' checks).
+    On SQLite the default engine begins every transaction with BEGIN IMMEDIATE, which queues
+    readers behind any writer too: during an import longer than the 30 s busy timeout they
+    fail with "database is locked". A read-only engine begins with a deferred BEGIN instead
+    (never blocked, never blocking) and refuses writes (PRAGMA query_only); on PostgreSQL its
+    transactions are READ ONLY.
+    """
     resolved = resolve_url(url)
     if is_sqlite(resolved):
         engine = create_engine(resolved, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _configure_sqlite(engine, foreign_keys=not for_migrations)
+        _configure_sqlite(engine, foreign_keys=not for_migrations, read_only=read_only)
         return engine
+    if read_only:
+        return create_engine(
+            resolved, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"}
+        )
     return create_engine(resolved, pool_pre_ping=True)
 
 
