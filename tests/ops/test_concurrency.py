@@ -93,3 +93,32 @@ def test_eight_writers_with_overlapping_keys_lose_nothing_and_duplicate_nothing(
             assert verify_chain(s) == []
     finally:
         engine.dispose()
+
+
+def test_a_read_only_engine_is_never_queued_behind_a_writer_and_cannot_write(db_url: str) -> None:
+    """The default SQLite engine begins with BEGIN IMMEDIATE, which queues even readers behind a
+    writer (an import longer than the 30 s busy timeout makes them fail with "database is
+    locked"). `make_engine(read_only=True)` is for pages, reports and snapshots: it reads the
+    last committed state at once and refuses to write."""
+    import time
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import DBAPIError
+
+    writer = make_engine(db_url)
+    reader = make_engine(db_url, read_only=True)
+    try:
+        with writer.connect() as w:
+            w.begin()  # holds the SQLite write lock until rolled back
+            w.execute(insert(Centre).values(centre_code="PENDING", name="uncommitted", created_at=func.now(), updated_at=func.now(), version=1))
+            t0 = time.monotonic()
+            with reader.connect() as r:
+                seen = r.execute(select(func.count()).select_from(Centre)).scalar_one()
+            assert time.monotonic() - t0 < 5, "the reader waited for the writer"
+            assert seen == 0, "a reader sees only committed rows"
+            w.rollback()
+        with reader.connect() as r, pytest.raises(DBAPIError, match="(?i)read.?only"):
+            r.execute(insert(Centre).values(centre_code="NO", name="refused", created_at=func.now(), updated_at=func.now(), version=1))
+    finally:
+        writer.dispose()
+        reader.dispose()
