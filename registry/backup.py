@@ -30,6 +30,8 @@ Decisions worth knowing:
   nothing. A target holding tables that the backup does not have (e.g. a newer schema) is
   refused whatever ``force`` says, because ``--clean`` would leave them behind next to an older
   ``alembic_version``; drop and recreate the database first.
+- Every check reads through a read-only engine (``make_engine(read_only=True)``), so neither
+  a backup nor a restore's checks queue behind a writer on SQLite.
 - Backups are written to a temporary file beside ``OUT`` and renamed into place only when
   complete (after fsync), so a crash never leaves a truncated file under the final name.
 """
@@ -452,7 +454,7 @@ def _restore_sqlite(url: str, path: Path, manifest: Manifest, *, force: bool) ->
 
         replaced = 0
         if target.exists():
-            engine = make_engine(url)
+            engine = make_engine(url, read_only=True)
             try:
                 with engine.connect() as conn:
                     counts = row_counts(conn)
@@ -476,7 +478,7 @@ def _restore_sqlite(url: str, path: Path, manifest: Manifest, *, force: bool) ->
             src.close()
     if problems:
         raise BackupError(f"{target}: the restored database fails its integrity check: {problems[:5]}")
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=True)
     try:
         with engine.connect() as conn:
             _verify(url, manifest, table_checksums(conn))
@@ -538,7 +540,7 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
 def _backup_postgresql(url: str, payload: Path) -> Manifest:
     pg_dump = _tool("pg_dump")
     dbname_args, env = _libpq(url)
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=True)
     try:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             with conn.begin():
@@ -573,7 +575,7 @@ def _restore_postgresql(url: str, path: Path, manifest: Manifest, *, force: bool
     dbname_args, env = _libpq(url)
     with _extracted_payload(path, manifest) as payload:
         _run([pg_restore, "--list", str(payload)], env, f"reading {path} with pg_restore")
-        engine = make_engine(url)
+        engine = make_engine(url, read_only=True)
         try:
             with engine.connect() as conn:
                 counts = row_counts(conn)
@@ -606,7 +608,7 @@ def _restore_postgresql(url: str, path: Path, manifest: Manifest, *, force: bool
             env,
             f"pg_restore into {_safe_url(url)}",
         )
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=True)
     try:
         with engine.connect() as conn:
             _verify(url, manifest, table_checksums(conn))
