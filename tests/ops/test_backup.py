@@ -3,6 +3,7 @@ restore never silently overwrites data, never crosses backends, never accepts a 
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import tarfile
 from pathlib import Path
@@ -15,6 +16,18 @@ from registry import backup as bk
 from registry.cli import main
 from registry.db import make_engine
 from tests.ops.population import populate
+
+
+@pytest.fixture(autouse=True)
+def _pg_client_tools(request: pytest.FixtureRequest) -> None:
+    """PostgreSQL backups need pg_dump/pg_restore; without them those tests skip with the reason
+    (except the one about the error message when they are missing)."""
+    callspec = getattr(request.node, "callspec", None)
+    uses_pg = (callspec is not None and callspec.params.get("backend") == "postgresql") or "pg_admin" in request.fixturenames
+    if uses_pg and "without_client_tools" not in request.node.name:
+        missing = [t for t in ("pg_dump", "pg_restore") if shutil.which(t) is None]
+        if missing:
+            pytest.skip(f"{', '.join(missing)} not installed (PostgreSQL client tools)")
 
 
 def _checksums(url: str) -> dict[str, str]:
