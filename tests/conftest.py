@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,17 @@ from registry.db import make_engine
 
 PG_SERVER_URL = os.environ.get("MSREG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module() -> Iterator[None]:
+    """Streamlit's AppTest runs the app as `__main__` and leaves it there; multiprocessing's
+    spawn start method re-imports `__main__` in every child, so a later multi-process test
+    would start the dashboard in each worker. Put the real `__main__` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 def _pg_admin_engine() -> Engine:
