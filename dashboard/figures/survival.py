@@ -34,6 +34,7 @@ from dashboard.figures.style import (
     time_step_months,
 )
 
+COMPACT_AFTER = 4
 # The competing-events row appears only when the risk table has it (cumulative incidence).
 RISK_ROWS: tuple[tuple[str, str], ...] = (
     ("n_risk", "At risk"),
@@ -119,8 +120,12 @@ def _survival_figure(
     sizes = group_sizes(risk_table)
     groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
     too_small = [g for g in groups if sizes.get(g, 0) < min_group_size]
-    n_rows_per_group = len(RISK_ROWS) - ("n_competing" not in risk_table.columns)
-    n_table_rows = max(1, len(groups) * n_rows_per_group)
+    # KMunicate's three rows per group stay readable for a few groups; past COMPACT_AFTER
+    # groups (e.g. twelve centres) only the number at risk is shown, and the caption says so.
+    compact = len(groups) > COMPACT_AFTER
+    rows = [r for r in RISK_ROWS if r[0] in risk_table.columns and (not compact or r[0] == "n_risk")]
+    n_table_rows = max(1, len(groups) * len(rows))
+    band_alpha = 0.18 if len(groups) <= 3 else 0.08  # overlapping bands of many groups stay see-through
     # Heights in pixels, so the axis title never collides with the risk table however many rows.
     plot_px, gap_px, table_px = 380, 75, 20 * n_table_rows + 10
     domain_px = plot_px + gap_px + table_px
@@ -162,7 +167,7 @@ def _survival_figure(
                 mode="lines",
                 line=dict(width=0, color=c),
                 fill="tonexty",
-                fillcolor=rgba(c, 0.18),
+                fillcolor=rgba(c, band_alpha),
                 name=f"{group} 95% CI",
                 **common,
             ),
@@ -204,7 +209,6 @@ def _survival_figure(
     # Risk table: one text row per group and count, top to bottom, in the group's colour.
     labels: list[str] = []
     small = suppressed_label(min_group_size)
-    rows = [r for r in RISK_ROWS if r[0] in risk_table.columns or r[0] != "n_competing"]
     for i, group in enumerate(groups):
         rt = risk_table[risk_table["group"].astype(str) == group].sort_values("time")
         for col, name in rows:
@@ -255,6 +259,8 @@ def _survival_figure(
         col=1,
     )
     notes = []
+    if compact:
+        notes.append("Risk table: number at risk only (more than four groups).")
     if too_small:
         notes.append(
             f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "

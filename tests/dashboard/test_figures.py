@@ -208,3 +208,14 @@ def test_patient_timeline_draws_baseline_threshold_events_and_markers():
     assert names.count("CDW") == 2 and names.count("Day 0") == 2 and "Death" not in names
     (edss,) = _traces(fig, "EDSS")
     assert edss["y"] == [3.0, 3.5, 4.0, 4.5]
+
+
+def test_km_risk_table_keeps_only_at_risk_rows_for_more_than_four_groups():
+    groups = [f"G{i}" for i in range(6)]
+    curves = pd.DataFrame({"group": groups, "time": [100] * 6, "estimate": [0.9] * 6, "lower": [0.8] * 6,
+                           "upper": [0.95] * 6, "n_censor": [0] * 6})
+    risk = pd.DataFrame({"group": groups, "time": [0] * 6, "n_risk": [10] * 6, "n_event": [0] * 6, "n_censor": [0] * 6})
+    fig = km_figure(curves, risk, title="t", caption="c")
+    assert _traces(fig, "G0 at risk") and not _traces(fig, "G0 events") and not _traces(fig, "G0 censored")
+    assert any("number at risk only" in a["text"] for a in fig.to_dict()["layout"]["annotations"])
+    assert _traces(fig, "G5")[0]["line"]["color"] == OKABE_ITO[5]
