@@ -202,13 +202,24 @@ def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
     return table, fit.n
 
 
+COVARIATE_LABELS: dict[str, str] = {
+    "age_band": "Age band",
+    "sex": "Sex",
+    "phenotype": "Phenotype",
+    "baseline_edss": "Baseline EDSS (per point)",
+    "disease_duration_years": "Disease duration (per year)",
+    "relapses_12m": "Relapses in prior 12 months (per relapse)",
+    "conditioning_intensity": "Conditioning intensity",
+}
+
+
 def _term_label(term: str, refs: dict[str, object]) -> str:
-    """`phenotype[SPMS]` → `Phenotype: SPMS vs RRMS`; `baseline_edss` → `Baseline edss (per unit)`."""
+    """`phenotype[SPMS]` → `Phenotype: SPMS vs RRMS`; `baseline_edss` → `Baseline EDSS (per point)`."""
     column, _, level = term.partition("[")
-    name = column.replace("_", " ").capitalize()
+    name = COVARIATE_LABELS.get(column, column.replace("_", " ").capitalize())
     if level:
         return f"{name}: {level.rstrip(']')} vs {refs.get(column, 'reference')}"
-    return f"{name} (per unit)"
+    return name
 
 
 def follow_up_completeness(df: pd.DataFrame, today: dt.date) -> pd.DataFrame:

@@ -18,6 +18,10 @@ from scipy.stats import binom
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
 
 
+# 1-2-5 ticks read naturally on a log axis (plotly's default labels the minor ticks 2…9).
+LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
 def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
     """Hazard ratios with 95 % CI whiskers on a log axis and the line of no effect at 1.
 
@@ -56,9 +60,13 @@ def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
     )
     finite = np.concatenate([lower[np.isfinite(lower) & (lower > 0)], upper[np.isfinite(upper) & (upper > 0)], [1.0]])
     lo, hi = float(finite.min()), float(finite.max())
+    # The axis runs from the 1-2-5 tick below the lowest limit to the one above the highest.
+    lo_tick = max([v for v in LOG_TICKS if v <= lo], default=LOG_TICKS[0])
+    hi_tick = min([v for v in LOG_TICKS if v >= hi], default=LOG_TICKS[-1])
     base_layout(fig, title=title, height=int(220 + 34 * max(len(terms), 1)))
     fig.update_layout(
-        xaxis=dict(type="log", domain=[0, 0.68], range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1],
+        xaxis=dict(type="log", domain=[0, 0.68], range=[math.log10(lo_tick) - 0.05, math.log10(hi_tick) + 0.05],
+                   tickvals=[v for v in LOG_TICKS if lo_tick <= v <= hi_tick],
                    title_text="Hazard ratio (log scale)"),
         xaxis2=dict(domain=[0.7, 1], range=[0, 10], visible=False),
         yaxis=dict(categoryorder="array", categoryarray=list(reversed(terms)), type="category"),

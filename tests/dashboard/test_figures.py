@@ -141,6 +141,7 @@ def test_forest_plot_has_log_axis_whiskers_and_reference_line_at_one():
                        "upper": [1.6, 3.6], "p": [0.2, 0.0004]})
     d = forest_figure(hr, title="Cox model", caption="c").to_dict()
     assert d["layout"]["xaxis"]["type"] == "log"
+    assert list(d["layout"]["xaxis"]["tickvals"]) == [0.5, 1, 2, 5]
     point = d["data"][0]
     assert point["error_x"]["array"] == pytest.approx([0.4, 1.6])
     assert point["error_x"]["arrayminus"] == pytest.approx([0.3, 0.9])
