@@ -160,6 +160,18 @@ def serious_adverse_events(url: str, scope: ScopeKey, version: str) -> pd.DataFr
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def transplants(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
+    """Every transplant (first and later): patient_id, centre_code, transplant_year, transplant_number."""
+    con = _snapshot(url, scope).cursor()
+    return con.sql(
+        """
+        SELECT t.patient_id, c.centre_code, year(t.transplant_date) AS transplant_year, t.transplant_number
+        FROM transplants t JOIN patients p ON p.id = t.patient_id JOIN centres c ON c.id = p.centre_id
+        """
+    ).df()
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
 def patient_records(url: str, scope: ScopeKey, version: str, patient_id: int) -> dict[str, pd.DataFrame]:
     """One patient's visits, relapses, MRI and AEs (dates kept server-side; the page turns
     them into days since transplant before anything is drawn)."""

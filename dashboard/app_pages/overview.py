@@ -68,10 +68,15 @@ st.markdown(f"**Transplant-related mortality** (cumulative incidence, other deat
 
 left, right = st.columns([3, 2])
 with left:
-    per_year = df.groupby(["transplant_year", "centre_code"]).size().rename("n").reset_index()
+    # All transplants of the cohort's patients, second ones included (activity, not patients).
+    tx = data.transplants(ctx.url, ctx.scope, ctx.version)
+    tx = tx[tx["patient_id"].isin(df["patient_id"])]
+    per_year = tx.groupby(["transplant_year", "centre_code"]).size().rename("n").reset_index()
+    later = int((tx["transplant_number"] > 1).sum())
     st.plotly_chart(
-        transplants_per_year_figure(per_year, title="Patients by year of first transplant and centre",
-                                    caption=ctx.caption(len(df))),
+        transplants_per_year_figure(per_year, title="Transplants per year and centre",
+                                    caption=ctx.caption(len(df), f"{len(tx)} transplants, {later} of them a second "
+                                                        "or later transplant.")),
         theme=None, width="stretch", key="overview_per_year",
     )
 with right:

@@ -35,7 +35,7 @@ def time_window(days: pd.Series) -> pd.Series:
 
 
 def transplants_per_year_figure(counts: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
-    """Stacked bars of first transplants per calendar year, one colour per centre.
+    """Stacked bars of transplants per calendar year, one colour per centre.
 
     ``counts``: ``transplant_year, centre_code, n``.
     """
@@ -53,7 +53,7 @@ def transplants_per_year_figure(counts: pd.DataFrame, *, title: str, caption: st
             )
         )
     base_layout(fig, title=title, height=420)
-    fig.update_layout(barmode="stack", xaxis_title="Year of first transplant", yaxis_title="Patients",
+    fig.update_layout(barmode="stack", xaxis_title="Year of transplant", yaxis_title="Transplants",
                       xaxis=dict(dtick=1 if counts["transplant_year"].nunique() <= 15 else 2), margin=dict(l=70))
     add_caption(fig, caption, y=-0.2)
     return fig

@@ -43,6 +43,8 @@ def test_overview_renders_headline_outcomes_and_activity(app_factory, small_regi
     (bars,) = plotly_specs(at)
     assert {t["name"] for t in bars["data"]} == {"OSL", "SHF", "UPP", "TNY"}
     assert any("Settings: CDW confirmed after ≥182 days" in a["text"] for a in bars["layout"]["annotations"])
+    assert any("78 transplants, 0 of them a second" in a["text"] for a in bars["layout"]["annotations"])
+    assert sum(sum(t["y"]) for t in bars["data"]) == 78
 
 
 def test_sidebar_centre_filter_changes_the_cohort(app_factory, small_registry_url):
