@@ -657,6 +657,7 @@ def plan_bulk(session: Session, actor: Actor, records: Sequence[Record], *, toda
     :raises ValidationFailed: with every error found
     """
     errors: list[FieldError] = []
+    today = today or dt.date.today()  # once: the clock is read for every record otherwise
     centres_in_batch = sorted({r.values["centre_code"] for r in records if r.values.get("centre_code") is not None})
     for code in centres_in_batch:
         require_write(actor, code)
