@@ -366,6 +366,8 @@ def parse_row(
             if type(text) is str:  # the common case (CSV text), kept fast for large imports
                 v = text.strip() or None
                 if v is not None:
+                    if "\x00" in v:  # as in parse_value: the databases cannot store it
+                        raise _Bad(f"{v[:20]!r} contains a NUL character (0x00), which cannot be stored")
                     parse = parsers[name]
                     if parse is not None:
                         v = parse(v)
