@@ -37,8 +37,19 @@ def database_url() -> str:
 
 @st.cache_resource(show_spinner=False)
 def engine_for(url: str) -> Engine:
-    """One pooled engine per database for the whole server process (thread-safe)."""
+    """One pooled engine per database for the whole server process (thread-safe), for writes."""
     return make_engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def reader_for(url: str) -> Engine:
+    """The engine every page reads through.
+
+    Why a second engine: on SQLite the writing engine begins with BEGIN IMMEDIATE, which would
+    queue each page load behind a running import; a read-only engine's deferred BEGIN reads the
+    last committed state at once (WAL), and it cannot write by mistake.
+    """
+    return make_engine(url, read_only=True)
 
 
 def scope_key(actor: Actor) -> ScopeKey:
@@ -59,7 +70,7 @@ def data_version(url: str) -> str:
     """
     from analytics.snapshot import data_version as _version
 
-    return _version(engine_for(url))
+    return _version(reader_for(url))
 
 
 def settings_key(settings: EndpointSettings) -> tuple[tuple[str, Any], ...]:
@@ -73,7 +84,7 @@ def _settings(key: tuple[tuple[str, Any], ...]) -> EndpointSettings:
 def _snapshot(url: str, scope: ScopeKey):  # type: ignore[no-untyped-def]
     from analytics.snapshot import load_snapshot
 
-    return load_snapshot(engine_for(url), _actor(scope))
+    return load_snapshot(reader_for(url), _actor(scope))
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
