@@ -133,7 +133,7 @@ def _append(session: Session, rows: list[dict[str, Any]], now: Any) -> None:
     conn = session.connection()
     dialect = conn.dialect
     table = AuditEntry.__table__
-    process = table.c.occurred_at.type.bind_processor(dialect)
+    process = table.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = process(now) if process else now
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"

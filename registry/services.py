@@ -875,9 +875,9 @@ def _insert_entity(
         for rec in chunk:
             v = rec.values
             vals = [v[n] for n in cols]
-            for i in dated:
+            for i in dated:  # SQLite only: dates as SQLAlchemy stores them (ISO text)
                 if vals[i] is not None:
-                    vals[i] = writer.convert(cols[i], vals[i])
+                    vals[i] = vals[i].isoformat()
             if entity == "patients":
                 sid = new_study_id()
                 study_ids.append(sid)
@@ -940,11 +940,11 @@ class _RowWriter:
         return self.sqlite and isinstance(self.types[column], Date)
 
     def convert(self, column: str, value: Any) -> Any:
-        if isinstance(value, dt.datetime):
-            naive = value.astimezone(dt.UTC).replace(tzinfo=None)
-            return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+        if isinstance(value, dt.datetime):  # the column type's own conversion, done once per import
+            process = self.types[column].dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect)
+            return process(value) if process else value
         if self.sqlite and isinstance(value, dt.date):
-            return value.isoformat()
+            return value.isoformat()  # SQLAlchemy's SQLite DATE storage format
         return value
 
     def executemany(self, rows: list[tuple[Any, ...]]) -> None:
