@@ -62,7 +62,8 @@ def km_figure(
     x_max_months: float | None = None,
 ) -> go.Figure:
     """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
-    and a number-at-risk table (at risk / events / censored) under a shared month axis."""
+    and a number-at-risk table (at risk / events / censored) under a shared month axis.
+    Each curve stops at the last time with at least `min_group_size` patients at risk."""
     return _survival_figure(
         curves,
         risk_table,
@@ -143,6 +144,11 @@ def _survival_figure(
             continue
         c = colour(i)
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
+        # The curve ends where fewer than `min_group_size` remain at risk: the tail beyond is
+        # a step of one or two patients (a 0-60 % confidence band) that reads as a finding,
+        # and single patients' event times would be visible. The risk table still shows it.
+        if "n_risk" in g.columns:
+            g = g[g["n_risk"] >= min_group_size]
         if g.empty:
             continue
         t = [0.0, *g["time"].astype(float)]

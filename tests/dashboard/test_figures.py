@@ -62,6 +62,15 @@ def test_km_curve_is_a_step_line_starting_at_time_zero_and_100_percent():
     assert line["x"][1] == pytest.approx(100 / M)  # x axis in months since transplant
 
 
+@pytest.mark.parametrize("min_group_size, last_day_shown", [(5, 400), (3, 800), (10, 100)])
+def test_km_curve_ends_at_the_last_time_with_enough_patients_at_risk(min_group_size, last_day_shown):
+    curves, risk = _curves()
+    curves["n_risk"] = [12, 6, 4, 20, 15, 9, 3]
+    fig = km_figure(curves, risk, title="RFS", caption="c", min_group_size=min_group_size)
+    (line,) = _traces(fig, "A")
+    assert line["x"][-1] == pytest.approx(last_day_shown / M)
+
+
 def test_km_confidence_band_is_lower_then_upper_filled_tonexty():
     curves, risk = _curves()
     data = km_figure(curves, risk, title="t", caption="c").to_dict()["data"]
