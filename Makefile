@@ -1,10 +1,15 @@
 # Two commands on a fresh clone (Python 3.11+ and make): `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= demo-registry.db
+# The demo's logins are printed once by `msreg demo`; for this synthetic registry they are
+# kept next to it (git-ignored) so that every `make demo` can show them again.
+DEMO_LOGINS ?= demo-logins.txt
 
-.PHONY: demo test install install-browser clean lint
+.PHONY: demo test install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +23,9 @@ install: $(VENV)/.installed
 
 ## Build the synthetic demo registry (if absent) and start the dashboard on http://localhost:8501
 demo: install
-	@test -f $(DEMO_DB) || ($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo)
+	@test -f $(DEMO_DB) || ($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo > $(DEMO_LOGINS)) \
+		|| (rm -f $(DEMO_DB) $(DEMO_LOGINS); exit 1)
+	@cat $(DEMO_LOGINS) 2>/dev/null || true
 	$(BIN)/msreg --db $(DEMO_DB) dashboard
 
 ## Run the whole test suite (SQLite always; PostgreSQL when a server answers)
@@ -26,4 +33,4 @@ test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm .pytest_cache
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_LOGINS) .pytest_cache
