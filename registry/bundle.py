@@ -250,9 +250,11 @@ def parse_bundle(loaded: LoadedBundle) -> tuple[list[Record], list[FieldError]]:
             continue
         spec = spec_of(entity)
         known = [h for h in bf.header if h in spec.by_name]
+        all_known = len(known) == len(bf.header)
         header_broken = any(r not in bf.header for r in spec.required)
         for line, cells in bf.rows:
-            values, errs = parse_row(entity, {h: cells[h] for h in known}, line=line, file=bf.name)
+            raw = cells if all_known else {h: cells[h] for h in known}  # unknown columns: one header error
+            values, errs = parse_row(entity, raw, line=line, file=bf.name)
             if errs:
                 errors += errs
             records.append(Record(entity, values, True, line, bf.name, valid=not errs and not header_broken))

@@ -383,6 +383,8 @@ def parse_row(
     return values, errors
 
 
+_REQUIRED_SETS: dict[str, frozenset[str]] = {e: frozenset(spec.required) for e, spec in ENTITIES.items()}
+
 # Text parser of each column (None: the stripped text is the value), looked up once per cell.
 _COLUMN_PARSERS: dict[str, dict[str, Callable[[str], Any] | None]] = {
     entity: {c.name: (None if _TEXT_PARSERS[c.kind] is _text else _TEXT_PARSERS[c.kind]) for c in spec.columns}
@@ -394,11 +396,10 @@ def check_required(
     entity: str, values: Mapping[str, Any], *, line: int | None = None, file: str | None = None
 ) -> list[FieldError]:
     """Required columns absent from a complete record (a new record from a form or a bundle)."""
-    return [
-        FieldError(entity, name, None, "required value is missing", line, file)
-        for name in ENTITIES[entity].required
-        if values.get(name) is None
-    ]
+    required = ENTITIES[entity].required
+    if values.keys() >= _REQUIRED_SETS[entity] and None not in [values[n] for n in required]:
+        return []  # the common case, without building anything
+    return [FieldError(entity, name, None, "required value is missing", line, file) for name in required if values.get(name) is None]
 
 
 def check_header(entity: str, header: Sequence[str], *, file: str | None = None) -> list[FieldError]:
@@ -453,12 +454,11 @@ def check_record(
     def err(col: str, value: Any, message: str) -> None:
         errors.append(FieldError(entity, col, value, message, line, file))
 
+    by_name = spec.by_name
     for name, v in values.items():
-        if v is None:
+        if v is None or name not in by_name:
             continue
-        col = spec.by_name.get(name)
-        if col is None:
-            continue
+        col = by_name[name]
         kind = col.kind
         if kind == "date":
             if v < MIN_DATE:
@@ -544,7 +544,7 @@ def check_duplicates(records: Iterable[Record]) -> list[FieldError]:
     errors: list[FieldError] = []
     for rec in records:
         k = (rec.entity, rec.key)
-        if any(v is None for v in k[1]):
+        if None in k[1]:
             continue  # a missing key value is already an error of its own
         prev = first.get(k)
         if prev is None:
