@@ -6,9 +6,11 @@ including the cross-record rules against what the database already holds), check
 `registry.access`, and appends one audit row per changed record with `registry.audit.record`.
 
 Why Core statements rather than ORM units of work: the bulk path must insert about a million
-rows in under a minute, and the single-record path shares its loading, diffing and audit code
-with it. Versions are therefore checked explicitly (`WHERE id = :id AND version = :version`),
-and a record changed by someone else since it was read raises `StaleRecord`.
+rows quickly, and the single-record path shares its loading, diffing and audit code with it.
+Versions are therefore checked explicitly (`WHERE id = :id AND version = :version`), and a
+record changed by someone else since it was read raises `StaleRecord`. The bulk path inserts
+new rows with the driver's executemany on converted tuples (`_RowWriter`), chunked, after
+every rule has passed for the whole batch (`plan_bulk`), and reads the stored keys once.
 
 Records are addressed by their natural key in bundle terms (BUNDLE_FORMAT.md "Keys"), e.g.
 `{"centre_code": "OSL", "patient_code": "P001", "visit_date": date(2021, 3, 4)}`; values use the

@@ -15,6 +15,7 @@ from registry.access import AccessDenied, Actor
 from registry.bundle import BundleRejected, export_bundle, import_bundle, read_bundle, write_bundle
 from registry.db import make_engine
 from registry.models import AuditEntry
+from registry.services import get_record
 from registry.validation import ENTITIES
 from tests.registry.bundle_helpers import ADMIN, TODAY, base, snapshot, write
 
@@ -49,19 +50,18 @@ def test_second_import_changes_nothing_and_writes_no_audit_rows(sqlite_engine: E
     assert snapshot(sqlite_engine, tmp_path / "s2") == before
 
 
-def test_a_changed_row_is_an_update_audited_with_the_bundle_hash(sqlite_engine: Engine, tmp_path: Path) -> None:
-    import_bundle(sqlite_engine, write(base(), tmp_path / "b1"), ADMIN, today=TODAY)
+def test_a_changed_row_is_an_update_audited_with_the_bundle_hash(engine: Engine, tmp_path: Path) -> None:
+    """On each backend: the update path (executemany with version check) and its audit row."""
+    import_bundle(engine, write(base(), tmp_path / "b1"), ADMIN, today=TODAY)
     changed = base()
     changed["visits"][0]["edss"] = "3.5"
-    result = import_bundle(sqlite_engine, write(changed, tmp_path / "b2"), ADMIN, today=TODAY)
+    result = import_bundle(engine, write(changed, tmp_path / "b2"), ADMIN, today=TODAY)
     assert result.ok and result.updated["visits"] == 1 and result.unchanged["visits"] == 2
     assert result.reason.startswith("bundle sha256:") and len(result.reason) == len("bundle sha256:") + 64
-    last = audit_rows(sqlite_engine)[-1]
+    last = audit_rows(engine)[-1]
     assert (last.action, last.entity, last.reason) == ("UPDATE", "visits", result.reason)
     assert json.loads(last.old_values) == {"edss": 3.0} and json.loads(last.new_values) == {"edss": 3.5}
-    with Session(sqlite_engine) as s:
-        from registry.services import get_record
-
+    with Session(engine) as s:
         assert get_record(s, ADMIN, "visits", {"centre_code": "OSL", "patient_code": "P1", "visit_date": "2016-01-01"}).version == 2
 
 
