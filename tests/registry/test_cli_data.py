@@ -38,3 +38,23 @@ def test_export_bundle_writes_every_file(sqlite_url: str, tmp_path: Path) -> Non
     assert len(list((tmp_path / "out").glob("*.csv"))) == 8
     again = runner.invoke(main, ["--db", sqlite_url, "import", str(tmp_path / "out")])
     assert again.exit_code == 0 and again.output.splitlines()[9].split() == ["total", "0", "0", "15"]
+
+
+def test_a_large_import_shows_a_progress_bar_on_stderr(sqlite_url: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    bundle = {k: v for k, v in base().items() if k in ("centres", "patients")}
+    first = dt.date(2005, 1, 1)
+    bundle["visits"] = [
+        {"centre_code": "OSL", "patient_code": "P2", "visit_date": (first + dt.timedelta(days=i)).isoformat(), "edss": "2.0"}
+        for i in range(5_200)
+    ]
+    result = CliRunner().invoke(main, ["--db", sqlite_url, "import", str(write(bundle, tmp_path / "b"))])
+    assert result.exit_code == 0, result.output
+    assert "importing" in result.stderr and "5.21k" in result.stderr
+    assert "importing" not in result.stdout
+
+
+def test_a_small_import_shows_no_progress_bar(sqlite_url: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", sqlite_url, "import", str(write(base(), tmp_path / "b"))])
+    assert result.exit_code == 0 and result.stderr == ""
