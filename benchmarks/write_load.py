@@ -106,6 +106,9 @@ def seed_patients(url: str, n_patients: int) -> list[str]:
 
 def key_space(patients: Sequence[str], n: int, *, offset: int = 0) -> list[tuple[str, str]]:
     """`n` distinct (patient, visit_date) keys spread across patients, from `offset` on."""
+    last = FIRST_VISIT + dt.timedelta(days=(offset + n) // len(patients))
+    if last > dt.date.today():
+        raise ValueError(f"{n} keys over {len(patients)} patients reach {last}, in the future: seed more patients or write less")
     out: list[tuple[str, str]] = []
     for i in range(offset, offset + n):
         patient = patients[i % len(patients)]
