@@ -871,6 +871,7 @@ def _insert_entity(
     writer = _RowWriter(session, table, columns)
     stamp = writer.convert("created_at", now)
     dated = [i for i, n in enumerate(cols) if writer.needs_conversion(n)]
+    date_names = [c.name for c in spec.columns if c.kind == "date"]
     for chunk in _chunks(records):
         rows: list[tuple[Any, ...]] = []
         study_ids: list[str] = []
@@ -880,6 +881,12 @@ def _insert_entity(
             for i in dated:  # SQLite only: dates as SQLAlchemy stores them (ISO text)
                 if vals[i] is not None:
                     vals[i] = vals[i].isoformat()
+            # The audit row's JSON writes dates as ISO text anyway; converting them here, once,
+            # spares the JSON encoder a Python call per date (a third of the audit cost). The
+            # plan's records are not used after they are written.
+            for n in date_names:
+                if v[n] is not None:
+                    v[n] = v[n].isoformat()
             if entity == "patients":
                 sid = new_study_id()
                 study_ids.append(sid)
