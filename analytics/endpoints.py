@@ -87,6 +87,7 @@ _DELTA = "(CASE WHEN b.baseline_edss = 0 THEN 1.5 WHEN b.baseline_edss <= $delta
 # days since 1800-01-01 (dates up to the year 4537 fit). Ordering one BIGINT column globally is
 # several times faster in DuckDB than PARTITION BY patient with an ORDER BY date inside.
 _KEY_SPAN = 1_000_000
+_HIGH = 2**32  # packs two running counts (each < 2³²) into one sum
 _EPOCH = "DATE '1800-01-01'"
 
 
@@ -103,22 +104,22 @@ def confirmed_changes_sql(assessments: str, relapses: str, baselines: str) -> st
     Result: `(patient_id, worsening_date, improvement_date)` for patients with at least one
     confirmed change (the other date NULL when only one happened).
 
-    How it works, without a loop per patient: one sort and one as-of join.
+    How it works, without a loop per patient: one sorted pass and one join.
     1. every assessment and every relapse onset gets a key that sorts by (patient, date),
        relapse onsets before assessments of the same day;
     2. one pass over that order computes, for each assessment: the latest relapse onset so
        far (relapse-affected when it is of the same patient and less than the window before:
        an onset of another patient is a whole key span away) and running counts of
-       assessments NOT worsened and NOT improved. Within a run of consecutive worsened
+       assessments NOT worsened and NOT improved (packed into one sum). Within a run of consecutive worsened
        assessments the not-worsened count is constant, so a candidate `a` is confirmed by `c`
        exactly when the count at `c` equals the count at `a`: every assessment in (a, c] is
        worsened (improved), relapse-affected ones included;
     3. only the first candidate of each run can matter: the confirming assessment `c(a)` only
        moves later as `a` does, so if the run's first candidate is not confirmed inside the
        run, no later candidate of the run is;
-    4. `c` is the first non-relapse-affected assessment with `date_c ≥ date_a +
-       confirmation_days`: an as-of join on `key_c ≥ key_a + confirmation_days` finds it (a
-       match in the next patient means there is no `c`);
+    4. `c` is the first non-relapse-affected assessment of the patient with `date_c ≥ date_a +
+       confirmation_days` (a join on the patient with that range condition, keeping the
+       earliest match); no match means no `c`;
     5. the event date is the earliest confirmed candidate: the baseline is fixed, so candidates
        do not interact and "try the next candidate" is a minimum.
     """
@@ -149,13 +150,17 @@ def confirmed_changes_sql(assessments: str, relapses: str, baselines: str) -> st
     ordered AS (
         SELECT *,
                max(CASE WHEN is_assessment = 0 THEN k END) OVER running AS last_onset_k,
-               sum(CASE WHEN is_assessment = 1 AND NOT worsened THEN 1 ELSE 0 END) OVER running AS not_worsened_so_far,
-               sum(CASE WHEN is_assessment = 1 AND NOT improved THEN 1 ELSE 0 END) OVER running AS not_improved_so_far
+               -- both running counts in one sum (fewer window aggregates, the costly part):
+               -- not-worsened in the high 32 bits, not-improved in the low 32 bits
+               sum(CASE WHEN is_assessment = 1 AND NOT worsened THEN {_HIGH} ELSE 0 END
+                   + CASE WHEN is_assessment = 1 AND NOT improved THEN 1 ELSE 0 END) OVER running AS packed_counts
         FROM events
         WINDOW running AS (ORDER BY k, is_assessment ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
     assessed AS MATERIALIZED (
-        SELECT patient_id, assessment_date, k, worsened, improved, not_worsened_so_far, not_improved_so_far,
+        SELECT patient_id, assessment_date, k, worsened, improved,
+               CAST(packed_counts // {_HIGH} AS BIGINT) AS not_worsened_so_far,
+               CAST(packed_counts % {_HIGH} AS BIGINT) AS not_improved_so_far,
                -- relapse-affected: 0 <= assessment - onset < window
                coalesce(k - last_onset_k < $relapse_window_days, false) AS relapse_affected
         FROM ordered
@@ -180,14 +185,23 @@ def confirmed_changes_sql(assessments: str, relapses: str, baselines: str) -> st
         FROM assessed
         WHERE NOT relapse_affected
     ),
-    confirmed AS (
-        SELECT cand.patient_id, cand.worsening,
-               {_EPOCH} + CAST(cand.k % {_KEY_SPAN} AS INTEGER) AS event_date
+    confirmation AS (
+        -- for each candidate, its confirming assessment c: the first non-relapse-affected one at
+        -- least confirmation_days later, and the running count there. (An equi-join on the
+        -- patient plus a range condition, not an as-of join: DuckDB may run an as-of join as a
+        -- nested loop when it underestimates the rows, which is quadratic on a big cohort.)
+        SELECT cand.patient_id, cand.worsening, cand.k, cand.run,
+               arg_min(CASE WHEN cand.worsening THEN c.not_worsened_so_far ELSE c.not_improved_so_far END, c.k)
+                   AS run_at_confirmation
         FROM candidates AS cand
-        -- the first non-relapse-affected assessment at least confirmation_days later
-        ASOF JOIN confirmers AS c ON c.k >= cand.earliest_confirmation_k
-        WHERE c.patient_id = cand.patient_id
-          AND cand.run = CASE WHEN cand.worsening THEN c.not_worsened_so_far ELSE c.not_improved_so_far END
+        JOIN confirmers AS c ON c.patient_id = cand.patient_id AND c.k >= cand.earliest_confirmation_k
+        GROUP BY cand.patient_id, cand.worsening, cand.k, cand.run
+    ),
+    confirmed AS (
+        -- confirmed: nothing in (a, c] was unchanged
+        SELECT patient_id, worsening, {_EPOCH} + CAST(k % {_KEY_SPAN} AS INTEGER) AS event_date
+        FROM confirmation
+        WHERE run_at_confirmation = run
     )
     SELECT patient_id,
            min(event_date) FILTER (WHERE worsening) AS worsening_date,

@@ -216,6 +216,10 @@ def _register(tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
     """Copy the Arrow tables into DuckDB tables (copying frees the snapshot from the Arrow
     buffers' lifetime and lets DuckDB keep statistics for its joins)."""
     con = duckdb.connect(":memory:")
+    # Never plan a join as a nested loop because of a (badly) underestimated row count: on a
+    # large cohort that is quadratic. Hash joins cost next to nothing on small inputs.
+    con.execute("SET GLOBAL nested_loop_join_threshold = 0")
+    con.execute("SET GLOBAL asof_loop_join_threshold = 0")
     for name, table in tables.items():
         con.register("_arrow_in", table)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
