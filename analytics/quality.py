@@ -14,8 +14,9 @@ Why these checks: each one names a gap that silently weakens an endpoint.
   (of all patients), conditioning, relapses in the 12 months before transplant and baseline
   Gd-enhancing lesions (of patients with a first transplant).
 
-Every problem of every patient is one row of `issues`, with the centre and patient code (blank
-for roles that may not see codes) and a detail a data manager can act on.
+Every problem of every patient is one row of `issues`, with the centre and patient code and a
+detail a data manager can act on; for roles that may not see patient codes both the code and
+the detail (it quotes the patient's dates) are blank.
 """
 
 from __future__ import annotations
@@ -135,6 +136,10 @@ def quality_report(snapshot: Snapshot, settings: EndpointSettings | None = None,
     issues["_order"] = issues["problem"].map({p: i for i, p in enumerate(PROBLEMS)})
     issues = issues.sort_values(["centre_code", "patient_code", "_order"], kind="stable", na_position="last")
     issues = issues.reset_index(drop=True)[list(ISSUE_COLUMNS)]
+    if not snapshot.scope.patient_codes:
+        # The details quote calendar dates of the patient (last visit, day 0): identifying for
+        # roles that may not see who the patient is, so they get the problem without them.
+        issues["detail"] = None
     return QualityReport(per_centre=_per_centre(centres, facts, issues), issues=issues, today=today)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from analytics.quality import ISSUE_COLUMNS, PROBLEMS, overdue_cutoff, quality_report
@@ -122,3 +123,15 @@ def test_issues_name_centre_and_patient() -> None:
     report = quality_report(Cohort().add("Q7", centre="C9", baseline_edss=None, visits=PROTOCOL_VISITS).snapshot(), today=TODAY)
     first = report.issues.iloc[0]
     assert (first["centre_code"], first["patient_code"], first["problem"]) == ("C9", "Q7", "no baseline EDSS")
+
+
+def test_roles_without_patient_codes_get_no_dated_details() -> None:
+    from analytics.snapshot import Scope, Snapshot
+
+    rows = Cohort().add("Q7", baseline_edss=None, visits=PROTOCOL_VISITS).rows()
+    rows["patients"][0]["patient_code"] = None  # as the snapshot reads it for such roles
+    snap = Snapshot.from_tables({k: pd.DataFrame(v) for k, v in rows.items() if v},
+                                scope=Scope(patient_codes=False))
+    issues = quality_report(snap, today=TODAY).issues
+    assert list(issues["problem"]) == ["no baseline EDSS", "missing baseline_edss"]
+    assert issues["detail"].isna().all() and issues["patient_code"].isna().all()
