@@ -152,15 +152,16 @@ def confirmed_changes_sql(assessments: str, relapses: str, baselines: str) -> st
                max(CASE WHEN is_assessment = 0 THEN k END) OVER running AS last_onset_k,
                -- both running counts in one sum (fewer window aggregates, the costly part):
                -- not-worsened in the high 32 bits, not-improved in the low 32 bits
-               sum(CASE WHEN is_assessment = 1 AND NOT worsened THEN {_HIGH} ELSE 0 END
-                   + CASE WHEN is_assessment = 1 AND NOT improved THEN 1 ELSE 0 END) OVER running AS packed_counts
+               CAST(sum(CASE WHEN is_assessment = 1 AND NOT worsened THEN {_HIGH} ELSE 0 END
+                        + CASE WHEN is_assessment = 1 AND NOT improved THEN 1 ELSE 0 END) OVER running
+                    AS BIGINT) AS packed_counts
         FROM events
         WINDOW running AS (ORDER BY k, is_assessment ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
     assessed AS MATERIALIZED (
         SELECT patient_id, assessment_date, k, worsened, improved,
-               CAST(packed_counts // {_HIGH} AS BIGINT) AS not_worsened_so_far,
-               CAST(packed_counts % {_HIGH} AS BIGINT) AS not_improved_so_far,
+               packed_counts >> 32 AS not_worsened_so_far,
+               packed_counts & {_HIGH - 1} AS not_improved_so_far,
                -- relapse-affected: 0 <= assessment - onset < window
                coalesce(k - last_onset_k < $relapse_window_days, false) AS relapse_affected
         FROM ordered
