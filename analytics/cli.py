@@ -68,6 +68,17 @@ def _snapshot(url: str) -> Any:
         engine.dispose()
 
 
+def _provenance(settings: Any, snapshot: Any) -> None:
+    """What made the output, on stderr (DESIGN.md: every output records its settings)."""
+    from analytics.settings import DEFINITIONS_VERSION
+
+    click.echo(
+        f"definitions {DEFINITIONS_VERSION}; data version {snapshot.data_version}; "
+        f"settings {json.dumps(settings.to_dict(), separators=(',', ':'))}",
+        err=True,
+    )
+
+
 def _emit(frame: Any, fmt: str) -> None:
     from registry.disclosure import csv_safe_frame
 
@@ -134,7 +145,9 @@ def register(main: click.Group, export: click.Group) -> None:
             raise click.BadParameter(str(exc), param_hint="--by") from exc
         if min_group_size is not None:
             settings = dataclasses.replace(settings, min_group_size=min_group_size)
-        endpoints = derive_endpoints(_snapshot(cli.url), settings)
+        snapshot = _snapshot(cli.url)
+        endpoints = derive_endpoints(snapshot, settings)
+        _provenance(settings, snapshot)
         table = survival_estimates(endpoints, endpoint, by=by, at=days, min_group_size=settings.min_group_size)
         for group in table.loc[table["suppressed"], "group"].unique():
             click.echo(f"group {group}: fewer than {settings.min_group_size} patients, not estimated", err=True)
@@ -154,7 +167,9 @@ def register(main: click.Group, export: click.Group) -> None:
         """
         from analytics.quality import quality_report
 
-        report = quality_report(_snapshot(cli.url), settings)
+        snapshot = _snapshot(cli.url)
+        report = quality_report(snapshot, settings)
+        _provenance(settings, snapshot)
         if fmt == "json":
             payload = {
                 "per_centre": json.loads(report.per_centre.to_json(orient="records", force_ascii=False)),

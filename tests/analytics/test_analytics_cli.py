@@ -142,3 +142,13 @@ def test_endpoint_options_are_documented_on_every_endpoint_command() -> None:
         help_text = CliRunner().invoke(main, [*args, "--help"]).stdout
         for option in ("--confirmation-days", "--relapse-window-days", "--delta-cutoff", "--mri-rebaseline-days"):
             assert option in help_text, (args, option)
+
+
+def test_settings_and_versions_are_recorded_on_stderr(registry_url: str) -> None:
+    from analytics.settings import DEFINITIONS_VERSION
+
+    for args in (["survival", "os"], ["quality"]):
+        code, out, err = run(*args, "--db", registry_url, "--delta-cutoff", "6.0")
+        assert code == 0
+        assert DEFINITIONS_VERSION in err and '"delta_cutoff":6.0' in err and "data version audit-" in err
+        assert DEFINITIONS_VERSION not in out
