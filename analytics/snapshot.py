@@ -23,6 +23,7 @@ Threads: one DuckDB connection must not be used by two threads at once; callers 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 from collections import OrderedDict
@@ -271,7 +272,7 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
     scope = scope or Scope()
     sqlite = engine.dialect.name == "sqlite"
     out: dict[str, pa.Table] = {}
-    with _read_cursor(engine) as cursor:
+    with _read_cursor(engine) as cursor, _gc_paused():
         for name, schema in SNAPSHOT_SCHEMA.items():
             table = _MODELS[name].__table__  # type: ignore[attr-defined]
             cols: list[ColumnElement[Any]] = []
@@ -292,6 +293,23 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
             cursor.execute(str(compiled), params)
             out[name] = _to_arrow(cursor.fetchall(), schema, dates_as_text=sqlite)
     return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of row tuples are created.
+
+    The tuples hold no cycles, but their sheer number triggers collection after collection
+    (half of the read time at 20k patients). Reference counting still frees memory; the
+    collector is re-enabled afterwards if it was on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
