@@ -2,9 +2,10 @@
 
 Why SQL over the whole cohort at once: the confirmation rule for disability worsening looks
 ahead from every candidate assessment to the first assessment that may confirm it. Written as a
-loop per patient it costs seconds to minutes for a large registry; as an as-of join plus a
-running count it is a handful of vectorised passes (benchmarks/endpoints.py measures both and
-checks they agree). The SQL lives in commented strings here, next to the code that runs it.
+loop per patient it costs seconds to minutes for a large registry; as one sorted pass with
+running counts plus one join it is a fraction of a second for 100,000 patients
+(benchmarks/endpoints.py measures both and checks they agree on every patient). The SQL lives
+in commented strings here, next to the code that runs it; settings are bound as parameters.
 
 Decisions where ENDPOINTS.md leaves room (a careful clinician-statistician's reading):
 - Last contact also counts the dates of second and later transplants: the patient was seen.
@@ -23,6 +24,10 @@ Decisions where ENDPOINTS.md leaves room (a careful clinician-statistician's rea
 - A relapse on day 0 is not post-transplant (RFS and NEDA-3 ignore it) but still makes
   assessments within the window relapse-affected.
 - Deaths on day 0 give OS/TRM time 0 with the event; the estimators handle time 0.
+- A baseline EDSS from the visit fallback may come from a visit on day 0 itself; that visit is
+  not an assessment (assessments are strictly after day 0).
+- Extra columns beyond the contract: `baseline_source` ('transplant', 'visit' or empty) and
+  `last_assessment_date`, used by the data-quality report and the dashboard.
 """
 
 from __future__ import annotations
