@@ -42,6 +42,7 @@ from registry import models
 from registry.access import Actor, sees_patient_codes
 
 T = TypeVar("T")
+_MEMO_SIZE = 16  # derived results kept per snapshot (e.g. endpoints for 16 settings)
 
 # The columns analytics need, table by table, with their Arrow types. Bookkeeping columns
 # (created_at, version, …) and free text are left out: the snapshot carries only what the
@@ -175,7 +176,10 @@ class Snapshot:
                 return self._memo[key]  # type: ignore[no-any-return]
         value = compute()
         with self._lock:
-            return self._memo.setdefault(key, value)  # type: ignore[no-any-return]
+            stored = self._memo.setdefault(key, value)
+            while len(self._memo) > _MEMO_SIZE:  # a user trying many settings: forget the oldest
+                self._memo.pop(next(iter(self._memo)))
+            return stored  # type: ignore[no-any-return]
 
     @classmethod
     def from_tables(

@@ -173,3 +173,11 @@ def test_reading_a_snapshot_does_not_block_registry_writers(sqlite_engine: Engin
         cursor.execute("SELECT count(*) FROM patients")
         assert cursor.fetchone() == (3,)
     assert load_snapshot(sqlite_engine).cursor().execute("SELECT count(*) FROM patients").fetchone() == (4,)
+
+
+def test_derived_results_kept_per_snapshot_are_bounded() -> None:
+    snap = Snapshot.from_tables({})
+    for i in range(40):
+        snap.cached(("k", i), lambda i=i: i)
+    assert snap.cached(("k", 39), lambda: -1) == 39  # recent: kept
+    assert snap.cached(("k", 0), lambda: -1) == -1  # oldest: recomputed
