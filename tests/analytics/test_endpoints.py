@@ -11,9 +11,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from analytics.endpoints import ENDPOINT_COLUMNS, SURVIVAL_EXPORT_COLUMNS, derive_endpoints
 from analytics.settings import EndpointSettings
+from tests.analytics.cdw_reference import naive_confirmed_change
 from tests.analytics.endpoint_cohort import DAY0, Cohort
 
 
@@ -249,3 +251,48 @@ def test_results_are_cached_per_settings_on_the_snapshot_and_copies_are_returned
 def test_accepts_a_plain_duckdb_connection() -> None:
     snap = Cohort().add("A").snapshot()
     assert len(derive_endpoints(snap.cursor(), EndpointSettings())) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# The whole derivation (day 0, baseline fallback, assessments) against a naive reading
+
+EDSS_VALUES = [0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5]
+
+
+@st.composite
+def registry_patient(draw: st.DrawFn) -> dict[str, Any]:
+    days = draw(st.lists(st.integers(-400, 1200), max_size=10, unique=True))
+    return dict(
+        baseline_edss=draw(st.one_of(st.none(), st.sampled_from(EDSS_VALUES))),
+        visits={d: draw(st.one_of(st.none(), st.sampled_from(EDSS_VALUES))) for d in days},
+        relapses=tuple(draw(st.lists(st.integers(-60, 1200), max_size=3, unique=True))),
+    )
+
+
+def naive_endpoint_dates(patient: dict[str, Any], settings: EndpointSettings) -> tuple[Any, Any]:
+    """CDW and CDI dates read straight from ENDPOINTS.md for one patient."""
+    b = patient["baseline_edss"]
+    if b is None:
+        window = [(day, e) for day, e in patient["visits"].items()
+                  if e is not None and -settings.baseline_lookback_days <= day <= 0]
+        b = max(window)[1] if window else None
+    assessments = pd.DataFrame(
+        [(1, d(day), e) for day, e in sorted(patient["visits"].items()) if day > 0 and e is not None],
+        columns=["patient_id", "assessment_date", "edss"])
+    relapses = pd.DataFrame([(1, d(day)) for day in patient["relapses"]], columns=["patient_id", "onset_date"])
+    baselines = pd.DataFrame([(1, b)], columns=["patient_id", "baseline_edss"])
+    cdw = naive_confirmed_change(assessments, relapses, baselines, settings, "worsening").get(1)
+    cdi = naive_confirmed_change(assessments, relapses, baselines, settings, "improvement").get(1)
+    return cdw, cdi
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patients=st.lists(registry_patient(), min_size=1, max_size=6), confirmation_days=st.sampled_from([84, 182]))
+def test_derived_cdw_and_cdi_equal_a_naive_reading(patients: list[dict[str, Any]], confirmation_days: int) -> None:
+    settings = EndpointSettings(confirmation_days=confirmation_days)
+    cohort = Cohort()
+    for i, patient in enumerate(patients):
+        cohort.add(f"P{i}", **patient)
+    df = derive_endpoints(cohort.snapshot(), settings).set_index("patient_code")
+    for i, patient in enumerate(patients):
+        assert (df.at[f"P{i}", "cdw_date"], df.at[f"P{i}", "cdi_date"]) == naive_endpoint_dates(patient, settings)
