@@ -296,3 +296,67 @@ def test_derived_cdw_and_cdi_equal_a_naive_reading(patients: list[dict[str, Any]
     df = derive_endpoints(cohort.snapshot(), settings).set_index("patient_code")
     for i, patient in enumerate(patients):
         assert (df.at[f"P{i}", "cdw_date"], df.at[f"P{i}", "cdi_date"]) == naive_endpoint_dates(patient, settings)
+
+
+@st.composite
+def followed_patient(draw: st.DrawFn) -> dict[str, Any]:
+    patient = draw(registry_patient())
+    patient["mri"] = [(day, draw(st.sampled_from([None, 0, 1])), draw(st.sampled_from([None, 0, 2])))
+                      for day in draw(st.lists(st.integers(1, 1200), max_size=3, unique=True))]
+    patient["last_contact_days"] = draw(st.one_of(st.none(), st.integers(0, 1300)))
+    latest = max([0, *patient["visits"], *patient["relapses"], *(m[0] for m in patient["mri"]),
+                  patient["last_contact_days"] or 0])
+    if draw(st.booleans()):
+        patient["death"] = (latest + draw(st.integers(0, 200)), draw(st.sampled_from(["TRANSPLANT_RELATED", "MS"])))
+    return patient
+
+
+def naive_times(patient: dict[str, Any], settings: EndpointSettings) -> dict[str, Any]:
+    """OS, RFS, PFS, NEDA-3 and TRM read straight from ENDPOINTS.md (days since day 0)."""
+    cdw, _ = naive_endpoint_dates(patient, settings)
+    cdw_day = None if cdw is None else (cdw - DAY0).days
+    death = patient.get("death")
+    death_day = None if death is None else death[0]
+    lc = max([0, *patient["visits"], *patient["relapses"], *(m[0] for m in patient["mri"]),
+              patient["last_contact_days"] or 0, death_day or 0])
+    relapse = min([r for r in patient["relapses"] if r > 0], default=None)
+    mri = min([m[0] for m in patient["mri"] if m[0] > settings.mri_rebaseline_days and ((m[1] or 0) >= 1 or (m[2] or 0) >= 1)],
+              default=None)
+    assessments = [day for day, e in patient["visits"].items() if day > 0 and e is not None]
+    has_baseline = patient["baseline_edss"] is not None or any(
+        e is not None and -settings.baseline_lookback_days <= day <= 0 for day, e in patient["visits"].items())
+
+    def first(*days: int | None) -> int | None:
+        present = [x for x in days if x is not None]
+        return min(present) if present else None
+
+    out: dict[str, Any] = {
+        "os_days": death_day if death_day is not None else lc, "os_event": int(death_day is not None),
+        "rfs_days": first(relapse, death_day) if first(relapse, death_day) is not None else lc,
+        "rfs_event": int(first(relapse, death_day) is not None),
+        "trm_days": death_day if death_day is not None else lc,
+        "trm_status": 0 if death is None else (1 if death[1] == "TRANSPLANT_RELATED" else 2),
+        "pfs_days": None, "pfs_event": None, "neda_days": None, "neda_event": None,
+    }
+    if has_baseline:
+        pfs_end = first(cdw_day, death_day)
+        out["pfs_days"] = pfs_end if pfs_end is not None else max(assessments, default=0)
+        out["pfs_event"] = int(pfs_end is not None)
+        neda_end = first(relapse, mri, cdw_day, death_day)
+        out["neda_days"] = neda_end if neda_end is not None else lc
+        out["neda_event"] = int(neda_end is not None)
+    return out
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patients=st.lists(followed_patient(), min_size=1, max_size=6))
+def test_derived_times_equal_a_naive_reading(patients: list[dict[str, Any]]) -> None:
+    settings = EndpointSettings()
+    cohort = Cohort()
+    for i, patient in enumerate(patients):
+        cohort.add(f"P{i}", **patient)
+    df = derive_endpoints(cohort.snapshot(), settings).set_index("patient_code")
+    for i, patient in enumerate(patients):
+        expected = naive_times(patient, settings)
+        got = {k: (None if pd.isna(df.at[f"P{i}", k]) else int(df.at[f"P{i}", k])) for k in expected}
+        assert got == expected, f"P{i}"
