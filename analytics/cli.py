@@ -61,7 +61,7 @@ def _snapshot(url: str) -> Any:
     from registry.access import cli_actor
     from registry.db import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=True)  # never queued behind a writer's lock
     try:
         return load_snapshot(engine, cli_actor())
     finally:

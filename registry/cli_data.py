@@ -58,7 +58,7 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.db import make_engine
         from registry.validation import ENTITIES
 
-        engine = make_engine(cli.url)
+        engine = make_engine(cli.url, read_only=True)  # a reader: never queued behind an import
         try:
             counts = export_bundle(engine, out_dir)
         finally:
