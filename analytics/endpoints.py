@@ -403,23 +403,13 @@ def endpoint_params(settings: EndpointSettings) -> dict[str, object]:
     }
 
 
+# Whole-number covariates, and every endpoint column (days, 0/1 events, 0/1/2 status).
 _INT_COLUMNS = (
     "age_at_transplant",
     "transplant_year",
     "relapses_12m",
     "gd_lesions_baseline",
-    "os_days",
-    "os_event",
-    "rfs_days",
-    "rfs_event",
-    "pfs_days",
-    "pfs_event",
-    "cdi_days",
-    "cdi_event",
-    "neda_days",
-    "neda_event",
-    "trm_days",
-    "trm_status",
+    *SURVIVAL_EXPORT_COLUMNS[len(COVARIATE_COLUMNS) :],
 )
 
 

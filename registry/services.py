@@ -448,15 +448,7 @@ def update(
     """
     reason = _require_reason(reason, "change")
     spec = spec_of(entity)
-    key = _parse_key(entity, key)
-    # Access before lookup: NotFound vs AccessDenied must not tell another centre's keys.
-    _require_entity_write(actor, entity, key["centre_code"], structural=False)
-    current = _find(session, entity, key)
-    if current is None:
-        raise NotFound(f"{spec.name}: no record with {describe_key(entity, tuple(key[k] for k in spec.key))}")
-    _require_entity_write(actor, entity, current.values["centre_code"], structural=False)
-    if expected_version is not None and expected_version != current.version:
-        raise StaleRecord(_stale_message(entity, key, expected_version, current.version))
+    key, current = _open_for_change(session, actor, entity, key, expected_version, structural=False)
     parsed, errors = parse_row(entity, dict(changes))
     merged = dict(current.values) | parsed
     errors += check_required(entity, merged)
@@ -501,6 +493,34 @@ def update(
     return RecordView(entity, new_key, merged, current.version + 1, current.id)
 
 
+def _open_for_change(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    key: Mapping[str, Any],
+    expected_version: int | None,
+    *,
+    structural: bool,
+) -> tuple[dict[str, Any], Any]:
+    """The stored record an update or delete applies to, after the access and version checks.
+
+    Access is checked on the requested key *before* the lookup, so NotFound vs AccessDenied
+    cannot tell a centre user which keys another centre has; and again on the stored record.
+
+    :raises AccessDenied, NotFound, StaleRecord:
+    """
+    spec = spec_of(entity)
+    parsed_key = _parse_key(entity, key)
+    _require_entity_write(actor, entity, parsed_key["centre_code"], structural=structural)
+    current = _find(session, entity, parsed_key)
+    if current is None:
+        raise NotFound(f"{spec.name}: no record with {describe_key(entity, tuple(parsed_key[k] for k in spec.key))}")
+    _require_entity_write(actor, entity, current.values["centre_code"], structural=structural)
+    if expected_version is not None and expected_version != current.version:
+        raise StaleRecord(_stale_message(entity, parsed_key, expected_version, current.version))
+    return parsed_key, current
+
+
 def _stale_message(entity: str, key: Mapping[str, Any], expected: int, found: int | None) -> str:
     what = f"{entity} record {describe_key(entity, tuple(key[k] for k in spec_of(entity).key))}"
     now = f" (now version {found}, you opened version {expected})" if found is not None else ""
@@ -523,15 +543,7 @@ def delete(
     """
     reason = _require_reason(reason, "delete")
     spec = spec_of(entity)
-    key = _parse_key(entity, key)
-    # Access before lookup: NotFound vs AccessDenied must not tell another centre's keys.
-    _require_entity_write(actor, entity, key["centre_code"], structural=True)
-    current = _find(session, entity, key)
-    if current is None:
-        raise NotFound(f"{spec.name}: no record with {describe_key(entity, tuple(key[k] for k in spec.key))}")
-    _require_entity_write(actor, entity, current.values["centre_code"], structural=True)
-    if expected_version is not None and expected_version != current.version:
-        raise StaleRecord(_stale_message(entity, key, expected_version, current.version))
+    key, current = _open_for_change(session, actor, entity, key, expected_version, structural=True)
     _refuse_if_in_use(session, entity, current)
     t = _table(entity)
     result = session.execute(sa_delete(t).where(t.c.id == current.id, t.c.version == current.version))
