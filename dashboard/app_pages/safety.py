@@ -100,7 +100,9 @@ if ae.empty:
 else:
     st.plotly_chart(
         serious_ae_figure(ae, title="Serious adverse events by category, grade and time since transplant",
-                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing.")),
+                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."
+                                              + ("" if ctx.sees_patient_codes else " Counts of 1–4 are not drawn, with complementary cells.")),
+                          min_cell=None if ctx.sees_patient_codes else ctx.settings.min_group_size),
         theme=None, width="stretch", key="safety_ae",
     )
     table = ae.groupby(["category", "grade"]).size().unstack(fill_value=0)

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures.style import add_caption, base_layout, colour, pattern
+from registry.disclosure import suppress_counts
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
 GRADE_COLOURS = {1: "#D9E86C", 2: "#5EC962", 3: "#21918C", 4: "#3B528B", 5: "#440154"}
@@ -59,11 +60,16 @@ def transplants_per_year_figure(counts: pd.DataFrame, *, title: str, caption: st
     return fig
 
 
-def serious_ae_figure(events: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
+def serious_ae_figure(
+    events: pd.DataFrame, *, title: str, caption: str, min_cell: int | None = None
+) -> go.Figure:
     """Serious AEs counted by category (left) and by time since transplant (right), by grade.
 
     ``events``: one row per serious adverse event with ``category, grade, days`` (onset minus
-    day 0).
+    day 0). With ``min_cell`` (roles that see only aggregates), both count tables go through
+    `registry.disclosure.suppress_counts`: counts of 1 to min_cell-1, and the complementary
+    cells that would reveal them, are not drawn, so neither a bar segment, its hover text nor a
+    stacked total shows a small count.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("By category", "By time since transplant"),
                         horizontal_spacing=0.18)
@@ -72,14 +78,14 @@ def serious_ae_figure(events: pd.DataFrame, *, title: str, caption: str) -> go.F
     if len(ev) and (ev["window"] == "Before day 0").any():
         windows.insert(0, "Before day 0")
     categories = sorted(ev["category"].astype(str).unique()) if len(ev) else []
-    for grade in sorted(GRADE_COLOURS):
-        g = ev[ev["grade"].astype(int) == grade] if len(ev) else ev
-        by_cat = g.groupby("category").size().reindex(categories, fill_value=0) if len(g) else pd.Series(0, index=categories)
-        by_time = g.groupby("window").size().reindex(windows, fill_value=0) if len(g) else pd.Series(0, index=windows)
+    grades = sorted(GRADE_COLOURS)
+    by_cat = _grade_counts(ev, "category", categories, grades, min_cell)
+    by_time = _grade_counts(ev, "window", windows, grades, min_cell)
+    for grade in grades:
         common = dict(marker_color=GRADE_COLOURS[grade], legendgroup=f"grade {grade}")
-        fig.add_trace(go.Bar(y=categories, x=by_cat.to_list(), orientation="h", name=f"Grade {grade}",
+        fig.add_trace(go.Bar(y=categories, x=by_cat[grade].to_list(), orientation="h", name=f"Grade {grade}",
                              hovertemplate="%{y}: %{x}<extra>grade " + str(grade) + "</extra>", **common), row=1, col=1)
-        fig.add_trace(go.Bar(x=windows, y=by_time.to_list(), name=f"Grade {grade}", showlegend=False,
+        fig.add_trace(go.Bar(x=windows, y=by_time[grade].to_list(), name=f"Grade {grade}", showlegend=False,
                              hovertemplate="%{x}: %{y}<extra>grade " + str(grade) + "</extra>", **common), row=1, col=2)
     base_layout(fig, title=title, height=460)
     fig.update_layout(barmode="stack", margin=dict(l=190), legend_title_text="CTCAE grade")
@@ -87,3 +93,17 @@ def serious_ae_figure(events: pd.DataFrame, *, title: str, caption: str) -> go.F
     fig.update_yaxes(title_text="Events", row=1, col=2)
     add_caption(fig, caption, y=-0.25)
     return fig
+
+
+def _grade_counts(
+    events: pd.DataFrame, by: str, labels: list[str], grades: list[int], min_cell: int | None
+) -> pd.DataFrame:
+    """Events per `by` label (rows) and grade (columns); suppressed cells become None (not drawn)."""
+    counts = pd.DataFrame(0, index=labels, columns=grades, dtype=int)
+    if len(events):
+        seen = events.groupby([by, events["grade"].astype(int)]).size().unstack(fill_value=0)
+        counts = seen.reindex(index=labels, columns=grades, fill_value=0).astype(int)
+    if min_cell is None or counts.empty:
+        return counts.astype(object)
+    shown = suppress_counts(counts, min_cell, with_totals=False)
+    return shown.astype(object).where(shown.notna(), None)

@@ -229,3 +229,34 @@ def test_km_risk_table_keeps_only_at_risk_rows_for_more_than_four_groups():
     assert _traces(fig, "G0 at risk") and not _traces(fig, "G0 events") and not _traces(fig, "G0 censored")
     assert any("number at risk only" in a["text"] for a in fig.to_dict()["layout"]["annotations"])
     assert _traces(fig, "G5")[0]["line"]["color"] == OKABE_ITO[5]
+
+
+def _serious_events() -> pd.DataFrame:
+    rows = [("INFECTION", 3, 20)] * 12 + [("INFECTION", 4, 30)] * 2 + [("MALIGNANCY", 3, 900)] * 1 + [("OTHER", 3, 50)] * 7
+    return pd.DataFrame(rows, columns=["category", "grade", "days"])
+
+
+def _bar_values(fig) -> list:  # type: ignore[no-untyped-def]
+    values = []
+    for t in fig.to_dict()["data"]:
+        if t["type"] == "bar":
+            values += list(t["x"] if t.get("orientation") == "h" else t["y"])
+    return values
+
+
+def test_serious_ae_figure_for_aggregate_roles_draws_no_count_from_1_to_4():
+    fig = serious_ae_figure(_serious_events(), title="t", caption="c", min_cell=5)
+    shown = [v for v in _bar_values(fig) if v is not None]
+    assert shown and not [v for v in shown if 1 <= v <= 4]
+    assert None in _bar_values(fig)  # the small cells (and their complements) are left out
+
+
+def test_serious_ae_figure_for_aggregate_roles_draws_a_table_without_small_counts_in_full():
+    rows = [("INFECTION", 3, 20)] * 12 + [("INFECTION", 4, 20)] * 6 + [("OTHER", 3, 50)] * 7 + [("OTHER", 4, 50)] * 5
+    fig = serious_ae_figure(pd.DataFrame(rows, columns=["category", "grade", "days"]), title="t", caption="c", min_cell=5)
+    assert None not in _bar_values(fig) and {12, 6, 7, 5} <= set(_bar_values(fig))
+
+
+def test_serious_ae_figure_for_centre_users_draws_every_count():
+    fig = serious_ae_figure(_serious_events(), title="t", caption="c")
+    assert {1, 2} <= set(_bar_values(fig))
