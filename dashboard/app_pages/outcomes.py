@@ -39,7 +39,7 @@ caption = ctx.caption(n, extra.strip())
 title = ep.label + ("" if by is None else f" by {grouping_label.lower()}")
 make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
 fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
-           min_group_size=ctx.settings.min_group_size)
+           min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes)
 st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
 
 if res.logrank_p is not None:

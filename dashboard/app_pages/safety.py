@@ -34,7 +34,8 @@ trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filte
 st.plotly_chart(
     cumulative_incidence_figure(trm.curves, trm.risk, title="Transplant-related mortality",
                                 caption=ctx.caption(len(df), "Aalen–Johansen; deaths from other causes compete."),
-                                min_group_size=ctx.settings.min_group_size),
+                                min_group_size=ctx.settings.min_group_size,
+                                hide_small_counts=not ctx.sees_patient_codes),
     theme=None, width="stretch", key="safety_trm",
 )
 

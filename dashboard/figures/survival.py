@@ -60,10 +60,13 @@ def km_figure(
     y_title: str = "Survival (%)",
     min_group_size: int = 5,
     x_max_months: float | None = None,
+    hide_small_counts: bool = False,
 ) -> go.Figure:
     """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
     and a number-at-risk table (at risk / events / censored) under a shared month axis.
-    Each curve stops at the last time with at least `min_group_size` patients at risk."""
+    Each curve stops at the last time with at least `min_group_size` patients at risk. With
+    `hide_small_counts` (roles that see only aggregates) risk-table counts of 1 to
+    min_group_size-1 show as "<min_group_size"."""
     return _survival_figure(
         curves,
         risk_table,
@@ -72,6 +75,7 @@ def km_figure(
         y_title=y_title,
         min_group_size=min_group_size,
         x_max_months=x_max_months,
+        hide_small_counts=hide_small_counts,
         start=1.0,
         show_censors=True,
     )
@@ -86,6 +90,7 @@ def cumulative_incidence_figure(
     y_title: str = "Cumulative incidence (%)",
     min_group_size: int = 5,
     x_max_months: float | None = None,
+    hide_small_counts: bool = False,
 ) -> go.Figure:
     """Aalen–Johansen cumulative incidence (e.g. TRM with other deaths competing).
 
@@ -101,6 +106,7 @@ def cumulative_incidence_figure(
         y_title=y_title,
         min_group_size=min_group_size,
         x_max_months=x_max_months,
+        hide_small_counts=hide_small_counts,
         start=0.0,
         show_censors=False,
     )
@@ -115,6 +121,7 @@ def _survival_figure(
     y_title: str,
     min_group_size: int,
     x_max_months: float | None,
+    hide_small_counts: bool,
     start: float,
     show_censors: bool,
 ) -> go.Figure:
@@ -224,6 +231,8 @@ def _survival_figure(
                 continue
             if group in too_small:
                 text = [small] * len(rt)
+            elif hide_small_counts:  # aggregate-only roles: no count of 1 to min_group_size-1 shown
+                text = [small if 0 < int(v) < min_group_size else str(int(v)) for v in rt[col]]
             else:
                 text = [str(int(v)) for v in rt[col]]
             rx = months(rt["time"])

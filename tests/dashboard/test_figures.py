@@ -260,3 +260,21 @@ def test_serious_ae_figure_for_aggregate_roles_draws_a_table_without_small_count
 def test_serious_ae_figure_for_centre_users_draws_every_count():
     fig = serious_ae_figure(_serious_events(), title="t", caption="c")
     assert {1, 2} <= set(_bar_values(fig))
+
+
+def _risk_texts(fig) -> list[str]:  # type: ignore[no-untyped-def]
+    return [str(v) for t in fig.to_dict()["data"] if t.get("mode") == "text" for v in t["text"]]
+
+
+def test_km_risk_table_for_aggregate_roles_shows_small_counts_as_less_than_five():
+    curves, risk = _curves()
+    fig = km_figure(curves, risk, title="RFS", caption="c", hide_small_counts=True)
+    texts = _risk_texts(fig)
+    assert "<5" in texts and not [t for t in texts if t in {"1", "2", "3", "4"}]
+    assert "10" in texts and "0" in texts  # large counts and zeros stay
+
+
+def test_km_risk_table_for_centre_users_shows_exact_counts():
+    curves, risk = _curves()
+    texts = _risk_texts(km_figure(curves, risk, title="RFS", caption="c"))
+    assert "4" in texts and "1" in texts

@@ -286,3 +286,23 @@ def test_export_files_are_the_survival_export_of_the_selected_cohort(small_regis
     table = pq.read_table(io.BytesIO(parquet))
     assert table.num_rows == 50 and b"msreg" in table.schema.metadata
     assert meta["settings"]["confirmation_days"] == 182 and meta["cohort_filters"] == "centres OSL, UPP"
+
+
+def _figure_counts(at) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every count a page's figures draw: risk-table texts and bar values."""
+    out: list[str] = []
+    for spec in plotly_specs(at):
+        for t in spec["data"]:
+            if t.get("mode") == "text":
+                out += [str(v) for v in t.get("text", [])]
+            elif t.get("type") == "bar":
+                out += [str(v) for v in (t.get("x") if t.get("orientation") == "h" else t.get("y")) or [] if v is not None]
+    return out
+
+
+@pytest.mark.parametrize("page", ["outcomes", "safety"])
+def test_figures_show_governance_no_count_from_1_to_4(app_factory, small_registry_url, page):
+    admin = _figure_counts(open_page(app_factory(small_registry_url), page))
+    assert {"1", "2", "3", "4"} & set(admin), "the test cohort should have small counts for the admin"
+    gov = _figure_counts(open_page(app_factory(small_registry_url, role="governance"), page))
+    assert gov and not {"1", "2", "3", "4"} & set(gov)
