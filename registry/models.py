@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from registry import codes
+from registry.access import ROLES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -272,9 +273,6 @@ class Death(_PatientChild, Tracked, Base):
         UniqueConstraint("patient_id"),
         CheckConstraint(in_list("cause", codes.DEATH_CAUSE), name="cause_code"),
     )
-
-
-ROLES = ("centre", "governance", "researcher", "admin")
 
 
 class User(Tracked, Base):
