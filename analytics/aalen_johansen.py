@@ -5,7 +5,7 @@ died of something else as if they could still have the event, which overstates i
 (on R's ``mgus2`` data the naive estimate of plasma-cell malignancy at 30 years is 0.42 against
 0.13). Why not lifelines' ``AalenJohansenFitter``: lifelines 0.30 drops an event at the first time
 point (a day-0 death), jitters tied times, swaps its CI labels and understates the incidence when
-given ``timeline=`` (shared/reference/README.md).
+given ``timeline=`` (tests/reference/README.md).
 
 The estimate equals R survival 3.5-3 ``survfit(Surv(time, factor(status)) ~ 1)``:
 

@@ -171,11 +171,11 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+
+
 @pytest.fixture
-def shared_dir() -> Path:
-    """../shared (the contract and reference values), found from the repository root."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "shared", here / "shared"):
-        if candidate.is_dir():
-            return candidate
-    pytest.fail("../shared (reference values) not found next to the repository")
+def reference_dir() -> Path:
+    """Reference values from R survival, cmprsk and msprog, kept in the repository with their
+    provenance (tests/reference/README.md): the suite reads nothing outside the repository."""
+    return REFERENCE_DIR

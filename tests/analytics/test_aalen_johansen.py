@@ -18,7 +18,7 @@ from analytics.aalen_johansen import cumulative_incidence
 from analytics.kaplan_meier import KaplanMeier
 
 MONTHS = [12, 60, 120, 240, 360]
-# shared/reference/README.md: summary(survfit(Surv(etime, factor(event)) ~ 1), times = MONTHS)
+# tests/reference/README.md: summary(survfit(Surv(etime, factor(event)) ~ 1), times = MONTHS)
 CIF_PCM = [0.0094012593, 0.034103713, 0.063722168, 0.0998137159, 0.1340416443]
 CIF_DEATH = [0.122185, 0.320367, 0.531818, 0.724028, 0.784208]  # given to 6 digits
 NAIVE_ONE_MINUS_KM_PCM = [0.010282, 0.042154, 0.095222, 0.209562, 0.424837]
@@ -54,8 +54,8 @@ R_LOGLOG_CI = {
 
 
 @pytest.fixture
-def mgus2(shared_dir: Path) -> pd.DataFrame:
-    return pd.read_csv(shared_dir / "reference" / "survival" / "mgus2_competing.csv")
+def mgus2(reference_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(reference_dir / "survival" / "mgus2_competing.csv")
 
 
 def std_err_at(table: pd.DataFrame, times: list[float]) -> np.ndarray:

@@ -64,9 +64,9 @@ def day(n: int) -> dt.date:
 # ------------------------------------------------------------------------------------------
 # msprog reference
 
-def msprog_tables(shared_dir: Path) -> duckdb.DuckDBPyConnection:
+def msprog_tables(reference_dir: Path) -> duckdb.DuckDBPyConnection:
     """msprog's toy data with each subject's first visit as day 0 and fixed baseline."""
-    ref = shared_dir / "reference" / "msprog_toy"
+    ref = reference_dir / "msprog_toy"
     visits = pd.read_csv(ref / "toydata_visits.csv", parse_dates=["date"])
     relapses = pd.read_csv(ref / "toydata_relapses.csv", parse_dates=["date"])
     con = duckdb.connect()
@@ -87,9 +87,9 @@ def msprog_tables(shared_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 @pytest.mark.parametrize("confirmation_days", [182, 84])
-def test_cdw_dates_equal_msprog_for_every_toy_subject(shared_dir: Path, confirmation_days: int) -> None:
-    expected = pd.read_csv(shared_dir / "reference" / "msprog_toy" / f"toy_cdw_conf{confirmation_days}.csv")
-    con = msprog_tables(shared_dir)
+def test_cdw_dates_equal_msprog_for_every_toy_subject(reference_dir: Path, confirmation_days: int) -> None:
+    expected = pd.read_csv(reference_dir / "msprog_toy" / f"toy_cdw_conf{confirmation_days}.csv")
+    con = msprog_tables(reference_dir)
     got = confirmed_worsening(con, "assessments", "relapses", "baselines",
                               EndpointSettings(confirmation_days=confirmation_days))
     got_by_id = {int(r.patient_id): pd.Timestamp(r.event_date).date().isoformat() for r in got.itertuples()}
@@ -210,13 +210,13 @@ def test_sql_equals_naive_per_patient_loop(patients, confirmation_days, relapse_
 
 
 @pytest.mark.parametrize("confirmation_days", [182, 84])
-def test_full_endpoint_pipeline_reproduces_msprog(shared_dir: Path, confirmation_days: int) -> None:
+def test_full_endpoint_pipeline_reproduces_msprog(reference_dir: Path, confirmation_days: int) -> None:
     """The toy subjects as registry patients: day 0 (the transplant) on the first visit, no
     recorded baseline, so the day-0 visit is the baseline through the fallback."""
     from analytics.endpoints import derive_endpoints
     from tests.analytics.endpoint_cohort import Cohort
 
-    ref = shared_dir / "reference" / "msprog_toy"
+    ref = reference_dir / "msprog_toy"
     visits = pd.read_csv(ref / "toydata_visits.csv", parse_dates=["date"])
     relapses = pd.read_csv(ref / "toydata_relapses.csv", parse_dates=["date"])
     cohort = Cohort()

@@ -27,7 +27,7 @@ def row(result: CoxResult, term: str) -> pd.Series:
 
 # --- R's numbers ------------------------------------------------------------------------------
 def test_sex_model_matches_r(lung: pd.DataFrame) -> None:
-    # shared/reference/README.md: coxph(Surv(time, status) ~ sex, lung)
+    # tests/reference/README.md: coxph(Surv(time, status) ~ sex, lung)
     sex = row(cox_model(lung, "time", "status", ["sex"]), "sex")
     assert sex["coef"] == pytest.approx(-0.5310235, abs=5e-8)
     assert sex["hr"] == pytest.approx(0.5880028, abs=5e-8)

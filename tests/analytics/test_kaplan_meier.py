@@ -16,7 +16,7 @@ from scipy import stats
 
 from analytics.kaplan_meier import KaplanMeier
 
-# R survival 3.5-3 on lung, from shared/reference/README.md.
+# R survival 3.5-3 on lung, from tests/reference/README.md.
 LUNG_SURVIVAL = {180: 0.7216706534, 365: 0.4092416245, 730: 0.1156930983}
 LUNG_AT_RISK = {180: 160, 365: 65, 730: 13}
 

@@ -23,7 +23,7 @@ def lung() -> pd.DataFrame:
 
 
 def test_lung_by_sex_matches_r(lung: pd.DataFrame) -> None:
-    # shared/reference/README.md: survdiff(Surv(time, status) ~ sex, lung)
+    # tests/reference/README.md: survdiff(Surv(time, status) ~ sex, lung)
     result = logrank_test(lung["time"], lung["status"], lung["sex"])
     assert result.chi2 == pytest.approx(10.32674195, abs=1e-8)
     assert result.p == pytest.approx(0.00131116, abs=5e-9)
