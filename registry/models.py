@@ -327,4 +327,19 @@ class AuditEntry(Base):
     __table_args__ = (CheckConstraint(in_list("action", ("INSERT", "UPDATE", "DELETE")), name="action_code"),)
 
 
+class RegistrySetting(Tracked, Base):
+    """Facts about the registry as a whole, kept in the registry itself (key -> value).
+
+    Why in the database: they must travel with the data (a backup restored elsewhere is still a
+    synthetic demo, still under the same research agreement), and every page and export reads
+    them from the same place. Examples: `synthetic` ("true" for a registry built by `msreg
+    demo`), `stable_study_ids` (research agreement for stable study ids in exports).
+    """
+
+    __tablename__ = "registry_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 CLINICAL_MODELS: tuple[type[Base], ...] = (Transplant, Visit, Relapse, MriScan, AdverseEvent, Death)
