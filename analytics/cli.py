@@ -98,7 +98,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @db_option
     @pass_cli
     def export_survival(cli: CliContext, out: str, settings: Any) -> None:
-        """Write the analysis-ready survival dataset (ENDPOINTS.md) to OUT.csv or OUT.parquet.
+        """Write the analysis-ready survival dataset to OUT.csv or OUT.parquet (docs/endpoints.md).
 
         One de-identified row per patient (no dates, no patient codes), plus OUT.json recording
         the settings, definitions version, data version and a description of the cohort.

@@ -141,7 +141,7 @@ def export_metadata(
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware (UTC)")
     return {
-        "dataset": "AHSCT-in-MS registry: analysis-ready survival data (ENDPOINTS.md)",
+        "dataset": "AHSCT-in-MS registry: analysis-ready survival data (definitions: docs/endpoints.md)",
         "file": file_name,
         "format": file_format,
         "rows": len(dataset),

@@ -22,7 +22,10 @@ def register(main: click.Group, export: click.Group) -> None:
     @db_option
     @pass_cli
     def import_cmd(cli: CliContext, bundle: Path, progress: bool) -> None:
-        """Import a bundle (folder or .zip) per BUNDLE_FORMAT.md: all or nothing."""
+        """Import a bundle (folder or .zip of CSV files): all or nothing.
+
+        The files, columns, codes and rejection rules are described in docs/bundle-format.md.
+        """
         from sqlalchemy.exc import DBAPIError
 
         from registry.access import AccessDenied, cli_actor

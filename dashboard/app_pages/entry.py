@@ -188,8 +188,12 @@ with tab_fix:
                         done(f"Corrected {LABELS[f_entity].lower()} of patient {f_patient}.", form_prefix)
 
 with tab_upload:
-    st.markdown("Upload a bundle (BUNDLE_FORMAT.md): a .zip of the CSV files, or the CSV files themselves. "
+    st.markdown("Upload a bundle: a .zip of the CSV files, or the CSV files themselves. "
                 "It is imported all or nothing: one bad row rejects the whole bundle.")
+    with st.expander("Bundle format: files, columns and codes"):
+        from dashboard.bundle_help import bundle_format_markdown
+
+        st.markdown(bundle_format_markdown())
     files = st.file_uploader("Bundle", type=["zip", "csv"], accept_multiple_files=True, key="upload_files")
     if files and st.button("Import", type="primary", key="upload_go"):
         with tempfile.TemporaryDirectory(prefix="msreg-upload-") as tmp:
