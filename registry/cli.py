@@ -20,6 +20,29 @@ class CliContext:
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+AS_USER_META = "msreg_as_user"
+
+
+def acting_actor(url: str):  # type: ignore[no-untyped-def]
+    """Who this `msreg` run acts as: the OS account as CLI administrator, or with `msreg --as
+    NAME` that registry account (checked to exist and be enabled). Errors end the command."""
+    from registry.access import cli_actor
+
+    ctx = click.get_current_context(silent=True)
+    name = ctx.meta.get(AS_USER_META) if ctx else None
+    if not name:
+        return cli_actor()
+    from registry.auth import UserError, cli_actor_as
+    from registry.db import make_engine, make_session_factory
+
+    engine = make_engine(url, read_only=True)
+    try:
+        with make_session_factory(engine)() as session:
+            return cli_actor_as(session, name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
 
 
 def db_option(f):  # type: ignore[no-untyped-def]
@@ -41,8 +64,23 @@ def db_option(f):  # type: ignore[no-untyped-def]
     )(f)
 
 
+def _store_as(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[AS_USER_META] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @db_option
+@click.option(
+    "--as",
+    "as_user",
+    metavar="NAME",
+    default=None,
+    expose_value=False,
+    callback=_store_as,
+    is_eager=True,
+    help="Act as the registry account NAME (it must exist and be enabled); the OS account is recorded too.",
+)
 def main() -> None:
     """AHSCT-in-MS outcomes registry.
 
@@ -57,14 +95,57 @@ def export() -> None:
 
 
 @main.command()
+@click.option(
+    "--app-role",
+    metavar="NAME",
+    help="PostgreSQL: create or update the application's login role NAME with least privilege "
+    "(SELECT/INSERT only on the audit and access logs). Run init as the owner role.",
+)
+@click.option("--app-password-stdin", is_flag=True, help="Read the application role's password from standard input.")
 @db_option
 @pass_cli
-def init(cli: CliContext) -> None:
-    """Create the schema, or upgrade it to the newest migration."""
+def init(cli: CliContext, app_role: str | None, app_password_stdin: bool) -> None:
+    """Create the schema, or upgrade it to the newest migration; create the audit key and witness.
+
+    The key and the witness (both 0600) go beside an SQLite registry, or into $MSREG_KEY_DIR,
+    or for PostgreSQL into ~/.config/msreg/keys. Back them up apart from the database.
+    """
+    import sys
+
+    from registry import anchor
+    from registry.db import make_engine
     from registry.migrate import current_revision, upgrade
+    from registry.provision import ensure_anchor, ensure_app_role
 
     upgrade(cli.url)
     click.echo(f"schema at revision {current_revision(cli.url)} ({_safe(cli.url)})")
+    engine = make_engine(cli.url)
+    try:
+        try:
+            setup = ensure_anchor(engine, cli.url)
+        except anchor.AnchorError as exc:
+            raise click.ClickException(str(exc)) from exc
+        made = "created" if setup.created_key else "found"
+        click.echo(f"audit key {made}: {setup.key_path} (0600; back it up apart from the database)")
+        click.echo(f"audit witness: {setup.witness_path}")
+        if app_role:
+            password = None
+            if app_password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n") or None
+                if password is None:
+                    raise click.UsageError("--app-password-stdin: no password on standard input")
+            try:
+                ensure_app_role(engine, app_role, password)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            from sqlalchemy.engine import make_url
+
+            app_url = make_url(cli.url).set(username=app_role, password=None).render_as_string(hide_password=True)
+            click.echo(f"application role {app_role}: SELECT/INSERT on audit_log and access_log, no owner rights")
+            click.echo(f"  migrations (msreg init): {_safe(cli.url)}")
+            click.echo(f"  application (MSREG_DATABASE_URL): {app_url}")
+    finally:
+        engine.dispose()
 
 
 def _safe(url: str) -> str:
@@ -88,6 +169,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_demo",  # demo
     "analytics.cli",  # export survival, survival, quality
     "registry.cli_users",  # user, audit
+    "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
     "registry.cli_ops",  # backup, restore
     "dashboard.cli",  # dashboard
 ]

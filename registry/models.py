@@ -17,12 +17,14 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -323,8 +325,43 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Migration 0004 (registry.chain): the key that signed the HMAC link (None: a plain SHA-256
+    # row from before 0004), the row's position in the chain, and who acted from where.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    door: Mapped[str | None] = mapped_column(String(32))
+    os_account: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint(in_list("action", ("INSERT", "UPDATE", "DELETE")), name="action_code"),)
+
+
+class AccessEvent(Base):
+    """Who looked at or took what, and who logged in: logins, refusals, lockouts, logouts,
+    timeouts, exports and downloads, user administration, backups, restores, key rotations.
+
+    Append-only and HMAC-chained exactly like `audit_log` (registry.chain), in a chain of its
+    own: written by `registry.access_log.record_access`. `details` is canonical JSON (what,
+    settings, row counts); `client` the network address where the door knows it.
+    """
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    centre_code: Mapped[str | None] = mapped_column(String(16))
+    door: Mapped[str] = mapped_column(String(32))
+    os_account: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (Index("ix_access_log_event_occurred_at", "event", "occurred_at"),)
 
 
 class RegistrySetting(Tracked, Base):
