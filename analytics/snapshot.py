@@ -79,6 +79,11 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("conditioning", pa.string()),
             ("conditioning_intensity", pa.string()),
             ("cd34_selection", pa.bool_()),
+            ("neutrophil_engraftment_date", pa.date32()),
+            ("platelet_engraftment_date", pa.date32()),
+            ("hospital_days", pa.int64()),
+            ("atg_given", pa.bool_()),
+            ("cd34_dose", pa.float64()),
         ]
     ),
     "visits": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("visit_date", pa.date32()), ("edss", pa.float64())]),
@@ -99,6 +104,9 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("scan_date", pa.date32()),
             ("new_t2", pa.int64()),
             ("gd_enhancing", pa.int64()),
+            ("t2_lesions_total", pa.int64()),
+            ("spinal_cord_involvement", pa.bool_()),
+            ("brainstem_involvement", pa.bool_()),
         ]
     ),
     "adverse_events": pa.schema(
@@ -112,6 +120,16 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
         ]
     ),
     "deaths": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("death_date", pa.date32()), ("cause", pa.string())]),
+    "treatments": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("drug", pa.string()),
+            ("start_date", pa.date32()),
+            ("stop_date", pa.date32()),
+            ("stop_reason", pa.string()),
+        ]
+    ),
 }
 
 _MODELS: dict[str, type[models.Base]] = {
@@ -123,6 +141,7 @@ _MODELS: dict[str, type[models.Base]] = {
     "mri_scans": models.MriScan,
     "adverse_events": models.AdverseEvent,
     "deaths": models.Death,
+    "treatments": models.Treatment,
 }
 
 

@@ -13,7 +13,7 @@ importing into an empty registry and exporting again gives byte-identical files.
 
 Decisions where the format is silent:
 - Hidden files (`.DS_Store`), `__MACOSX/` entries and folders are ignored; any other file that
-  is not one of the eight CSV files is an unknown file. A .zip whose files all sit in one top
+  is not one of the bundle's CSV files is an unknown file. A .zip whose files all sit in one top
   folder is read as if they were at its root.
 - The bundle's hash is SHA-256 of the .zip file, or of a folder's files (names and contents,
   in name order), so the same bundle gets the same hash on every machine.

@@ -42,3 +42,27 @@ def is_edss_step(value: float | Decimal) -> bool:
         return Decimal(str(value)) in EDSS_STEP_SET
     except ArithmeticError:
         return False
+
+# Disease-modifying treatments (treatments.csv) and why a period ended.
+DMT_DRUG = (
+    "INTERFERON_BETA",
+    "GLATIRAMER",
+    "TERIFLUNOMIDE",
+    "DIMETHYL_FUMARATE",
+    "DIROXIMEL_FUMARATE",
+    "FINGOLIMOD",
+    "SIPONIMOD",
+    "OZANIMOD",
+    "PONESIMOD",
+    "CLADRIBINE",
+    "NATALIZUMAB",
+    "ALEMTUZUMAB",
+    "OCRELIZUMAB",
+    "OFATUMUMAB",
+    "UBLITUXIMAB",
+    "RITUXIMAB",
+    "MITOXANTRONE",
+    "CYCLOPHOSPHAMIDE",
+    "OTHER",
+)
+DMT_STOP_REASON = ("INEFFICACY", "INTOLERANCE", "SAFETY", "PREGNANCY", "AHSCT", "PATIENT_CHOICE", "OTHER")

@@ -143,6 +143,7 @@ class Patient(Tracked, Base):
     mri_scans: Mapped[list[MriScan]] = relationship(back_populates="patient", passive_deletes="all")
     adverse_events: Mapped[list[AdverseEvent]] = relationship(back_populates="patient", passive_deletes="all")
     death: Mapped[Death | None] = relationship(back_populates="patient", passive_deletes="all")
+    treatments: Mapped[list[Treatment]] = relationship(back_populates="patient", passive_deletes="all")
 
     __table_args__ = (
         UniqueConstraint("centre_id", "patient_code"),
@@ -178,6 +179,12 @@ class Transplant(_PatientChild, Tracked, Base):
     conditioning: Mapped[str | None] = mapped_column(String(16))
     conditioning_intensity: Mapped[str | None] = mapped_column(String(16))
     cd34_selection: Mapped[bool | None] = mapped_column(Boolean)
+    # Haematology of the transplant (optional): what transplant committees look at.
+    neutrophil_engraftment_date: Mapped[dt.date | None] = mapped_column(Date)
+    platelet_engraftment_date: Mapped[dt.date | None] = mapped_column(Date)
+    hospital_days: Mapped[int | None] = mapped_column(Integer)
+    atg_given: Mapped[bool | None] = mapped_column(Boolean)
+    cd34_dose: Mapped[float | None] = mapped_column(Float)  # CD34+ cells infused, x10^6 per kg
 
     patient: Mapped[Patient] = relationship(back_populates="transplants")
 
@@ -190,6 +197,8 @@ class Transplant(_PatientChild, Tracked, Base):
         CheckConstraint("relapses_24m >= 0", name="relapses_24m_not_negative"),
         CheckConstraint("gd_lesions_baseline >= 0", name="gd_lesions_baseline_not_negative"),
         CheckConstraint("prior_dmt_count >= 0", name="prior_dmt_count_not_negative"),
+        CheckConstraint("hospital_days >= 0", name="hospital_days_not_negative"),
+        CheckConstraint("cd34_dose >= 0", name="cd34_dose_not_negative"),
         CheckConstraint(in_list("mobilisation", codes.MOBILISATION), name="mobilisation_code"),
         CheckConstraint(in_list("conditioning", codes.CONDITIONING), name="conditioning_code"),
         CheckConstraint(
@@ -235,6 +244,10 @@ class MriScan(_PatientChild, Tracked, Base):
     scan_date: Mapped[dt.date] = mapped_column(Date)
     new_t2: Mapped[int | None] = mapped_column(Integer)
     gd_enhancing: Mapped[int | None] = mapped_column(Integer)
+    # Optional lesion burden and location (used by the aggressive-MS feature F4).
+    t2_lesions_total: Mapped[int | None] = mapped_column(Integer)
+    spinal_cord_involvement: Mapped[bool | None] = mapped_column(Boolean)
+    brainstem_involvement: Mapped[bool | None] = mapped_column(Boolean)
 
     patient: Mapped[Patient] = relationship(back_populates="mri_scans")
 
@@ -242,6 +255,7 @@ class MriScan(_PatientChild, Tracked, Base):
         UniqueConstraint("patient_id", "scan_date"),
         CheckConstraint("new_t2 >= 0", name="new_t2_not_negative"),
         CheckConstraint("gd_enhancing >= 0", name="gd_enhancing_not_negative"),
+        CheckConstraint("t2_lesions_total >= 0", name="t2_lesions_total_not_negative"),
     )
 
 
@@ -274,6 +288,30 @@ class Death(_PatientChild, Tracked, Base):
     __table_args__ = (
         UniqueConstraint("patient_id"),
         CheckConstraint(in_list("cause", codes.DEATH_CAUSE), name="cause_code"),
+    )
+
+
+class Treatment(_PatientChild, Tracked, Base):
+    """A disease-modifying treatment period, before or after the transplant.
+
+    An empty `stop_date` is an ongoing treatment. Two periods of one drug may follow each other
+    but not overlap (validation), and a period never stops before it starts (also a CHECK).
+    """
+
+    __tablename__ = "treatments"
+
+    drug: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    stop_date: Mapped[dt.date | None] = mapped_column(Date)
+    stop_reason: Mapped[str | None] = mapped_column(String(16))
+
+    patient: Mapped[Patient] = relationship(back_populates="treatments")
+
+    __table_args__ = (
+        UniqueConstraint("patient_id", "drug", "start_date"),
+        CheckConstraint(in_list("drug", codes.DMT_DRUG), name="drug_code"),
+        CheckConstraint(in_list("stop_reason", codes.DMT_STOP_REASON), name="stop_reason_code"),
+        CheckConstraint("stop_date >= start_date", name="stop_not_before_start"),
     )
 
 
@@ -379,4 +417,4 @@ class RegistrySetting(Tracked, Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-CLINICAL_MODELS: tuple[type[Base], ...] = (Transplant, Visit, Relapse, MriScan, AdverseEvent, Death)
+CLINICAL_MODELS: tuple[type[Base], ...] = (Transplant, Visit, Relapse, MriScan, AdverseEvent, Death, Treatment)

@@ -53,6 +53,7 @@ from registry.models import (
     Patient,
     Relapse,
     Transplant,
+    Treatment,
     User,
     Visit,
     utcnow,
@@ -82,6 +83,7 @@ MODELS: dict[str, type[Base]] = {
     "mri": MriScan,
     "adverse_events": AdverseEvent,
     "deaths": Death,
+    "treatments": Treatment,
 }
 CHUNK = 20_000  # rows per executemany; bounds memory of one statement
 

@@ -22,7 +22,7 @@ def small_cohort() -> Cohort:
         .add("A1", centre="C1", visits={-10: 2.0, 100: 3.0, 300: 3.0}, relapses=(50,), mri=[(200, 1, 0)],
              adverse_events=(5,), last_contact_days=400)
         .add("A2", centre="C1", baseline_edss=None, death=(30, "TRANSPLANT_RELATED"))
-        .add("B1", centre="C2", second_transplant_days=500, onset_days=None)
+        .add("B1", centre="C2", second_transplant_days=500, onset_days=None, treatments=[("NATALIZUMAB", -900, -60)])
     )
 
 
@@ -37,7 +37,7 @@ def test_snapshot_holds_the_registry_rows_with_their_types(engine: Engine) -> No
     con = snap.cursor()
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SNAPSHOT_SCHEMA}
     assert counts == {"centres": 2, "patients": 3, "transplants": 4, "visits": 3, "relapses": 1,
-                      "mri_scans": 1, "adverse_events": 1, "deaths": 1}
+                      "mri_scans": 1, "adverse_events": 1, "deaths": 1, "treatments": 1}
     visits = con.execute("SELECT visit_date, edss FROM visits ORDER BY visit_date").fetchall()
     assert visits[0] == (DAY0 - dt.timedelta(days=10), 2.0)
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'patients'").fetchall())
