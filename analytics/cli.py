@@ -58,12 +58,13 @@ def _parse_days(value: str) -> tuple[int, ...]:
 
 def _snapshot(url: str) -> Any:
     from analytics.snapshot import load_snapshot
-    from registry.access import cli_actor
+    from registry.cli import acting_actor
     from registry.db import make_engine
 
+    actor = acting_actor(url)  # `msreg --as NAME` reads with that account's scope
     engine = make_engine(url, read_only=True)  # never queued behind a writer's lock
     try:
-        return load_snapshot(engine, cli_actor())
+        return load_snapshot(engine, actor)
     finally:
         engine.dispose()
 
@@ -90,7 +91,7 @@ def _emit(frame: Any, fmt: str) -> None:
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
-    from registry.cli import CliContext, db_option, pass_cli
+    from registry.cli import CliContext, db_option, pass_cli, record_cli_access
 
     @export.command("survival")
     @click.argument("out", type=click.Path(dir_okay=False, writable=True))
@@ -112,6 +113,10 @@ def register(main: click.Group, export: click.Group) -> None:
         except ExportError as exc:
             raise click.BadParameter(str(exc), param_hint="OUT") from exc
         result = write_survival_export(_snapshot(cli.url), out, settings)
+        record_cli_access(
+            cli.url, "export",
+            {"what": "survival dataset", "file": str(Path(result.path).resolve()), "settings": settings.to_dict(), "rows": result.rows},
+        )
         click.echo(f"wrote {result.rows} patient(s) to {result.path} (description: {result.sidecar})", err=True)
 
     @main.command("survival")
@@ -151,6 +156,10 @@ def register(main: click.Group, export: click.Group) -> None:
         table = survival_estimates(endpoints, endpoint, by=by, at=days, min_group_size=settings.min_group_size)
         for group in table.loc[table["suppressed"], "group"].unique():
             click.echo(f"group {group}: fewer than {settings.min_group_size} patients, not estimated", err=True)
+        record_cli_access(
+            cli.url, "report",
+            {"what": f"survival {endpoint}", "by": by, "at": list(days), "format": fmt, "settings": settings.to_dict(), "rows": len(table)},
+        )
         _emit(table.drop(columns=["suppressed"]), fmt)
 
     @main.command("quality")
@@ -170,6 +179,11 @@ def register(main: click.Group, export: click.Group) -> None:
         snapshot = _snapshot(cli.url)
         report = quality_report(snapshot, settings)
         _provenance(settings, snapshot)
+        record_cli_access(
+            cli.url, "report",
+            {"what": "quality issues" if issues else "quality", "format": fmt, "settings": settings.to_dict(),
+             "rows": len(report.issues) + (0 if issues else len(report.per_centre))},
+        )
         if fmt == "json":
             payload = {
                 "per_centre": json.loads(report.per_centre.to_json(orient="records", force_ascii=False)),

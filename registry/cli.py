@@ -64,6 +64,22 @@ def db_option(f):  # type: ignore[no-untyped-def]
     )(f)
 
 
+def record_cli_access(url: str, event: str, details: dict, actor=None) -> None:  # type: ignore[no-untyped-def]
+    """Record an export, report or other access of this `msreg` run in the access log
+    (registry.access_log.record_access); a failure ends the command with the reason."""
+    from registry.access_log import record_access
+    from registry.anchor import AnchorError
+    from registry.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        record_access(engine, actor or acting_actor(url), event, details)
+    except AnchorError as exc:
+        raise click.ClickException(f"{event} done but not recorded in the access log: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
 def _store_as(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value:
         ctx.meta[AS_USER_META] = value

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from registry import anchor, chain
 
@@ -96,7 +97,15 @@ def ensure_app_role(engine: Engine, role: str, password: str | None) -> list[str
         verb = "ALTER" if exists else "CREATE"
         # DDL takes no bind parameters: the password is quoted as an SQL literal (standard strings).
         secret = "" if password is None else " PASSWORD '" + password.replace("'", "''") + "'"
-        conn.exec_driver_sql(f'{verb} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT{secret}')
+        if not exists or password is not None:
+            try:
+                with conn.begin_nested():
+                    conn.exec_driver_sql(f'{verb} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT{secret}')
+            except DBAPIError as exc:
+                raise ValueError(
+                    f"cannot {verb.lower()} role {role!r} as {owner!r} ({exc.orig}): give the owner role CREATEROLE, "
+                    f"or have a superuser run CREATE ROLE {role} LOGIN PASSWORD '...' and run init again"
+                ) from exc
         database = conn.execute(text("SELECT current_database()")).scalar_one()
         conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
         insp = inspect(conn)

@@ -25,13 +25,29 @@ csv, parquet, meta = data.survival_export_files(
 st.markdown(f"**{meta['rows']:,} patients.** {meta['cohort']}")
 st.caption(f"Cohort filters: {ctx.filters.describe()}. {ctx.settings_text()}")
 stem = f"ahsct_ms_survival_{meta['generated_at'][:10]}"
+
+
+def _recorded(file_name: str) -> None:
+    """Every download is an access event: who, which file, the settings and cohort, rows."""
+    from dashboard.login import client_address, registry_engine
+    from registry.access_log import record_access
+
+    record_access(
+        registry_engine(), ctx.actor, "download",
+        {"what": "survival dataset", "file": file_name, "rows": meta["rows"], "cohort": ctx.filters.describe(),
+         "settings": meta["settings"]},
+        door="dashboard", client=client_address(),
+    )
+
+
 c1, c2, c3 = st.columns(3)
-c1.download_button("Dataset (CSV)", csv, file_name=f"{stem}.csv", mime="text/csv", key="x_csv", on_click="ignore")
+c1.download_button("Dataset (CSV)", csv, file_name=f"{stem}.csv", mime="text/csv", key="x_csv",
+                   on_click=_recorded, args=(f"{stem}.csv",))
 c2.download_button("Dataset (Parquet)", parquet, file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
-                   key="x_parquet", on_click="ignore")
+                   key="x_parquet", on_click=_recorded, args=(f"{stem}.parquet",))
 settings_json = json.dumps(meta, indent=2, ensure_ascii=False)
 c3.download_button("Settings and definitions (JSON)", settings_json, file_name=f"{stem}.json", mime="application/json",
-                   key="x_json", on_click="ignore")
+                   key="x_json", on_click=_recorded, args=(f"{stem}.json",))
 
 st.subheader("Data dictionary")
 st.dataframe(
