@@ -132,8 +132,10 @@ def cox(
     settings: tuple[tuple[str, Any], ...],
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     endpoint: str,
+    aggressive_features: bool = False,
 ) -> tuple[pd.DataFrame, int]:
-    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
+    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
+                              aggressive_features=aggressive_features)
 
 
 def cohort_frame(
