@@ -186,13 +186,14 @@ def transplants(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
 def patient_records(url: str, scope: ScopeKey, version: str, patient_id: int) -> dict[str, pd.DataFrame]:
-    """One patient's visits, relapses, MRI and AEs (dates kept server-side; the page turns
+    """One patient's visits, relapses, MRI, AEs and DMT periods (dates kept server-side; the page turns
     them into days since transplant before anything is drawn)."""
     con = _snapshot(url, scope).cursor()
     out = {}
     for name, cols in (("visits", "visit_date AS date, edss"), ("relapses", "onset_date AS date, severity"),
                        ("mri_scans", "scan_date AS date, new_t2, gd_enhancing"),
-                       ("adverse_events", "onset_date AS date, category, grade, serious")):
+                       ("adverse_events", "onset_date AS date, category, grade, serious"),
+                       ("treatments", "start_date AS date, stop_date, drug, stop_reason")):
         out[name] = con.execute(f"SELECT {cols} FROM {name} WHERE patient_id = ? ORDER BY 1", [int(patient_id)]).df()
     return out
 
