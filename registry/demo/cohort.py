@@ -32,7 +32,15 @@ from registry.demo.followup import Records, draw_mri, draw_relapses, draw_visits
 from registry.demo.parameters import DEFAULT_PARAMETERS, CohortParameters
 from registry.demo.safety import DESCRIPTIONS, deaths, draw_adverse_events
 from registry.demo.transplants import draw_second_transplants
-from registry.demo.treatments import Haematology, TreatmentRows, draw_haematology, draw_lesion_sites, draw_treatments
+from registry.demo.treatments import (
+    Haematology,
+    TreatmentRows,
+    draw_haematology,
+    draw_lesion_sites,
+    draw_relapse_history,
+    draw_treatments,
+    merge,
+)
 
 DEFAULT_SEED = 20261124
 DEFAULT_VISIT_INTERVAL_DAYS = (182, 365)
@@ -87,6 +95,7 @@ def generate_cohort(
     treatments = draw_treatments(extra, b, c, relapses, mri)
     haematology = draw_haematology(extra, b, c)
     sites = draw_lesion_sites(extra, mri)
+    relapses = merge(relapses, draw_relapse_history(extra, b, relapses))
     return _bundle(b, c, t, lc, visits, relapses, mri, adverse, second, treatments=treatments,
                    haematology=haematology, sites=sites)
 

@@ -115,7 +115,7 @@ def draw_treatments(rng: np.random.Generator, b: Baseline, c: Course, relapses: 
         if restart and 0 < day <= end:
             stopped = rng.random() < 0.3 and day + 90 <= end
             out.patient.append(i)
-            out.drug.append(str(rng.choice(_available(AFTER_TRANSPLANT, int(b.day0[i]) + day) or ["RITUXIMAB"])))
+            out.drug.append(str(rng.choice(_available(AFTER_TRANSPLANT, int(b.day0[i]) + day) or ["MITOXANTRONE"])))
             out.start.append(day)
             out.stop.append(int(rng.integers(day + 90, end + 1)) if stopped else MISSING)
             out.reason.append(str(rng.choice(("INEFFICACY", "INTOLERANCE", "PATIENT_CHOICE"))) if stopped else "")
@@ -158,3 +158,36 @@ def draw_lesion_sites(rng: np.random.Generator, mri: Records) -> dict[str, np.nd
     spinal = np.where(recorded, (rng.random(m) < 0.4).astype(np.int64), MISSING)
     brainstem = np.where(recorded & (rng.random(m) < 0.9), (rng.random(m) < 0.3).astype(np.int64), MISSING)
     return {"t2_lesions_total": t2, "spinal_cord_involvement": spinal, "brainstem_involvement": brainstem}
+
+
+def draw_relapse_history(rng: np.random.Generator, b: Baseline, relapses: Records) -> Records:
+    """One more recorded pre-transplant relapse (60-700 days before day 0, after onset) for half
+    of the patients whose relapse counts say they had one and who have no relapse record before
+    day 0 yet, with its recovery: incomplete recovery (F2) is then seen as often as work-up
+    letters report it, about one relapse in three."""
+    has_pre = np.zeros(b.n, dtype=bool)
+    has_pre[relapses.patient[relapses.day <= 0]] = True
+    candidates = np.flatnonzero((b.relapses_24m > 0) & ~has_pre & (rng.random(b.n) < 0.5))
+    day = -uniform_days(rng, 60, 700, len(candidates))
+    after_onset = (b.onset[candidates] == MISSING) | (b.day0[candidates] + day > b.onset[candidates])
+    candidates, day = candidates[after_onset], day[after_onset]
+    m = len(candidates)
+    recovery = rng.choice(4, size=m, p=[0.5, 0.35, 0.07, 0.08])
+    return Records(
+        patient=candidates,
+        day=day,
+        values={
+            "severity": rng.choice(3, size=m, p=[0.25, 0.5, 0.25]),
+            "steroids": np.where(rng.random(m) < 0.7, 1, 0),
+            "recovery": np.where(rng.random(m) < 0.05, MISSING, recovery),
+        },
+    )
+
+
+def merge(a: Records, extra: Records) -> Records:
+    """Two record sets of one kind, sorted by patient then day (no (patient, day) in both)."""
+    patient = np.concatenate([a.patient, extra.patient]).astype(np.int64)
+    day = np.concatenate([a.day, extra.day]).astype(np.int64)
+    order = np.lexsort((day, patient))
+    values = {k: np.concatenate([a.values[k], extra.values[k]])[order] for k in a.values}
+    return Records(patient=patient[order], day=day[order], values=values)
