@@ -43,6 +43,9 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "trm": ("trm_days", "trm_status"),
     "dmt_free": ("dmt_free_days", "dmt_free_event"),
     "tf_neda": ("tf_neda_days", "tf_neda_event"),
+    # competing risks (death competes), columns added by analytics.engraftment
+    "neutrophil_engraftment": ("neutrophil_days", "neutrophil_status"),
+    "platelet_engraftment": ("platelet_days", "platelet_status"),
 }
 """Endpoint name → (time column, event/status column) of the endpoint table."""
 
@@ -55,7 +58,12 @@ ENDPOINT_LABELS: dict[str, str] = {
     "trm": "Transplant-related mortality (cumulative incidence)",
     "dmt_free": "DMT-free survival (no disease-modifying treatment started after transplant)",
     "tf_neda": "Treatment-free NEDA-3 (no disease activity and no DMT after transplant)",
+    "neutrophil_engraftment": "Neutrophil engraftment (cumulative incidence, death competing)",
+    "platelet_engraftment": "Platelet engraftment (cumulative incidence, death competing)",
 }
+
+COMPETING_ENDPOINTS: frozenset[str] = frozenset({"trm", "neutrophil_engraftment", "platelet_engraftment"})
+"""Endpoints with status 0/1/2 estimated by Aalen–Johansen cumulative incidence of status 1."""
 
 DEFAULT_TIMES: tuple[int, ...] = (365, 730, 1095, 1825)
 ESTIMATE_COLUMNS: tuple[str, ...] = ("endpoint", "group", "time", "n_risk", "estimate", "lower", "upper", "suppressed")
@@ -136,7 +144,7 @@ def endpoint_data(endpoints: pd.DataFrame, endpoint: str, by: str | None = None)
 
 
 def _fit(endpoint: str, time: np.ndarray, event: np.ndarray) -> Any:
-    if endpoint == "trm":
+    if endpoint in COMPETING_ENDPOINTS:
         return cumulative_incidence(time, event, cause=1)
     return KaplanMeier().fit(time, event)
 

@@ -70,6 +70,19 @@ ENDPOINTS: dict[str, Endpoint] = {
     )
 }
 
+# Competing-risks endpoints of the Safety page (columns from analytics.engraftment).
+SAFETY_ENDPOINTS: dict[str, Endpoint] = {
+    e.key: e
+    for e in (
+        Endpoint("neutrophil_engraftment", "Neutrophil engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of neutrophil engraftment after the first transplant; death "
+                 "before engraftment competes."),
+        Endpoint("platelet_engraftment", "Platelet engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of platelet engraftment after the first transplant; death "
+                 "before engraftment competes."),
+    )
+}
+
 # Grouping factors of the Outcomes page: label → covariate of the endpoint table. Numeric ones
 # are banded by analytics.estimates (age <30/30-39/40-49/50+, EDSS 0-3.0/3.5-5.5/6.0+, ...).
 GROUPINGS: dict[str, str | None] = {
@@ -153,7 +166,7 @@ def survival_curves(
     years: Sequence[int] = ESTIMATE_YEARS,
 ) -> SurvivalResult:
     """Curves, risk table, estimates at `years` and the log-rank p for one endpoint."""
-    ep = ENDPOINTS[endpoint]
+    ep = ENDPOINTS[endpoint] if endpoint in ENDPOINTS else SAFETY_ENDPOINTS[endpoint]
     data = estimates.endpoint_data(df, endpoint, by)
     n_excluded = len(df) - len(data)
     at_days = [round(y * DAYS_PER_YEAR) for y in years]

@@ -138,6 +138,32 @@ def cox(
                               aggressive_features=aggressive_features)
 
 
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def engraftment(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    kind: str,
+    by: str | None,
+) -> tuple[analysis.SurvivalResult, pd.DataFrame] | None:
+    """Cumulative incidence of neutrophil or platelet engraftment (death competing) for the
+    cohort, and the estimates at days 14, 21 and 28 (analytics.engraftment); None when no
+    patient of the cohort has a recorded engraftment."""
+    from analytics import estimates
+    from analytics.engraftment import engraftment_dates, engraftment_times
+
+    frame = engraftment_times(cohort_frame(url, scope, version, settings, cohort), engraftment_dates(_snapshot(url, scope)))
+    endpoint = f"{kind}_engraftment"
+    if not (frame[f"{kind}_status"] == 1).any():
+        return None
+    size = _settings(settings).min_group_size
+    result = analysis.survival_curves(frame, endpoint, by=by, min_group_size=size, years=(1,))
+    table = estimates.survival_estimates(frame, endpoint, by=by, at=(14, 21, 28), min_group_size=size)
+    return result, table
+
+
 def cohort_frame(
     url: str,
     scope: ScopeKey,
