@@ -120,7 +120,7 @@ def register(main: click.Group, export: click.Group) -> None:
         click.echo(f"wrote {result.rows} patient(s) to {result.path} (description: {result.sidecar})", err=True)
 
     @main.command("survival")
-    @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm"]))
+    @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm", "dmt_free", "tf_neda"]))
     @click.option("--by", "by", metavar="COLUMN", default=None, help="Group by a covariate of the survival export (centre_code, sex, phenotype, conditioning, "
                        "…; numeric ones such as age_at_transplant in bands).")
     @click.option("--at", "at", metavar="DAYS", default="365,730,1095,1825", show_default=True,
@@ -133,7 +133,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def survival(cli: CliContext, endpoint: str, by: str | None, at: str, fmt: str,
                  min_group_size: int | None, settings: Any) -> None:
-        """Kaplan–Meier survival (os, rfs, pfs, cdi, neda) or cumulative incidence (trm) at DAYS.
+        """Kaplan–Meier survival (os, rfs, pfs, cdi, neda, dmt_free, tf_neda) or cumulative incidence (trm) at DAYS.
 
         Columns: endpoint, group, time, n_risk, estimate, lower, upper (95% CI). Groups with
         fewer than 5 patients are listed with empty values (too few to estimate).

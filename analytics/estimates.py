@@ -30,7 +30,7 @@ import pandas as pd
 
 from analytics.aalen_johansen import cumulative_incidence
 from analytics.cox import CoxResult, cox_model
-from analytics.endpoints import COVARIATE_COLUMNS
+from analytics.endpoints import AGGRESSIVE_FEATURES, COVARIATE_COLUMNS
 from analytics.kaplan_meier import KaplanMeier
 from analytics.logrank import LogRankResult, logrank_test
 
@@ -41,6 +41,11 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "cdi": ("cdi_days", "cdi_event"),
     "neda": ("neda_days", "neda_event"),
     "trm": ("trm_days", "trm_status"),
+    "dmt_free": ("dmt_free_days", "dmt_free_event"),
+    "tf_neda": ("tf_neda_days", "tf_neda_event"),
+    # competing risks (death competes), columns added by analytics.engraftment
+    "neutrophil_engraftment": ("neutrophil_days", "neutrophil_status"),
+    "platelet_engraftment": ("platelet_days", "platelet_status"),
 }
 """Endpoint name → (time column, event/status column) of the endpoint table."""
 
@@ -51,11 +56,21 @@ ENDPOINT_LABELS: dict[str, str] = {
     "cdi": "Free of confirmed disability improvement",
     "neda": "NEDA-3 (no evidence of disease activity)",
     "trm": "Transplant-related mortality (cumulative incidence)",
+    "dmt_free": "DMT-free survival (no disease-modifying treatment started after transplant)",
+    "tf_neda": "Treatment-free NEDA-3 (no disease activity and no DMT after transplant)",
+    "neutrophil_engraftment": "Neutrophil engraftment (cumulative incidence, death competing)",
+    "platelet_engraftment": "Platelet engraftment (cumulative incidence, death competing)",
 }
+
+COMPETING_ENDPOINTS: frozenset[str] = frozenset({"trm", "neutrophil_engraftment", "platelet_engraftment"})
+"""Endpoints with status 0/1/2 estimated by Aalen–Johansen cumulative incidence of status 1."""
 
 DEFAULT_TIMES: tuple[int, ...] = (365, 730, 1095, 1825)
 ESTIMATE_COLUMNS: tuple[str, ...] = ("endpoint", "group", "time", "n_risk", "estimate", "lower", "upper", "suppressed")
-GROUPABLE_COLUMNS: tuple[str, ...] = tuple(c for c in COVARIATE_COLUMNS if c != "study_id")
+GROUPABLE_COLUMNS: tuple[str, ...] = tuple(c for c in COVARIATE_COLUMNS if c != "study_id") + (
+    "aggressive_factors",
+    *AGGRESSIVE_FEATURES,
+)
 ALL = "all"
 MISSING = "missing"
 
@@ -67,6 +82,9 @@ _BANDS: dict[str, tuple[list[float], list[str]]] = {
     "relapses_12m": ([1, 2, 3], ["0", "1", "2", "3+"]),
     "gd_lesions_baseline": ([1], ["0", "1+"]),
     "transplant_year": ([2010, 2015, 2020], ["<2010", "2010-2014", "2015-2019", "2020+"]),
+    # aggressive-MS profile: 3 and 4 features together (few patients have all four)
+    "aggressive_factors": ([1, 2, 3], ["0 features", "1 feature", "2 features", "3-4 features"]),
+    **{feature: ([1], ["not shown", "present"]) for feature in AGGRESSIVE_FEATURES},
 }
 
 
@@ -126,7 +144,7 @@ def endpoint_data(endpoints: pd.DataFrame, endpoint: str, by: str | None = None)
 
 
 def _fit(endpoint: str, time: np.ndarray, event: np.ndarray) -> Any:
-    if endpoint == "trm":
+    if endpoint in COMPETING_ENDPOINTS:
         return cumulative_incidence(time, event, cause=1)
     return KaplanMeier().fit(time, event)
 
@@ -256,6 +274,10 @@ PROFILE_COVARIATES: tuple[str, ...] = (
 intensity; baseline EDSS (per point), disease duration (per year) and relapses in the 12 months
 before transplant (per relapse) as numbers."""
 
+AGGRESSIVE_COVARIATES: tuple[str, ...] = tuple(AGGRESSIVE_FEATURES)
+"""The aggressive-MS features F1-F4 as 0/1 covariates of the Cox model (hazard ratio: present
+against not shown); added to the profile on request."""
+
 _PROFILE_CATEGORICAL = ("age_band", "sex", "phenotype", "conditioning_intensity")
 
 
@@ -274,8 +296,9 @@ def profile_frame(endpoints: pd.DataFrame) -> pd.DataFrame:
         counts = values.value_counts()
         levels = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
         out[column] = pd.Categorical(values, categories=levels)
-    for column in ("baseline_edss", "disease_duration_years", "relapses_12m"):
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in ("baseline_edss", "disease_duration_years", "relapses_12m", *AGGRESSIVE_COVARIATES):
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
 
 
@@ -299,7 +322,9 @@ def cox_profile(
     frame = profile_frame(endpoints)
     unknown = [c for c in covariates if c not in frame.columns]
     if unknown:
-        raise EstimateError(f"unknown covariate(s) {', '.join(unknown)}; profile covariates: {', '.join(PROFILE_COVARIATES)}")
+        raise EstimateError(
+            f"unknown covariate(s) {', '.join(unknown)}; profile covariates: {', '.join(PROFILE_COVARIATES + AGGRESSIVE_COVARIATES)}"
+        )
     frame["_event"] = (frame[event_col] == 1).astype(float).where(frame[event_col].notna(), np.nan)
     frame["_time"] = pd.to_numeric(frame[time_col], errors="coerce").astype(float)
     complete = frame[["_time", "_event", *covariates]].dropna()

@@ -58,6 +58,12 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "neda_event": "1 disease activity or death, 0 censored; empty without baseline EDSS",
     "trm_days": "days to death, else to last contact",
     "trm_status": "0 alive (censored), 1 transplant-related death, 2 death from another cause (competing)",
+    "dmt_free_days": "days to the first disease-modifying treatment started after day 0, or death, else to last contact",
+    "dmt_free_event": "1 post-transplant DMT start or death, 0 censored",
+    "tf_neda_days": "days to disease activity (as NEDA-3), a post-transplant DMT start or death, else to last contact; empty without baseline EDSS",
+    "tf_neda_event": "1 disease activity, DMT start or death, 0 censored; empty without baseline EDSS",
+    "aggressive_factors": "number of aggressive-MS features at transplant (0-4): frequent early relapses, incomplete "
+    "recovery, EDSS >= 4.0 within 5 years of onset, high MRI activity; missing data count as not shown",
 }
 
 DEFINITIONS_TEXT = (
@@ -67,7 +73,9 @@ DEFINITIONS_TEXT = (
     "window after a relapse onset, confirmed by the first non-relapse-affected assessment at least the "
     "confirmation period later with every assessment in between also worsened. CDI mirrors it for "
     "improvement. MRI activity (new/enlarging T2 or Gd-enhancing lesion) counts for NEDA-3 only after the "
-    "re-baseline period. TRM is a competing-risks endpoint: analyse it with cumulative incidence "
+    "re-baseline period. A post-transplant DMT is one started after day 0 (not on it); DMT-free survival ends at "
+    "the first, treatment-free NEDA-3 at the first of disease activity, such a DMT or death. "
+    "TRM is a competing-risks endpoint: analyse it with cumulative incidence "
     "(Aalen–Johansen), not 1 − Kaplan–Meier. Empty cells are undefined values."
 )
 

@@ -61,6 +61,25 @@ ENDPOINTS: dict[str, Endpoint] = {
                  "Event: confirmed EDSS improvement (baseline ≥ 2.0). Death censors. Censored at the last assessment."),
         Endpoint("trm", "Transplant-related mortality", "ci", "Cumulative incidence (%)",
                  "Aalen–Johansen cumulative incidence of death from transplant-related causes; other deaths compete."),
+        Endpoint("dmt_free", "DMT-free survival", "km", "Without DMT after transplant (%)",
+                 "Event: the first disease-modifying treatment started after day 0 (not on it), or death. "
+                 "Censored at last contact."),
+        Endpoint("tf_neda", "Treatment-free NEDA-3", "km", "NEDA-3 without DMT (%)",
+                 "Event: relapse, MRI activity after the re-baseline scan, CDW, a DMT started after day 0, or death. "
+                 "Censored at last contact."),
+    )
+}
+
+# Competing-risks endpoints of the Safety page (columns from analytics.engraftment).
+SAFETY_ENDPOINTS: dict[str, Endpoint] = {
+    e.key: e
+    for e in (
+        Endpoint("neutrophil_engraftment", "Neutrophil engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of neutrophil engraftment after the first transplant; death "
+                 "before engraftment competes."),
+        Endpoint("platelet_engraftment", "Platelet engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of platelet engraftment after the first transplant; death "
+                 "before engraftment competes."),
     )
 }
 
@@ -77,6 +96,11 @@ GROUPINGS: dict[str, str | None] = {
     "Relapses in prior 12 months": "relapses_12m",
     "Conditioning regimen": "conditioning",
     "Conditioning intensity": "conditioning_intensity",
+    "Aggressive-MS features (number)": "aggressive_factors",
+    "F1 frequent early relapses": "f1_frequent_relapses",
+    "F2 incomplete recovery": "f2_incomplete_recovery",
+    "F3 rapid disability": "f3_rapid_disability",
+    "F4 high MRI activity": "f4_mri_activity",
 }
 
 
@@ -142,7 +166,7 @@ def survival_curves(
     years: Sequence[int] = ESTIMATE_YEARS,
 ) -> SurvivalResult:
     """Curves, risk table, estimates at `years` and the log-rank p for one endpoint."""
-    ep = ENDPOINTS[endpoint]
+    ep = ENDPOINTS[endpoint] if endpoint in ENDPOINTS else SAFETY_ENDPOINTS[endpoint]
     data = estimates.endpoint_data(df, endpoint, by)
     n_excluded = len(df) - len(data)
     at_days = [round(y * DAYS_PER_YEAR) for y in years]
@@ -180,9 +204,10 @@ def survival_curves(
 MIN_EVENTS_PER_TERM = 5
 
 
-def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
+def cox_table(df: pd.DataFrame, endpoint: str, *, aggressive_features: bool = False) -> tuple[pd.DataFrame, int]:
     """Hazard ratios (term, hr, lower, upper, p) of the patient-profile Cox model
-    (analytics.estimates.cox_profile) and the number of patients in it.
+    (analytics.estimates.cox_profile) and the number of patients in it; with
+    `aggressive_features`, F1-F4 of the aggressive-MS profile are covariates too.
 
     Empty when the model cannot be fitted (no event, nothing varies) or has fewer than
     MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
@@ -191,7 +216,8 @@ def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
     """
     empty = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
     try:
-        fit = estimates.cox_profile(df, endpoint)
+        covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
+        fit = estimates.cox_profile(df, endpoint, covariates)
     except estimates.EstimateError:
         return empty, 0
     if fit.n_events < MIN_EVENTS_PER_TERM * len(fit.table):
@@ -210,7 +236,46 @@ COVARIATE_LABELS: dict[str, str] = {
     "disease_duration_years": "Disease duration (per year)",
     "relapses_12m": "Relapses in prior 12 months (per relapse)",
     "conditioning_intensity": "Conditioning intensity",
+    "f1_frequent_relapses": "F1 frequent early relapses (present vs not)",
+    "f2_incomplete_recovery": "F2 incomplete relapse recovery (present vs not)",
+    "f3_rapid_disability": "F3 rapid disability (present vs not)",
+    "f4_mri_activity": "F4 high MRI activity (present vs not)",
 }
+
+
+AGGRESSIVE_GROUPINGS: tuple[str, ...] = (
+    "f1_frequent_relapses", "f2_incomplete_recovery", "f3_rapid_disability", "f4_mri_activity",
+)
+
+
+def profile_statement(assessed: pd.DataFrame, n: int, *, min_count: int | None = None) -> str:
+    """A plain sentence per feature: how many patients could not be assessed for lack of data.
+
+    With `min_count` (roles that see aggregates only) counts of 1 to min_count-1 read "fewer
+    than min_count", as every other small count on their pages.
+    """
+    def show(k: int) -> str:
+        return f"fewer than {min_count}" if min_count is not None and 0 < k < min_count else f"{k:,}"
+
+    parts = []
+    for row in assessed.itertuples(index=False):
+        no_data = int(row[3])
+        parts.append(f"{row[0]}: {show(no_data)} of {show(n)} patients could not be assessed for lack of data "
+                     f"(counted as not shown); present in {show(int(row[1]))}.")
+    return "\n".join(f"- {p}" for p in parts)
+
+
+def profile_assessment(df: pd.DataFrame) -> pd.DataFrame:
+    """Per aggressive-MS feature: patients in whom it is present, not shown, and not assessable
+    for lack of data (a subset of "not shown": missing data never count as present)."""
+    from analytics.endpoints import AGGRESSIVE_FEATURES
+
+    rows = []
+    for column, label in AGGRESSIVE_FEATURES.items():
+        present = int((df[column] == 1).sum())
+        no_data = int((df[f"{column}_no_data"] == 1).sum())
+        rows.append({"feature": label, "present": present, "not shown": len(df) - present, "no data": no_data})
+    return pd.DataFrame(rows, columns=["feature", "present", "not shown", "no data"])
 
 
 def _term_label(term: str, refs: dict[str, object]) -> str:

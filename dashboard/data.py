@@ -132,8 +132,36 @@ def cox(
     settings: tuple[tuple[str, Any], ...],
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     endpoint: str,
+    aggressive_features: bool = False,
 ) -> tuple[pd.DataFrame, int]:
-    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
+    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
+                              aggressive_features=aggressive_features)
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def engraftment(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    kind: str,
+    by: str | None,
+) -> tuple[analysis.SurvivalResult, pd.DataFrame] | None:
+    """Cumulative incidence of neutrophil or platelet engraftment (death competing) for the
+    cohort, and the estimates at days 14, 21 and 28 (analytics.engraftment); None when no
+    patient of the cohort has a recorded engraftment."""
+    from analytics import estimates
+    from analytics.engraftment import engraftment_dates, engraftment_times
+
+    frame = engraftment_times(cohort_frame(url, scope, version, settings, cohort), engraftment_dates(_snapshot(url, scope)))
+    endpoint = f"{kind}_engraftment"
+    if not (frame[f"{kind}_status"] == 1).any():
+        return None
+    size = _settings(settings).min_group_size
+    result = analysis.survival_curves(frame, endpoint, by=by, min_group_size=size, years=(1,))
+    table = estimates.survival_estimates(frame, endpoint, by=by, at=(14, 21, 28), min_group_size=size)
+    return result, table
 
 
 def cohort_frame(
@@ -184,13 +212,14 @@ def transplants(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
 def patient_records(url: str, scope: ScopeKey, version: str, patient_id: int) -> dict[str, pd.DataFrame]:
-    """One patient's visits, relapses, MRI and AEs (dates kept server-side; the page turns
+    """One patient's visits, relapses, MRI, AEs and DMT periods (dates kept server-side; the page turns
     them into days since transplant before anything is drawn)."""
     con = _snapshot(url, scope).cursor()
     out = {}
     for name, cols in (("visits", "visit_date AS date, edss"), ("relapses", "onset_date AS date, severity"),
                        ("mri_scans", "scan_date AS date, new_t2, gd_enhancing"),
-                       ("adverse_events", "onset_date AS date, category, grade, serious")):
+                       ("adverse_events", "onset_date AS date, category, grade, serious"),
+                       ("treatments", "start_date AS date, stop_date, drug, stop_reason")):
         out[name] = con.execute(f"SELECT {cols} FROM {name} WHERE patient_id = ? ORDER BY 1", [int(patient_id)]).df()
     return out
 

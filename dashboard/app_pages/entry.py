@@ -34,9 +34,9 @@ from registry.bundle import import_bundle
 from registry.db import session_scope
 from registry.validation import ENTITIES, Column
 
-CLINICAL = ("patients", "transplants", "visits", "relapses", "mri", "adverse_events", "deaths")
+CLINICAL = ("patients", "transplants", "visits", "relapses", "mri", "adverse_events", "deaths", "treatments")
 LABELS = {"centres": "Centre", "patients": "Patient", "transplants": "Transplant", "visits": "Visit (EDSS)", "relapses": "Relapse",
-          "mri": "MRI scan", "adverse_events": "Adverse event", "deaths": "Death"}
+          "mri": "MRI scan", "adverse_events": "Adverse event", "deaths": "Death", "treatments": "Treatment (DMT period)"}
 RESET_KEY = "_entry_reset_prefix"
 FLASH_KEY = "_entry_flash"
 MIN_DATE = dt.date(codes.MIN_YEAR, 1, 1)
@@ -91,6 +91,8 @@ def widget(col: Column, key: str, current: Any = None, *, pick_centre: bool = Tr
                             format_func=lambda v: "yes" if v else "no", placeholder="(missing)")
     if col.kind in ("int", "count", "year"):
         return st.number_input(label, value=current, step=1, min_value=0 if col.kind == "count" else None, key=key)
+    if col.kind == "number":
+        return st.number_input(label, value=None if current is None else float(current), step=0.1, format="%.2f", key=key)
     text = st.text_input(label, value=current or "", key=key)
     return text.strip() or None
 

@@ -68,9 +68,31 @@ st.dataframe(table, hide_index=True, width="stretch")
 st.caption("95% confidence intervals (Kaplan–Meier: log-log; cumulative incidence: log). "
            "'—': follow-up too short, or group too small.")
 
+st.subheader("Outcomes by aggressive-MS profile at transplant")
+st.caption("Features of aggressive MS shown by the data on or before day 0: F1 frequent early relapses, F2 incomplete "
+           "recovery from a relapse, F3 EDSS ≥ 4.0 within 5 years of onset, F4 high MRI activity. Missing data never "
+           "count as present.")
+profile_views = {"Number of features": "aggressive_factors", **{
+    label: column for label, column in analysis.GROUPINGS.items() if column in analysis.AGGRESSIVE_GROUPINGS}}
+view = st.radio("Profile", list(profile_views), horizontal=True, key="o_profile")
+prof = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, profile_views[view])
+prof_extra = " ".join(prof.notes) + ("." if prof.notes else "")
+if prof.logrank_p is not None:
+    prof_extra += f" Log-rank p = {prof.logrank_p:.3g}."
+st.plotly_chart(
+    make(prof.curves, prof.risk, title=f"{ep.label} by {view.lower()}",
+         caption=ctx.caption(int(prof.groups["n"].sum()) if len(prof.groups) else 0, prof_extra.strip()),
+         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes),
+    theme=None, width="stretch", key="outcomes_profile",
+)
+frame = data.cohort_frame(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key())
+assessed = analysis.profile_assessment(frame)
+st.markdown(analysis.profile_statement(assessed, len(frame), min_count=None if ctx.sees_patient_codes else ctx.settings.min_group_size))
+
 if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
-    hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint)
+    with_features = st.checkbox("Include the aggressive-MS features F1–F4 as covariates", key="o_cox_features")
+    hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, with_features)
     if hr.empty:
         st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
                 "patients with complete data in this cohort (hazard ratios would be unreliable).")

@@ -1,5 +1,6 @@
 """Safety: transplant-related mortality (cumulative incidence, other deaths competing), early
-mortality and TRM by centre against the registry (funnel plot), and serious adverse events.
+mortality and TRM by centre against the registry (funnel plot), serious adverse events, and time
+to engraftment by centre and regimen (cumulative incidence, death competing).
 
 Decisions:
 - Funnel-plot rates use only patients whose status at the horizon is known (followed past
@@ -20,7 +21,7 @@ import streamlit as st
 from analytics import estimates
 from dashboard import analysis, data
 from dashboard.context import page_context
-from dashboard.figures import cumulative_incidence_figure, funnel_figure, serious_ae_figure
+from dashboard.figures import cumulative_incidence_figure, engraftment_figure, funnel_figure, serious_ae_figure
 from registry.disclosure import suppress_counts
 
 ctx = page_context()
@@ -110,3 +111,38 @@ else:
     table.columns = [f"grade {c}" for c in table.columns]
     st.dataframe(suppress_counts(table, ctx.settings.min_group_size, total_label="total"), width="stretch")
     st.caption("Counts of 1–4 hidden with complementary cells, so none can be recovered from the totals.")
+
+st.subheader("Engraftment")
+left, right = st.columns(2)
+kind = left.radio("Cell line", ["neutrophil", "platelet"], format_func=str.capitalize, horizontal=True, key="sf_engraft")
+engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by")
+by_column = {"Centre": "centre_code", "Conditioning regimen": "conditioning", "Whole cohort": None}[engraft_by]
+engraftment = data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, by_column)
+if engraftment is None:
+    st.info("No engraftment dates recorded for this cohort.")
+else:
+    eng, at_days = engraftment
+    n_eng = int(eng.groups["n"].sum())
+    left_out = len(df) - n_eng
+    note = (f"{left_out} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
+            if left_out else "")
+    st.plotly_chart(
+        engraftment_figure(eng.curves, title=f"{kind.capitalize()} engraftment" + ("" if by_column is None else f" by {engraft_by.lower()}"),
+                           caption=ctx.caption(n_eng, note + "Aalen–Johansen cumulative incidence; death before engraftment competes."),
+                           min_group_size=ctx.settings.min_group_size),
+        theme=None, width="stretch", key="safety_engraftment",
+    )
+    small = f"<{ctx.settings.min_group_size}"
+    g = eng.groups
+    eng_table = pd.DataFrame({
+        "group": g["group"],
+        "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+    })
+    for day in (14, 21, 28):
+        e = at_days[(at_days["time"] == day) & ~at_days["suppressed"]].set_index("group")
+        eng_table[f"by day {day}"] = [
+            analysis.format_estimate(*e.loc[x, ["estimate", "lower", "upper"]]) if x in e.index else "—" for x in eng_table["group"]
+        ]
+    st.dataframe(eng_table, hide_index=True, width="stretch")
+    st.caption("Engraftment: the first transplant's recorded neutrophil (or platelet) engraftment date. A death within "
+               "100 days without engraftment competes; patients still within 100 days are censored at last contact.")

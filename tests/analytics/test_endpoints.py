@@ -230,7 +230,7 @@ def test_one_row_per_patient_with_the_documented_columns() -> None:
     assert list(df.columns) == list(ENDPOINT_COLUMNS)
     assert df["patient_id"].is_unique and len(df) == 7
     assert set(SURVIVAL_EXPORT_COLUMNS) <= set(df.columns)
-    assert SURVIVAL_EXPORT_COLUMNS[0] == "study_id" and SURVIVAL_EXPORT_COLUMNS[-1] == "trm_status"
+    assert SURVIVAL_EXPORT_COLUMNS[0] == "study_id" and SURVIVAL_EXPORT_COLUMNS[-1] == "aggressive_factors"
 
 
 def test_whole_number_columns_are_nullable_integers() -> None:

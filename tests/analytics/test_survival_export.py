@@ -21,7 +21,8 @@ NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 ENDPOINTS_MD_COLUMNS = (
     "study_id, centre_code, sex, age_at_transplant, transplant_year, disease_duration_years, phenotype, "
     "baseline_edss, relapses_12m, gd_lesions_baseline, conditioning, conditioning_intensity, os_days, os_event, "
-    "rfs_days, rfs_event, pfs_days, pfs_event, cdi_days, cdi_event, neda_days, neda_event, trm_days, trm_status"
+    "rfs_days, rfs_event, pfs_days, pfs_event, cdi_days, cdi_event, neda_days, neda_event, trm_days, trm_status, "
+    "dmt_free_days, dmt_free_event, tf_neda_days, tf_neda_event, aggressive_factors"
 )
 
 

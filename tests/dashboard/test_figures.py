@@ -278,3 +278,21 @@ def test_km_risk_table_for_centre_users_shows_exact_counts():
     curves, risk = _curves()
     texts = _risk_texts(km_figure(curves, risk, title="RFS", caption="c"))
     assert "4" in texts and "1" in texts
+
+
+def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0():
+    fig = patient_timeline_figure(
+        visits=pd.DataFrame({"day": [-30, 180], "edss": [3.0, 3.0]}),
+        relapses=pd.DataFrame({"day": []}),
+        mri=pd.DataFrame({"day": [], "new_t2": [], "gd_enhancing": [], "counts": []}),
+        adverse_events=pd.DataFrame({"day": [], "category": [], "grade": []}),
+        baseline_edss=3.0, delta=1.0, markers={}, title="t", caption="c",
+        treatments=pd.DataFrame({"drug": ["NATALIZUMAB", "RITUXIMAB", "OCRELIZUMAB"], "start": [-900, 0, 400],
+                                 "stop": [-60.0, 1.0, None], "stop_reason": ["AHSCT", None, None]}),
+    )
+    bars = [t for t in fig.to_dict()["data"] if t.get("y") is not None and list(t["y"]) == ["DMT", "DMT"]]
+    assert [b["customdata"][0][0] for b in bars] == ["NATALIZUMAB", "RITUXIMAB", "OCRELIZUMAB"]
+    assert [b["name"] for b in bars] == ["DMT before or at transplant", "DMT before or at transplant", "DMT after transplant"]
+    assert bars[0]["customdata"][0][2] == "day -60 (AHSCT)" and bars[2]["customdata"][0][2] == "ongoing"
+    assert bars[0]["x"][0] < 0 < bars[2]["x"][0] < bars[2]["x"][1]  # drawn on both sides of day 0, ongoing to the edge
+    assert [b["showlegend"] for b in bars] == [True, False, True]

@@ -29,7 +29,7 @@ def names(spec: dict) -> list[str]:
 
 def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
-    (km,) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
+    (km, _profile) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
     assert km["layout"]["title"]["text"] == "Relapse-free survival"
     assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
     estimates = at.dataframe[0].value
@@ -41,7 +41,7 @@ def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_regi
 def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_endpoint").set_value("neda").run()  # 68 events for 11 terms
-    (km, forest) = plotly_specs(at)
+    (km, _profile, forest) = plotly_specs(at)
     assert forest["layout"]["xaxis"]["type"] == "log"
     assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
 
@@ -70,7 +70,7 @@ def test_outcomes_endpoint_choice_changes_the_curve(app_factory, small_registry_
     trm = plotly_specs(at)[0]
     assert trm["layout"]["title"]["text"] == "Transplant-related mortality"
     assert next(t for t in trm["data"] if t["name"] == "all")["y"][0] == 0.0
-    assert len(plotly_specs(at)) == 1  # no Cox model for a competing-risks endpoint
+    assert len(plotly_specs(at)) == 2  # the curve and the profile view; no Cox model for a competing-risks endpoint
 
 
 def test_outcomes_confirmation_setting_changes_pfs(app_factory, small_registry_url):
