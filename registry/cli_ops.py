@@ -27,7 +27,7 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, backup
 
         try:
-            result = backup(cli.url, out)
+            result = backup(cli.existing_url, out)  # any schema: back up before an upgrade
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest
@@ -55,7 +55,7 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, restore
 
         try:
-            result = restore(cli.url, backup_file, force=force)
+            result = restore(cli.new_url, backup_file, force=force)  # may create the registry
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest
