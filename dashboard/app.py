@@ -18,6 +18,7 @@ import streamlit as st
 
 from analytics.settings import EndpointSettings
 from dashboard import data
+from dashboard.badge import synthetic_badge
 from dashboard.context import Filters, PageContext, set_page_context
 from dashboard.login import require_actor
 from registry.access import Actor
@@ -65,8 +66,9 @@ def page(name: str, title: str, icon: str, *, default: bool = False) -> st.Page:
 
 def main() -> None:
     st.set_page_config(page_title="AHSCT-MS outcomes registry", page_icon="🩺", layout="wide")
-    actor = require_actor()  # shows the login form and stops until someone is logged in
     url = data.database_url()
+    synthetic_badge(url)  # before the login form too: a demo must never pass for real data
+    actor = require_actor()  # shows the login form and stops until someone is logged in
     version = data.data_version(url)
     counts = data.table_counts(url, data.scope_key(actor), version)
     # Only administrators and centre users write (registry.access); others never see the forms.

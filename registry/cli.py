@@ -7,16 +7,48 @@ module stays a table of contents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 import click
 
+from registry.cli_errors import DEBUG_ENV, Need, RegistryGroup, check_registry
 from registry.db import ENV_VAR, resolve_url
 
 
 @dataclass(frozen=True, slots=True)
 class CliContext:
-    url: str
+    """The `--db` URL as given (resolved), checked only when a command opens the registry.
+
+    Why checked lazily: `msreg COMMAND --help` and commands that need no registry must work
+    without one. A command reads `cli.url` (an existing registry with the code's schema),
+    `cli.existing_url` (any schema: backups) or `cli.new_url` (may be created: init, restore);
+    each fails with a one- or two-line message (registry.cli_errors) instead of creating an
+    empty file or printing a traceback.
+    """
+
+    raw_url: str
+    _checked: dict[Need, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def _checked_url(self, need: Need) -> str:
+        if need not in self._checked:
+            self._checked[need] = check_registry(self.raw_url, need)
+        return self._checked[need]
+
+    @property
+    def url(self) -> str:
+        """An existing registry whose schema is the code's."""
+        return self._checked_url(Need.CURRENT)
+
+    @property
+    def existing_url(self) -> str:
+        """An existing registry, whatever its schema revision."""
+        return self._checked_url(Need.EXISTING)
+
+    @property
+    def new_url(self) -> str:
+        """A registry that may not exist yet (its folder must)."""
+        return self._checked_url(Need.CREATE)
 
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -50,7 +82,11 @@ def db_option(f):  # type: ignore[no-untyped-def]
 
     def _store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None or ctx.obj is None:
-            ctx.obj = CliContext(url=resolve_url(value or (ctx.obj.url if ctx.obj else None)))
+            try:
+                url = resolve_url(value or (ctx.obj.raw_url if ctx.obj else None))
+            except Exception as exc:  # noqa: BLE001 - a malformed URL: say so, no traceback
+                raise click.BadParameter(f"cannot read {value!r} as a database URL or file path ({exc})") from None
+            ctx.obj = CliContext(raw_url=url)
 
     return click.option(
         "--db",
@@ -85,7 +121,14 @@ def _store_as(ctx: click.Context, _param: click.Parameter, value: str | None) ->
         ctx.meta[AS_USER_META] = value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:  # read by registry.cli_errors (and by child processes such as the dashboard)
+        os.environ[DEBUG_ENV] = "1"
+
+
+@click.group(cls=RegistryGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
+              help=f"Show the full traceback of an error (also ${DEBUG_ENV}=1).")
 @db_option
 @click.option(
     "--as",
@@ -133,12 +176,13 @@ def init(cli: CliContext, app_role: str | None, app_password_stdin: bool) -> Non
     from registry.migrate import current_revision, upgrade
     from registry.provision import ensure_anchor, ensure_app_role
 
-    upgrade(cli.url)
-    click.echo(f"schema at revision {current_revision(cli.url)} ({_safe(cli.url)})")
-    engine = make_engine(cli.url)
+    url = cli.new_url
+    upgrade(url)
+    click.echo(f"schema at revision {current_revision(url)} ({_safe(url)})")
+    engine = make_engine(url)
     try:
         try:
-            setup = ensure_anchor(engine, cli.url)
+            setup = ensure_anchor(engine, url)
         except anchor.AnchorError as exc:
             raise click.ClickException(str(exc)) from exc
         made = "created" if setup.created_key else "found"
@@ -156,9 +200,9 @@ def init(cli: CliContext, app_role: str | None, app_password_stdin: bool) -> Non
                 raise click.ClickException(str(exc)) from exc
             from sqlalchemy.engine import make_url
 
-            app_url = make_url(cli.url).set(username=app_role, password=None).render_as_string(hide_password=True)
+            app_url = make_url(url).set(username=app_role, password=None).render_as_string(hide_password=True)
             click.echo(f"application role {app_role}: SELECT/INSERT on audit_log and access_log, no owner rights")
-            click.echo(f"  migrations (msreg init): {_safe(cli.url)}")
+            click.echo(f"  migrations (msreg init): {_safe(url)}")
             click.echo(f"  application (MSREG_DATABASE_URL): {app_url}")
     finally:
         engine.dispose()

@@ -27,9 +27,10 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, backup
         from registry.cli import acting_actor
 
-        actor = acting_actor(cli.url)
+        url = cli.existing_url  # any schema: back up before an upgrade
+        actor = acting_actor(url)
         try:
-            result = backup(cli.url, out, actor=actor)
+            result = backup(url, out, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest
@@ -60,9 +61,10 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, restore
         from registry.cli import acting_actor
 
-        actor = acting_actor(cli.url)
+        url = cli.new_url  # may create the registry
+        actor = acting_actor(url)
         try:
-            result = restore(cli.url, backup_file, force=force, actor=actor)
+            result = restore(url, backup_file, force=force, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest
