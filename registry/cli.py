@@ -90,6 +90,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_users",  # user, audit
     "registry.cli_ops",  # backup, restore
     "dashboard.cli",  # dashboard
+    "registry.cli_dictionary",  # dictionary
 ]
 
 _attach_commands()
