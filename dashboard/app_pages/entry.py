@@ -110,11 +110,15 @@ with tab_fix:
         if not records:
             st.info(f"No {LABELS[f_entity].lower()} records for patient {f_patient} at {f_centre}.")
         else:
-            labels = [", ".join(forms.show_value(f_entity, k, v) for k, v in r.key.items()
-                                if k not in ("centre_code", "patient_code")) or "the record" for r in records]
-            chosen = st.selectbox("Which record", range(len(records)), format_func=lambda i: labels[i], key="fix_which")
-            forms.correction_form(engine, reader, actor, f_entity, records[chosen], prefix="fix_",
-                                  centre_options=centres, on_saved=lambda m: done(m))
+            # chosen by record id, not position: a record corrected by someone else meanwhile
+            # (its date, so its place in the list) stays the one this user opened
+            by_id = {r.id: r for r in records}
+            labels = {r.id: ", ".join(forms.show_value(f_entity, k, v) for k, v in r.key.items()
+                                      if k not in ("centre_code", "patient_code")) or "the record" for r in records}
+            chosen = st.selectbox("Which record", list(by_id), format_func=labels.get, key=f"fix_which_{f_entity}")
+            if chosen is not None:
+                forms.correction_form(engine, reader, actor, f_entity, by_id[chosen], prefix="fix_",
+                                      centre_options=centres, on_saved=lambda m: done(m))
 
 with tab_upload:
     st.markdown("Upload one bundle (the registry's CSV format): a .zip of the CSV files, or a single CSV file. "
