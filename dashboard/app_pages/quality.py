@@ -9,6 +9,7 @@ dates, so they can see how much is to fix, and where, but not for whom.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -41,4 +42,9 @@ else:
     # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
     # with the centre would point at a person.
     shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
-    st.dataframe(shown, hide_index=True, width="stretch")
+    config = {}
+    if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
+        shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
+                                   for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
+        config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)

@@ -114,7 +114,7 @@ def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_reg
     assert at.title[0].value == "Data quality"
     assert set(at.dataframe[0].value["centre_code"]) == {"OSL", "SHF", "UPP", "TNY"}
     issues = at.dataframe[1].value
-    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail"]
+    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail", "open"]  # open: the patient page
     assert "no baseline EDSS" in set(issues["problem"])  # the cohort has patients without one
     at.multiselect(key="q_problems").set_value(["no baseline EDSS"]).run()
     assert set(at.dataframe[1].value["problem"]) == {"no baseline EDSS"}
@@ -257,7 +257,7 @@ def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_fact
         assert str(new) in entry.new_values
 
 
-PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 
 
 @pytest.mark.parametrize("page", PAGES)
