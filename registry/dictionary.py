@@ -87,6 +87,9 @@ CODE_LISTS: dict[str, CodeList] = {
             "DEATH_CAUSE",
             {"TRANSPLANT_RELATED": "Transplant-related", "MS": "Multiple sclerosis", "OTHER": "Other", "UNKNOWN": "Unknown"},
         ),
+        CodeList("FOLLOWUP_STATUS", {"LOST": "Lost to follow-up", "TRANSFERRED": "Transferred to another centre",
+                                     "CONSENT_WITHDRAWN": "Consent withdrawn"}),
+        CodeList("QUERY_STATUS", {"OPEN": "Open", "ANSWERED": "Answered", "CLOSED": "Closed"}),
         CodeList(
             "AE_GRADES",
             {1: "Grade 1 (mild)", 2: "Grade 2 (moderate)", 3: "Grade 3 (severe)", 4: "Grade 4 (life-threatening)", 5: "Grade 5 (death)"},
@@ -117,6 +120,10 @@ FIELDS: tuple[Field, ...] = (
     Field("patients", "ms_onset_date", "MS onset date", _DATE, help="Date of the first symptoms of MS (a best estimate is fine)."),
     Field("patients", "ms_diagnosis_date", "MS diagnosis date", _DATE),
     Field("patients", "last_contact_date", "Last contact date", _DATE, help="Latest date the patient was known to be alive."),
+    Field("patients", "followup_status", "Follow-up status", "code", code_list="FOLLOWUP_STATUS",
+          help="Blank while the patient is followed. Lost, transferred or consent withdrawn ends the overdue reminders; consent withdrawn also removes the patient from research exports."),
+    Field("patients", "followup_status_date", "Follow-up status since", _DATE, help="The day the patient was lost, transferred or withdrew consent."),
+    Field("patients", "followup_status_reason", "Follow-up status reason", "text", help="E.g. moved abroad; transferred to which centre."),
     # transplants
     Field("transplants", "transplant_number", "Transplant number", "whole number", help="1 for the first AHSCT, 2 for a second, ..."),
     Field("transplants", "transplant_date", "Transplant date", _DATE, help="Day of stem cell reinfusion (day 0 for the first transplant)."),
@@ -152,6 +159,19 @@ FIELDS: tuple[Field, ...] = (
     # deaths
     Field("deaths", "death_date", "Death date", _DATE),
     Field("deaths", "cause", "Cause of death", "code", code_list="DEATH_CAUSE"),
+    # data queries (clarification requests)
+    Field("data_queries", "entity", "Record type", "text", help="Which kind of record the query is about (visits, relapses, ...)."),
+    Field("data_queries", "record_key", "Record", "text", help="The record's key (e.g. its visit date), when the query is about one record."),
+    Field("data_queries", "field_name", "Field", "text", help="The field the query is about, if one."),
+    Field("data_queries", "question", "Question", "text"),
+    Field("data_queries", "status", "Query status", "code", code_list="QUERY_STATUS"),
+    Field("data_queries", "answer", "Answer", "text"),
+    Field("data_queries", "opened_by", "Opened by", "text"),
+    Field("data_queries", "opened_at", "Opened at (UTC)", "timestamp"),
+    Field("data_queries", "answered_by", "Answered by", "text"),
+    Field("data_queries", "answered_at", "Answered at (UTC)", "timestamp"),
+    Field("data_queries", "closed_by", "Closed by", "text"),
+    Field("data_queries", "closed_at", "Closed at (UTC)", "timestamp"),
 )
 
 # Tables that are the registry's own machinery (accounts, audit trail, settings): not data a
@@ -228,6 +248,19 @@ def label(table: str, column: str) -> str:
         return field(table, column).label
     except UnknownField:
         return column.replace("_", " ")
+
+
+def phrase(table: str, column: str) -> str:
+    """The label inside a sentence: "missing MS onset date", "missing baseline EDSS".
+
+    The first letter is lower-cased unless the first word is an abbreviation (MS, EDSS, CD34+,
+    Gd-enhancing: a capital after the first letter, or a chemical symbol).
+    """
+    text = label(table, column)
+    first = text.split(" ", 1)[0]
+    if any(ch.isupper() for ch in first[1:]) or first.startswith("Gd"):
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def label_with_unit(table: str, column: str) -> str:

@@ -80,7 +80,10 @@ def generate_cohort(
     adverse = draw_adverse_events(rng, b, c)
     second = draw_second_transplants(rng, b, c, relapses, parameters)
     lc = _last_contact(rng, b, c)
-    return _bundle(b, c, t, lc, visits, relapses, mri, adverse, second)
+    bundle = _bundle(b, c, t, lc, visits, relapses, mri, adverse, second)
+    for row in bundle["patients"]:  # every demo patient is still followed
+        row.update(followup_status="", followup_status_date="", followup_status_reason="")
+    return bundle
 
 
 def _last_contact(rng: np.random.Generator, b: Baseline, c: Course) -> np.ndarray:
