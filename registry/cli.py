@@ -91,6 +91,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_ops",  # backup, restore
     "dashboard.cli",  # dashboard
     "registry.cli_dictionary",  # dictionary
+    "registry.cli_queries",  # query
 ]
 
 _attach_commands()
