@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from analytics.quality import PROBLEMS
-from dashboard import data
+from dashboard import data, query_panel
 from dashboard.context import page_context
 
 ctx = page_context()
@@ -48,3 +48,7 @@ else:
                                    for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
         config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
     st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+
+# Data queries: counts per centre for every role that sees them; open, answer, close.
+query_panel.render(ctx.actor, data.engine_for(ctx.url), data.reader_for(ctx.url),
+                   issues if ctx.sees_patient_codes else None)
