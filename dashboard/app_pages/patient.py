@@ -22,7 +22,7 @@ import streamlit as st
 
 from dashboard import data, forms
 from dashboard.context import page_context
-from registry import dictionary, history, lookup, services
+from registry import dictionary, history, lookup, queries, services
 from registry.access import AccessDenied
 from registry.db import session_scope
 from registry.validation import CHILD_ENTITIES, ENTITIES
@@ -143,6 +143,18 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
 
 p = record.patient
 st.subheader(f"{code} at {centre}")
+status = p.values.get("followup_status")
+if status:
+    since = forms.show_value("patients", "followup_status_date", p.values.get("followup_status_date"))
+    reason = p.values.get("followup_status_reason")
+    st.warning(f"{dictionary.code_label(status, 'FOLLOWUP_STATUS')} since {since}" + (f" ({reason})" if reason else "")
+               + ": no overdue reminders" + ("; not in research exports." if status == "CONSENT_WITHDRAWN" else "."))
+with session_scope(reader) as session:
+    patient_queries = [q for q in queries.list_queries(session, actor, patient_id=p.id) if q.status != queries.CLOSED]
+if patient_queries:
+    st.info(f"{len(patient_queries)} data quer{'y' if len(patient_queries) == 1 else 'ies'} not closed for this patient "
+            "(answer them on the Data quality page): "
+            + " · ".join(f"{q.id}: {q.question} [{dictionary.code_label(q.status, 'QUERY_STATUS')}]" for q in patient_queries))
 st.dataframe(table("patients", [p]), hide_index=True, width="stretch")
 with st.expander("Correct the patient, or see its history"):
     record_tools("patients", p)

@@ -110,3 +110,19 @@ def test_roles_without_patient_codes_are_pointed_to_the_timeline(app_factory, sm
     at = open_page(app_factory(small_registry_url, role=role), "patient")
     assert any("Patient timeline" in i.value for i in at.info)
     assert not at.dataframe and not [w for w in at.selectbox if w.key == "pp_patient"]
+
+
+def test_the_page_shows_the_follow_up_status_and_open_queries(app_factory, writable_registry):
+    from registry import queries, services
+    from registry.access import Actor
+
+    url, engine = writable_registry
+    admin = Actor("office-admin", "admin")
+    with session_scope(engine) as s:
+        services.update(s, admin, "patients", {"centre_code": "SHF", "patient_code": "SHF-001"},
+                        {"followup_status": "LOST", "followup_status_date": "2025-03-01",
+                         "followup_status_reason": "moved abroad"}, reason="letter returned")
+        queries.open_query(s, admin, question="Any news since 2025?", centre_code="SHF", patient_code="SHF-001")
+    at = _patient(open_page(app_factory(url, role="centre:SHF"), "patient"), "SHF-001")
+    assert any("Lost to follow-up since 2025-03-01 (moved abroad): no overdue reminders." == w.value for w in at.warning)
+    assert any("1 data query not closed" in i.value and "Any news since 2025?" in i.value for i in at.info)
