@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, forms
+from dashboard import data, forms, import_job
 from dashboard.context import page_context
 from registry import dictionary, services
 from registry.access import AccessDenied
@@ -40,6 +40,7 @@ LABELS = forms.ENTITY_LABELS
 RESET_KEY = "_entry_reset_prefix"
 FLASH_KEY = "_entry_flash"
 UPLOAD_GEN_KEY = "_upload_generation"
+JOB_KEY = "_upload_job"
 
 ctx = page_context()
 actor = ctx.actor
@@ -150,7 +151,30 @@ with tab_upload:
         st.download_button("Download the errors (CSV)", errors_csv(errors), file_name="bundle-errors.csv",
                            mime="text/csv", key="upload_errors_csv")
 
-    if upload is not None:
+    def show_job(job: import_job.ImportJob) -> None:
+        """Progress while the import runs (the page refreshes itself), then its outcome."""
+        if job.running:
+            @st.fragment(run_every=1.0)
+            def progress() -> None:
+                if job.finished:
+                    st.rerun()
+                st.progress(job.fraction(), text=f"Importing… {job.done:,} of {job.total:,} records written. "
+                            "You and others can keep using the dashboard; saves wait until the import is done.")
+            progress()
+            return
+        st.session_state.pop(JOB_KEY, None)
+        if job.error is not None:
+            st.error(f"The import was stopped: {job.error}. Nothing was imported.")
+        elif job.result is not None and job.result.errors:
+            show_rejection(job.result.errors, "was rejected")
+        elif job.result is not None:
+            new_upload()
+            done(import_job.describe(job.result))
+
+    job: import_job.ImportJob | None = st.session_state.get(JOB_KEY)
+    if job is not None:
+        show_job(job)
+    elif upload is not None:
         with tempfile.TemporaryDirectory(prefix="msreg-upload-") as tmp:
             try:
                 preview = preview_bundle(reader, stage(tmp), actor)
@@ -170,10 +194,13 @@ with tab_upload:
                 st.info("The bundle holds nothing new: the registry already has every record as it is.")
             c1, c2 = st.columns(2)
             if c1.button("Import", type="primary", key="upload_go", disabled=preview.changes == 0):
+                if preview.changes > import_job.BACKGROUND_ROWS:
+                    staging = Path(tempfile.mkdtemp(prefix="msreg-upload-"))  # removed by the job when done
+                    st.session_state[JOB_KEY] = import_job.start_import(engine, actor, stage(str(staging)), staging)
+                    st.rerun()
                 with tempfile.TemporaryDirectory(prefix="msreg-upload-") as tmp:
                     try:
-                        with st.spinner("Importing… (other users can keep working; saves wait until it is done)"):
-                            result = import_bundle(engine, stage(tmp), actor)
+                        result = import_bundle(engine, stage(tmp), actor)
                     except AccessDenied as exc:
                         st.error(str(exc))
                         result = None
@@ -184,9 +211,7 @@ with tab_upload:
                     show_rejection(result.errors, "was rejected")
                 elif result is not None:
                     new_upload()
-                    done("Bundle imported: " + "; ".join(
-                        f"{ENTITIES[e].file} {result.inserted.get(e, 0)} new, {result.updated.get(e, 0)} updated"
-                        for e in result.files) + ".")
+                    done(import_job.describe(result))
             if c2.button("Choose another file", key="upload_reset"):
                 new_upload()
                 st.rerun()

@@ -318,3 +318,22 @@ def test_figures_show_governance_no_count_from_1_to_4(app_factory, small_registr
     assert {"1", "2", "3", "4"} & set(admin), "the test cohort should have small counts for the admin"
     gov = _figure_counts(open_page(app_factory(small_registry_url, role="governance"), page))
     assert gov and not {"1", "2", "3", "4"} & set(gov)
+
+
+def test_a_large_upload_imports_beside_the_session_and_reports_when_done(app_factory, sqlite_url, monkeypatch):
+    from dashboard import import_job
+
+    monkeypatch.setattr(import_job, "BACKGROUND_ROWS", 0)  # every bundle counts as large here
+    at = open_page(app_factory(sqlite_url), "entry")
+    at.file_uploader(key="upload_file_0").set_value(("bundle.zip", _zip({
+        "centres.csv": "centre_code,name,country\nAAA,Alpha,NO\n",
+        "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\nAAA,P2,M,1970\n"}), "application/zip")).run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["_upload_job"]
+    job.wait(30)
+    assert job.finished and job.error is None and (job.done, job.total) == (3, 3)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 2 new, 0 updated." in s.value for s in at.success)
+    assert "_upload_job" not in at.session_state
