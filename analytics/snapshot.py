@@ -60,6 +60,8 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("ms_onset_date", pa.date32()),
             ("ms_diagnosis_date", pa.date32()),
             ("last_contact_date", pa.date32()),
+            ("followup_status", pa.string()),
+            ("followup_status_date", pa.date32()),
         ]
     ),
     "transplants": pa.schema(

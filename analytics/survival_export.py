@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analytics.consent import without_withdrawn_consent
 from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS, derive_endpoints
 from analytics.kaplan_meier import KaplanMeier
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
@@ -193,9 +194,11 @@ def write_survival_export(
     path = Path(path)
     fmt = export_format(path)
     settings = settings or EndpointSettings()
-    dataset = survival_dataset(derive_endpoints(snapshot, settings))
+    endpoints = derive_endpoints(snapshot, settings)
+    consented = without_withdrawn_consent(endpoints, snapshot)  # consent withdrawn: never exported
+    dataset = survival_dataset(consented)
     registered = snapshot.cursor().execute("SELECT count(*) FROM patients").fetchone()
-    excluded = int(registered[0]) - len(dataset) if registered else 0
+    excluded = int(registered[0]) - len(dataset) - (len(endpoints) - len(consented)) if registered else 0
     metadata = export_metadata(
         dataset,
         settings,

@@ -84,6 +84,7 @@ def main() -> None:
                 page("safety", "Safety", ":material/health_and_safety:"),
                 page("quality", "Data quality", ":material/rule:"),
                 page("timeline", "Patient timeline", ":material/timeline:"),
+                page("patient", "Patient", ":material/person:"),
                 *entry,
                 page("export", "Export", ":material/download:"),
             ]

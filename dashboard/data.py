@@ -260,7 +260,10 @@ def survival_export_files(
     from analytics.survival_export import export_metadata, survival_dataset
     from registry.disclosure import csv_safe_frame
 
-    dataset = survival_dataset(cohort_frame(url, scope, version, settings, cohort))
+    from analytics.consent import without_withdrawn_consent
+
+    # consent withdrawn: never in a research download (analytics/consent.py)
+    dataset = survival_dataset(without_withdrawn_consent(cohort_frame(url, scope, version, settings, cohort), _snapshot(url, scope)))
     now = dt.datetime.now(dt.UTC)
     meta = export_metadata(dataset, _settings(settings), version, file_name="ahsct_ms_survival",
                            file_format="csv+parquet", generated_at=now)

@@ -76,6 +76,19 @@ def _session() -> Session:
     return make_session_factory(registry_engine())()
 
 
+def _read_session() -> Session:
+    """A Session on the read-only engine, for the identity check of every click.
+
+    Why not the writing engine: on SQLite it begins with BEGIN IMMEDIATE, so during a long
+    import every logged-in user's next click waited for the write lock and failed after the
+    busy timeout ("database is locked"). Reading the account needs no lock (WAL).
+    """
+    from dashboard.data import database_url, reader_for
+    from registry.db import make_session_factory
+
+    return make_session_factory(reader_for(database_url()))()
+
+
 def idle_timeout_seconds() -> float:
     raw = os.environ.get(IDLE_MINUTES_ENV)
     if not raw:
@@ -109,14 +122,14 @@ def actor_for_identity(user_info: Mapping[str, Any]) -> Actor | None:
         return None
     from registry.auth import active_actor
 
-    with _session() as session:
+    with _read_session() as session:
         return active_actor(session, email) or active_actor(session, email.lower())
 
 
 def _current_account(actor: Actor) -> Actor | None:
     from registry.auth import active_actor
 
-    with _session() as session:
+    with _read_session() as session:
         return active_actor(session, actor.username)
 
 

@@ -232,6 +232,8 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
     "registry.cli_ops",  # backup, restore
     "dashboard.cli",  # dashboard
+    "registry.cli_dictionary",  # dictionary
+    "registry.cli_queries",  # query
 ]
 
 _attach_commands()

@@ -135,6 +135,9 @@ class Patient(Tracked, Base):
     ms_onset_date: Mapped[dt.date | None] = mapped_column(Date)
     ms_diagnosis_date: Mapped[dt.date | None] = mapped_column(Date)
     last_contact_date: Mapped[dt.date | None] = mapped_column(Date)
+    followup_status: Mapped[str | None] = mapped_column(String(24))
+    followup_status_date: Mapped[dt.date | None] = mapped_column(Date)
+    followup_status_reason: Mapped[str | None] = mapped_column(Text)
 
     centre: Mapped[Centre] = relationship(back_populates="patients")
     transplants: Mapped[list[Transplant]] = relationship(back_populates="patient", passive_deletes="all")
@@ -150,6 +153,8 @@ class Patient(Tracked, Base):
         CheckConstraint("length(patient_code) > 0", name="patient_code_not_empty"),
         CheckConstraint(in_list("sex", codes.SEX), name="sex_code"),
         CheckConstraint(f"birth_year >= {codes.MIN_YEAR}", name="birth_year_min"),
+        CheckConstraint(in_list("followup_status", codes.FOLLOWUP_STATUS), name="followup_status_code"),
+        CheckConstraint("(followup_status IS NULL) = (followup_status_date IS NULL)", name="followup_status_dated"),
     )
 
 
@@ -415,6 +420,39 @@ class RegistrySetting(Tracked, Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class DataQuery(Tracked, Base):
+    """A clarification request from the registry office (governance, administrators) to a centre.
+
+    It concerns one patient, optionally one record (`entity` and its natural key as JSON) and
+    one field. Status OPEN -> ANSWERED (the centre replies or corrects) -> CLOSED (the opener,
+    or another governance user or administrator); every step is audited. The patient is a
+    foreign key, so queries follow a corrected patient code and a patient with queries cannot
+    be deleted unnoticed.
+    """
+
+    __tablename__ = "data_queries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="RESTRICT"), index=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    record_key: Mapped[str | None] = mapped_column(Text)
+    field_name: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="OPEN")
+    answer: Mapped[str | None] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(in_list("status", codes.QUERY_STATUS), name="status_code"),
+        CheckConstraint("length(question) > 0", name="question_not_empty"),
+    )
 
 
 CLINICAL_MODELS: tuple[type[Base], ...] = (Transplant, Visit, Relapse, MriScan, AdverseEvent, Death, Treatment)

@@ -138,6 +138,9 @@ ENTITIES: dict[str, EntitySpec] = {
                 _c("ms_onset_date", "date"),
                 _c("ms_diagnosis_date", "date"),
                 _c("last_contact_date", "date"),
+                _c("followup_status", "code", codes_=codes.FOLLOWUP_STATUS),
+                _c("followup_status_date", "date"),
+                _c("followup_status_reason", "text", max_length=500),
             ),
             ("centre_code", "patient_code"),
         ),
@@ -520,6 +523,15 @@ def check_record(
         onset, diagnosis = values.get("ms_onset_date"), values.get("ms_diagnosis_date")
         if onset is not None and diagnosis is not None and onset > diagnosis:
             err("ms_onset_date", onset, f"MS onset {onset.isoformat()} is after the diagnosis on {diagnosis.isoformat()}")
+        # a follow-up status is dated (lost since when, consent withdrawn on which day), and
+        # a date alone says nothing; checked only when both columns are given (a bundle file
+        # without them leaves the stored status untouched)
+        if "followup_status" in values and "followup_status_date" in values:
+            status, since = values.get("followup_status"), values.get("followup_status_date")
+            if status is not None and since is None:
+                err("followup_status_date", None, "a follow-up status needs its date (since when)")
+            elif status is None and since is not None:
+                err("followup_status", None, f"a follow-up status date ({since.isoformat()}) needs the status (LOST, TRANSFERRED or CONSENT_WITHDRAWN)")
     elif entity in _RECORD_RULES:
         for column, value, message in _RECORD_RULES[entity](values):
             err(column, value, message)
@@ -667,6 +679,7 @@ _PATIENT_DATES: tuple[tuple[str, str], ...] = (
     ("ms_onset_date", "MS onset"),
     ("ms_diagnosis_date", "MS diagnosis"),
     ("last_contact_date", "last contact"),
+    ("followup_status_date", "follow-up status date"),
 )
 
 

@@ -9,11 +9,12 @@ dates, so they can see how much is to fix, and where, but not for whom.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from analytics.quality import PROBLEMS
-from dashboard import data
+from dashboard import data, query_panel
 from dashboard.context import page_context
 
 ctx = page_context()
@@ -41,4 +42,13 @@ else:
     # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
     # with the centre would point at a person.
     shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
-    st.dataframe(shown, hide_index=True, width="stretch")
+    config = {}
+    if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
+        shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
+                                   for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
+        config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+
+# Data queries: counts per centre for every role that sees them; open, answer, close.
+query_panel.render(ctx.actor, data.engine_for(ctx.url), data.reader_for(ctx.url),
+                   issues if ctx.sees_patient_codes else None)

@@ -96,8 +96,11 @@ def generate_cohort(
     haematology = draw_haematology(extra, b, c)
     sites = draw_lesion_sites(extra, mri)
     relapses = merge(relapses, draw_relapse_history(extra, b, relapses))
-    return _bundle(b, c, t, lc, visits, relapses, mri, adverse, second, treatments=treatments,
-                   haematology=haematology, sites=sites)
+    bundle = _bundle(b, c, t, lc, visits, relapses, mri, adverse, second, treatments=treatments,
+                     haematology=haematology, sites=sites)
+    for row in bundle["patients"]:  # every demo patient is still followed
+        row.update(followup_status="", followup_status_date="", followup_status_reason="")
+    return bundle
 
 
 def _last_contact(rng: np.random.Generator, b: Baseline, c: Course) -> np.ndarray:

@@ -49,6 +49,7 @@ class PatientSpec:
     mri_sites: Mapping[int, tuple[bool | None, bool | None]] = field(default_factory=dict)  # scan day -> (spinal cord, brainstem)
     treatments: Sequence[tuple[str, int, int | None]] = ()  # (drug, start day, stop day or None)
     death: tuple[int, str] | None = None  # (day, cause)
+    followup: tuple[int, str] | None = None  # (day, follow-up status: LOST, TRANSFERRED, CONSENT_WITHDRAWN)
     study_id: str = field(default_factory=lambda: secrets.token_hex(8))  # random, as the registry's
 
     def date(self, days: int) -> dt.date:
@@ -81,6 +82,8 @@ class Cohort:
                 "ms_onset_date": None if p.onset_days is None else p.date(p.onset_days),
                 "ms_diagnosis_date": None if p.onset_days is None else p.date(p.onset_days + 100),
                 "last_contact_date": None if p.last_contact_days is None else p.date(p.last_contact_days),
+                "followup_status": None if p.followup is None else p.followup[1],
+                "followup_status_date": None if p.followup is None else p.date(p.followup[0]),
             })
             transplants = []
             if p.first_transplant:

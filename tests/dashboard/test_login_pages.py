@@ -33,7 +33,7 @@ ROLES = {
     "centre-osl": ("centre", "OSL"),
     "centre-tny": ("centre", "TNY"),
 }
-PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 WRITERS = {"admin", "centre-osl", "centre-tny"}
 CENTRE_CODES = [c[0] for c in CENTRES]
 PATIENT_CODE = re.compile(r"\b(" + "|".join(CENTRE_CODES) + r")-\d{3}\b")

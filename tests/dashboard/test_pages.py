@@ -114,7 +114,7 @@ def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_reg
     assert at.title[0].value == "Data quality"
     assert set(at.dataframe[0].value["centre_code"]) == {"OSL", "SHF", "UPP", "TNY"}
     issues = at.dataframe[1].value
-    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail"]
+    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail", "open"]  # open: the patient page
     assert "no baseline EDSS" in set(issues["problem"])  # the cohort has patients without one
     at.multiselect(key="q_problems").set_value(["no baseline EDSS"]).run()
     assert set(at.dataframe[1].value["problem"]) == {"no baseline EDSS"}
@@ -170,7 +170,7 @@ def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, 
     assert errors == ["required value is missing"]
     assert at.text_input(key="new_visits_patient_code").value == "OSL-999"  # kept for fixing
 
-    at.date_input(key="new_visits_visit_date").set_value(day0 + dt.timedelta(days=10))
+    at.text_input(key="new_visits_visit_date").set_value((day0 + dt.timedelta(days=10)).isoformat())
     at.button[0].click().run()  # the patient does not exist
     errors = [e.value for e in at.error if "Login is switched off" not in e.value]
     assert len(errors) == 1 and "OSL-999" in errors[0]
@@ -190,10 +190,10 @@ def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_fact
     at = open_page(app_factory(small_registry_url), "entry")
     assert [t.label for t in at.tabs] == ["New record", "Correct a record", "Upload bundle"]
     bad = b"centre_code,patient_code,visit_date,edss\nOSL,OSL-001,2020-01-01,0.5\nOSL,NOBODY,2020-01-01,2.0\n"
-    at.file_uploader(key="upload_files").set_value(("visits.csv", bad, "text/csv")).run()
-    at.button(key="upload_go").click().run()
+    at.file_uploader(key="upload_file_0").set_value(("visits.csv", bad, "text/csv")).run()
     assert not at.exception
-    assert any("rejected: 2 error(s)" in e.value for e in at.error)
+    assert any("cannot be imported: 2 error(s)" in e.value for e in at.error)  # found by the preview
+    assert [b.label for b in at.get("download_button")] == ["Download the errors (CSV)"]
     errors = at.dataframe[0].value
     assert list(errors.columns) == ["file", "line", "column", "value", "message"]
     assert list(errors["line"]) == [2, 3] and list(errors["column"]) == ["edss", "patient_code"]
@@ -201,14 +201,26 @@ def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_fact
 
 def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_factory, sqlite_url):
     at = open_page(app_factory(sqlite_url), "entry")
-    files = [("centres.csv", b"centre_code,name,country\nAAA,Alpha,NO\n", "text/csv"),
-             ("patients.csv", b"centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n", "text/csv")]
-    at.file_uploader(key="upload_files").set_value(files).run()
+    at.file_uploader(key="upload_file_0").set_value(("bundle.zip", _zip({
+        "centres.csv": "centre_code,name,country\nAAA,Alpha,NO\n",
+        "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n"}), "application/zip")).run()
+    assert not at.exception
+    preview = at.dataframe[0].value  # before anything is written
+    assert list(preview["file"]) == ["centres.csv", "patients.csv"] and list(preview["new records"]) == [1, 1]
     at.button(key="upload_go").click().run()
     assert not at.exception
-    assert any("Bundle imported" in s.value for s in at.success)
-    summary = at.dataframe[0].value
-    assert list(summary["inserted"]) == [1, 1]
+    assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 1 new, 0 updated." in s.value for s in at.success)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize("role", ["governance", "researcher"])
@@ -245,7 +257,7 @@ def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_fact
         assert str(new) in entry.new_values
 
 
-PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -306,3 +318,22 @@ def test_figures_show_governance_no_count_from_1_to_4(app_factory, small_registr
     assert {"1", "2", "3", "4"} & set(admin), "the test cohort should have small counts for the admin"
     gov = _figure_counts(open_page(app_factory(small_registry_url, role="governance"), page))
     assert gov and not {"1", "2", "3", "4"} & set(gov)
+
+
+def test_a_large_upload_imports_beside_the_session_and_reports_when_done(app_factory, sqlite_url, monkeypatch):
+    from dashboard import import_job
+
+    monkeypatch.setattr(import_job, "BACKGROUND_ROWS", 0)  # every bundle counts as large here
+    at = open_page(app_factory(sqlite_url), "entry")
+    at.file_uploader(key="upload_file_0").set_value(("bundle.zip", _zip({
+        "centres.csv": "centre_code,name,country\nAAA,Alpha,NO\n",
+        "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\nAAA,P2,M,1970\n"}), "application/zip")).run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["_upload_job"]
+    job.wait(30)
+    assert job.finished and job.error is None and (job.done, job.total) == (3, 3)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 2 new, 0 updated." in s.value for s in at.success)
+    assert "_upload_job" not in at.session_state
