@@ -35,9 +35,10 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, null, select
+from sqlalchemy import Engine, Select, String, cast, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from analytics import arrow_reader
 from registry import models
 from registry.access import Actor, sees_patient_codes
 
@@ -263,10 +264,11 @@ def data_version(engine: Engine) -> str:
 def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Table]:
     """The snapshot tables read from the registry, as Arrow tables.
 
-    The queries are SQLAlchemy Core statements compiled for the engine's dialect; the rows are
-    fetched from the driver's cursor directly, skipping SQLAlchemy's Row objects and result
-    processing (half of the time on large tables), and turned into Arrow columns. SQLite
-    stores dates as ISO text, parsed by Arrow in one vectorised cast.
+    The queries are SQLAlchemy Core statements compiled for the engine's dialect and run
+    through the Arrow ADBC drivers (`analytics.arrow_reader`), which return Arrow columns
+    without a Python object per value; the columns are cast to `SNAPSHOT_SCHEMA` (SQLite's
+    ISO-text dates and 0/1 booleans included). An in-memory SQLite database, which no second
+    driver can open, is read through the engine's DB-API cursor as tuples instead.
 
     All tables are read in one read-only transaction, so they are consistent with each other:
     on SQLite a deferred BEGIN (under WAL a read snapshot that never blocks writers, unlike the
@@ -274,20 +276,14 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
     that the scope may not see are not even selected.
     """
     scope = scope or Scope()
+    statements = [(name, _select_for(name, schema, scope), schema) for name, schema in SNAPSHOT_SCHEMA.items()]
+    if arrow_reader.supports(engine):
+        return arrow_reader.fetch_all(engine, statements)
+    # An in-memory SQLite database (tests) is visible only through the engine's own connection.
     sqlite = engine.dialect.name == "sqlite"
     out: dict[str, pa.Table] = {}
     with _read_cursor(engine) as cursor, _gc_paused():
-        for name, schema in SNAPSHOT_SCHEMA.items():
-            table = _MODELS[name].__table__  # type: ignore[attr-defined]
-            cols: list[ColumnElement[Any]] = []
-            for fld in schema:
-                if name == "patients" and fld.name == "patient_code" and not scope.patient_codes:
-                    cols.append(null().label(fld.name))
-                else:
-                    cols.append(table.c[fld.name])
-            stmt = select(*cols).order_by(table.c.id)
-            if scope.centre_code is not None:
-                stmt = stmt.where(_in_centre(name, table, scope.centre_code))
+        for name, stmt, schema in statements:
             compiled = stmt.compile(dialect=engine.dialect)
             params: Any = (
                 tuple(compiled.params[key] for key in compiled.positiontup or ())
@@ -297,6 +293,21 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
             cursor.execute(str(compiled), params)
             out[name] = _to_arrow(cursor.fetchall(), schema, dates_as_text=sqlite)
     return out
+
+
+def _select_for(name: str, schema: pa.Schema, scope: Scope) -> Select[Any]:
+    """The snapshot query of one table: its schema's columns, in id order, within the scope."""
+    table = _MODELS[name].__table__  # type: ignore[attr-defined]
+    cols: list[ColumnElement[Any]] = []
+    for fld in schema:
+        if name == "patients" and fld.name == "patient_code" and not scope.patient_codes:
+            cols.append(cast(null(), String).label(fld.name))
+        else:
+            cols.append(table.c[fld.name])
+    stmt = select(*cols).order_by(table.c.id)
+    if scope.centre_code is not None:
+        stmt = stmt.where(_in_centre(name, table, scope.centre_code))
+    return stmt
 
 
 @contextmanager
