@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS, derive_endpoints
 from analytics.kaplan_meier import KaplanMeier
@@ -189,6 +187,9 @@ def write_survival_export(
     if fmt == "csv":
         csv_safe_frame(dataset).to_csv(path, index=False, na_rep="", lineterminator="\n")
     else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq  # only here: the CSV export need not pay for the import
+
         table = pa.Table.from_pandas(dataset, preserve_index=False)
         table = table.replace_schema_metadata({"msreg": json.dumps(metadata, ensure_ascii=False)})
         pq.write_table(table, path)
