@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.endpoints import confirmed_worsening, derive_endpoints  # noqa: E402
-from analytics.estimates import ENDPOINTS, survival_curves, survival_estimates  # noqa: E402
+from analytics.estimates import ENDPOINTS, fit_groups, survival_curves, survival_estimates  # noqa: E402
 from analytics.settings import EndpointSettings  # noqa: E402
 from analytics.snapshot import SNAPSHOT_SCHEMA, Snapshot, clear_snapshot_cache, load_snapshot  # noqa: E402
 from registry import migrate, models  # noqa: E402
@@ -124,8 +124,10 @@ def all_curves(endpoints: pd.DataFrame, settings: EndpointSettings) -> int:
     n = 0
     for endpoint in ENDPOINTS:
         for by in (None, "centre_code"):
-            n += len(survival_curves(endpoints, endpoint, by=by, min_group_size=settings.min_group_size))
-            n += len(survival_estimates(endpoints, endpoint, by=by, min_group_size=settings.min_group_size))
+            # one grouped pass per endpoint and grouping, shared as the dashboard shares it
+            fits = fit_groups(endpoints, endpoint, by=by, min_group_size=settings.min_group_size)
+            n += len(survival_curves(endpoints, endpoint, by=by, min_group_size=settings.min_group_size, fits=fits))
+            n += len(survival_estimates(endpoints, endpoint, by=by, min_group_size=settings.min_group_size, fits=fits))
     return n
 
 
