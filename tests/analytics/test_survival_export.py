@@ -14,7 +14,7 @@ import pytest
 
 from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
-from analytics.survival_export import ExportError, public_data_version, write_survival_export
+from analytics.survival_export import ExportError, write_survival_export
 from tests.analytics.endpoint_cohort import Cohort
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -92,7 +92,7 @@ def test_sidecar_records_settings_versions_and_description(tmp_path: Path) -> No
     meta = json.loads(result.sidecar.read_text(encoding="utf-8"))
     assert meta["settings"] == settings.to_dict()
     assert meta["definitions_version"] == DEFINITIONS_VERSION
-    assert meta["data_version"] == public_data_version(snap.data_version)
+    assert meta["data_version"] == snap.data_version
     assert meta["rows"] == 3
     assert meta["generated_at"] == "2026-11-24T12:00:00+00:00"
     assert meta["columns"] == list(SURVIVAL_EXPORT_COLUMNS)
