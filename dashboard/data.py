@@ -133,7 +133,8 @@ def cox(
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     endpoint: str,
 ) -> tuple[pd.DataFrame, int]:
-    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
+    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
+                              min_level_size=_settings(settings).min_group_size)
 
 
 def cohort_frame(
