@@ -36,7 +36,9 @@ if n == 0:
     st.warning("No patients with this endpoint in the selected cohort.")
     st.stop()
 
-extra = " ".join(res.notes) + ("." if res.notes else "")
+# The note on patients left out (no baseline EDSS, ...) is a count: through the release.
+notes = [f"{ctx.release.text(res.n_excluded)} patient(s) without a defined {ep.label.lower()} left out"] if res.n_excluded else []
+extra = " ".join(notes) + ("." if notes else "")
 if res.logrank_p is not None:
     extra += f" Log-rank p = {res.logrank_p:.3g}."
 caption = ctx.caption(n, extra.strip())
