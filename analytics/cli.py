@@ -91,33 +91,91 @@ def _emit(frame: Any, fmt: str) -> None:
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
-    from registry.cli import CliContext, db_option, pass_cli, record_cli_access
+    from registry.cli import CliContext, acting_actor, db_option, pass_cli, record_cli_access
 
     @export.command("survival")
     @click.argument("out", type=click.Path(dir_okay=False, writable=True))
+    @click.option("--k", "k", type=int, default=5, show_default=True,
+                  help="Every combination of quasi-identifiers (centre, sex, age, transplant year, phenotype) "
+                       "occurs at least k times.")
+    @click.option("--full-detail", is_flag=True,
+                  help="Write the ungeneralised dataset (administrators only; needs --reason; audited).")
+    @click.option("--reason", default=None, metavar="TEXT", help="Why a full-detail export is needed (audit trail).")
+    @click.option("--as", "as_user", default=None, metavar="USERNAME",
+                  help="Export as this registry account: its role and centre decide what may be written "
+                       "[default: the operating-system user, an administrator].")
     @endpoint_options
     @db_option
     @pass_cli
-    def export_survival(cli: CliContext, out: str, settings: Any) -> None:
-        """Write the analysis-ready survival dataset to OUT.csv or OUT.parquet (docs/endpoints.md).
+    def export_survival(cli: CliContext, out: str, k: int, full_detail: bool, reason: str | None,
+                        as_user: str | None, settings: Any) -> None:
+        """Write the analysis-ready survival dataset (docs/endpoints.md) to OUT.csv or OUT.parquet.
 
-        One de-identified row per patient (no dates, no patient codes), plus OUT.json recording
-        the settings, definitions version, data version and a description of the cohort.
+        One de-identified row per patient (no dates, no patient codes), k-anonymous by default
+        (age bands, transplant periods, small centres pooled, values blanked last; no patient
+        dropped), with per-export pseudonymous study ids; plus OUT.json recording k, each
+        generalisation, the blanked values, the settings, definitions and data version.
         """
         from pathlib import Path
 
+        from analytics.snapshot import load_snapshot
         from analytics.survival_export import ExportError, export_format, write_survival_export
+        from registry.access import AccessDenied
+        from registry.db import make_engine, session_scope
+        from registry.export_policy import (
+            actor_for_user,
+            record_full_detail_export,
+            require_full_detail,
+            require_row_level_export,
+            stable_study_ids,
+        )
 
         try:
             export_format(Path(out))
         except ExportError as exc:
             raise click.BadParameter(str(exc), param_hint="OUT") from exc
-        result = write_survival_export(_snapshot(cli.url), out, settings)
+        if k < 2:
+            raise click.BadParameter(f"k = {k}: k-anonymity needs k of at least 2; nothing was written", param_hint="--k")
+        engine = make_engine(cli.url)
+        try:
+            with session_scope(engine) as session:
+                actor = actor_for_user(session, as_user) if as_user else acting_actor(cli.url)
+                stable = stable_study_ids(session)
+            require_row_level_export(actor)
+            if full_detail:
+                reason = require_full_detail(actor, reason)
+            reader = make_engine(cli.url, read_only=True)  # never queued behind a writer's lock
+            try:
+                snapshot = load_snapshot(reader, actor)
+            finally:
+                reader.dispose()
+            try:
+                result = write_survival_export(snapshot, out, settings, k=k, full_detail=full_detail,
+                                               stable_study_ids=stable)
+            except ExportError as exc:
+                raise click.ClickException(f"{exc}; nothing was written") from exc
+            if full_detail:
+                try:
+                    with session_scope(engine) as session:
+                        record_full_detail_export(session, actor, file_name=Path(out).name, rows=result.rows,
+                                                  reason=reason or "", details={"settings": settings.to_dict()})
+                except Exception:
+                    result.path.unlink(missing_ok=True)  # an export that is not audited is not left behind
+                    result.sidecar.unlink(missing_ok=True)
+                    raise
+        except AccessDenied as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            engine.dispose()
+        disclosure = result.metadata.get("disclosure", {})
         record_cli_access(
             cli.url, "export",
-            {"what": "survival dataset", "file": str(Path(result.path).resolve()), "settings": settings.to_dict(), "rows": result.rows},
+            {"what": "survival dataset", "file": str(Path(result.path).resolve()), "settings": settings.to_dict(),
+             "rows": result.rows, "k": None if full_detail else k, "full_detail": full_detail},
+            actor=actor,
         )
-        click.echo(f"wrote {result.rows} patient(s) to {result.path} (description: {result.sidecar})", err=True)
+        click.echo(f"wrote {result.rows} patient(s) to {result.path} ({disclosure.get('mode', '')}; "
+                   f"description: {result.sidecar})", err=True)
 
     @main.command("survival")
     @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm", "dmt_free", "tf_neda"]))

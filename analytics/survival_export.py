@@ -10,6 +10,14 @@ replaced; `.parquet` files also carry the same JSON in their schema metadata und
 recording the settings, `DEFINITIONS_VERSION`, the registry's data version, the row count, the
 generation time (UTC) and a plain-language description of the cohort and the definitions, so
 that a dataset found on a drive years later still says what it is.
+
+Disclosure (registry.k_anonymity, registry.export_policy, docs/disclosure.md): by default the
+export is k-anonymous (k = 5) on its quasi-identifiers (centre, sex, age, transplant year,
+phenotype): `research_dataset` generalises them (age bands, transplant periods, small centres
+pooled) and, last, blanks values, never drops a row, and replaces study ids by per-export
+pseudonyms unless the registry has stable study ids. The sidecar's `disclosure` records k, each
+generalisation, the blanked values and the study-id policy. `full_detail=True` writes the
+ungeneralised dataset (administrators only, audited by the caller).
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ from analytics.kaplan_meier import KaplanMeier
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from analytics.snapshot import Snapshot
 from registry.disclosure import csv_safe_frame
+from registry.k_anonymity import KAnonymityError, anonymise
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
 
 COLUMN_DESCRIPTIONS: dict[str, str] = {
-    "study_id": "random identifier of the patient, stable across exports, not derived from any code",
+    "study_id": "pseudonymous identifier of the patient, not derived from any code (see disclosure.study_ids)",
     "centre_code": "transplant centre",
     "sex": "F, M or U",
     "age_at_transplant": "year of first transplant minus year of birth, top-coded at 90",
@@ -79,7 +88,16 @@ DEFINITIONS_TEXT = (
 
 
 class ExportError(ValueError):
-    """The export cannot be written as asked (e.g. an unknown file ending)."""
+    """The export cannot be written as asked (e.g. an unknown file ending, or k unreachable)."""
+
+
+DEFAULT_K = 5
+GENERALISED_DESCRIPTIONS = {
+    "age_at_transplant": "age at first transplant (year of transplant minus year of birth, top-coded at 90), generalised",
+    "transplant_year": "year of the first transplant (day 0), generalised",
+    "centre_code": "transplant centre, generalised",
+    "phenotype": "phenotype at transplant, generalised",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +112,37 @@ def survival_dataset(endpoints: pd.DataFrame) -> pd.DataFrame:
     """The export's rows from `derive_endpoints` output: its columns only, ordered by study_id."""
     out = endpoints.loc[:, list(SURVIVAL_EXPORT_COLUMNS)]
     return out.sort_values("study_id", kind="stable").reset_index(drop=True)
+
+
+def research_dataset(
+    dataset: pd.DataFrame, *, k: int = DEFAULT_K, stable_study_ids: bool = False
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The k-anonymous research version of `survival_dataset` output and its disclosure record.
+
+    Study ids become per-export pseudonyms (unless `stable_study_ids`); rows are re-ordered by
+    the released id so the order says nothing. Every row is kept.
+
+    :raises ExportError: k below 2, fewer than k patients, or k reachable only by blanking everything.
+    """
+    from registry.export_policy import pseudonymiser
+
+    try:
+        out, report = anonymise(dataset, k)
+    except KAnonymityError as exc:
+        raise ExportError(str(exc)) from exc
+    release_ids, id_policy = pseudonymiser(stable_study_ids)
+    out = out.assign(study_id=release_ids(out["study_id"]))
+    out = out.sort_values("study_id", kind="stable").reset_index(drop=True)
+    record = {"mode": f"k-anonymous (k = {k})", **report.to_dict(), "study_ids": id_policy}
+    return out, record
+
+
+def full_detail_record(stable_study_ids: bool) -> tuple[Any, dict[str, Any]]:
+    """Pseudonymiser and disclosure record of an ungeneralised (full-detail) export."""
+    from registry.export_policy import pseudonymiser
+
+    release_ids, id_policy = pseudonymiser(stable_study_ids)
+    return release_ids, {"mode": "full detail (not generalised; administrators only, audited)", "study_ids": id_policy}
 
 
 def describe_cohort(dataset: pd.DataFrame, *, excluded_without_first_transplant: int = 0) -> str:
@@ -131,11 +180,21 @@ def export_metadata(
     file_format: str,
     generated_at: dt.datetime,
     excluded_without_first_transplant: int = 0,
+    disclosure: dict[str, Any] | None = None,
+    cohort_dataset: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The sidecar's content (pure: everything it records is passed in)."""
+    """The sidecar's content (pure: everything it records is passed in). `disclosure` is the
+    record of `research_dataset`; `cohort_dataset` the ungeneralised rows the cohort is
+    described from (default: `dataset`)."""
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware (UTC)")
-    return {
+    descriptions = {c: COLUMN_DESCRIPTIONS[c] for c in dataset.columns}
+    if disclosure:
+        for column, how in disclosure.get("generalisations", {}).items():
+            descriptions[column] = f"{GENERALISED_DESCRIPTIONS.get(column, column)}: {how}"
+        descriptions["study_id"] = "pseudonymous patient id, " + disclosure["study_ids"]
+    base = dataset if cohort_dataset is None else cohort_dataset
+    meta = {
         "dataset": "AHSCT-in-MS registry: analysis-ready survival data (definitions: docs/endpoints.md)",
         "file": file_name,
         "format": file_format,
@@ -145,10 +204,13 @@ def export_metadata(
         "definitions_version": DEFINITIONS_VERSION,
         "settings": settings.to_dict(),
         "data_version": data_version,  # the same string the CLI and dashboard show; no timestamps
-        "cohort": describe_cohort(dataset, excluded_without_first_transplant=excluded_without_first_transplant),
+        "cohort": describe_cohort(base, excluded_without_first_transplant=excluded_without_first_transplant),
         "definitions": DEFINITIONS_TEXT + " Settings: " + settings.describe() + ".",
-        "column_descriptions": {c: COLUMN_DESCRIPTIONS[c] for c in dataset.columns},
+        "column_descriptions": descriptions,
     }
+    if disclosure:
+        meta["disclosure"] = disclosure
+    return meta
 
 
 def export_format(path: Path) -> str:
@@ -172,17 +234,28 @@ def write_survival_export(
     settings: EndpointSettings | None = None,
     *,
     now: dt.datetime | None = None,
+    k: int = DEFAULT_K,
+    full_detail: bool = False,
+    stable_study_ids: bool = False,
 ) -> ExportResult:
-    """Derive the endpoints from `snapshot` and write the dataset plus its sidecar JSON.
+    """Derive the endpoints from `snapshot` and write the dataset plus its sidecar JSON:
+    k-anonymous by default, ungeneralised with `full_detail` (the caller checks the role and
+    audits it, registry.export_policy). Nothing is written when k cannot be reached.
 
-    :raises ExportError: for a file name ending in neither .csv nor .parquet.
+    :raises ExportError: a file name ending in neither .csv nor .parquet; k below 2 or unreachable.
     """
     path = Path(path)
     fmt = export_format(path)
     settings = settings or EndpointSettings()
     endpoints = derive_endpoints(snapshot, settings)
     consented = without_withdrawn_consent(endpoints, snapshot)  # consent withdrawn: never exported
-    dataset = survival_dataset(consented)
+    full = survival_dataset(consented)
+    if full_detail:
+        release_ids, disclosure = full_detail_record(stable_study_ids)
+        dataset = full.assign(study_id=release_ids(full["study_id"])).sort_values("study_id", kind="stable")
+        dataset = dataset.reset_index(drop=True)
+    else:
+        dataset, disclosure = research_dataset(full, k=k, stable_study_ids=stable_study_ids)
     registered = snapshot.cursor().execute("SELECT count(*) FROM patients").fetchone()
     excluded = int(registered[0]) - len(dataset) - (len(endpoints) - len(consented)) if registered else 0
     metadata = export_metadata(
@@ -193,6 +266,8 @@ def write_survival_export(
         file_format=fmt,
         generated_at=now or dt.datetime.now(dt.UTC),
         excluded_without_first_transplant=excluded,
+        disclosure=disclosure,
+        cohort_dataset=full,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":

@@ -151,7 +151,7 @@ class SurvivalResult:
     curves: pd.DataFrame  # estimator tables of the shown groups, with `group`
     risk: pd.DataFrame  # risk table of every group (the figure suppresses small ones)
     groups: pd.DataFrame  # group, n, events, median_days (KM), shown
-    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper (shown groups)
+    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper, events (≤ t; shown groups)
     logrank_p: float | None
     n_excluded: int
     notes: list[str] = field(default_factory=list)
@@ -187,6 +187,10 @@ def survival_curves(
         summary.append({"group": gf.group, "n": gf.n, "events": int((gf.event == 1).sum()), "median_days": median,
                         "shown": shown})
     est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
+    # Events up to each time, per group: what an estimate rests on (disclosure: an estimate
+    # resting on 1..k-1 events gives that count away beside its number at risk).
+    est["events"] = [int(((data["group"] == g) & (data["event"] == 1) & (data["time"] <= t)).sum())
+                     for g, t in zip(est["group"], est["time"], strict=True)]
     p = None
     if by is not None:
         result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size, fits=fits)
@@ -197,7 +201,7 @@ def survival_curves(
         estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size, fits=fits),
         pd.concat(risks, ignore_index=True) if risks else pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor"]),
         pd.DataFrame(summary, columns=["group", "n", "events", "median_days", "shown"]),
-        est[["group", "years", "n_risk", "estimate", "lower", "upper"]].reset_index(drop=True),
+        est[["group", "years", "n_risk", "estimate", "lower", "upper", "events"]].reset_index(drop=True),
         p,
         n_excluded,
         notes,
@@ -207,10 +211,50 @@ def survival_curves(
 MIN_EVENTS_PER_TERM = 5
 
 
-def cox_table(df: pd.DataFrame, endpoint: str, *, aggressive_features: bool = False) -> tuple[pd.DataFrame, int]:
+def small_profile_levels(df: pd.DataFrame, min_level_size: int = 5) -> dict[str, list[str]]:
+    """Levels of the Cox model's categorical covariates with fewer than `min_level_size`
+    patients (e.g. sex U, one patient): label of the covariate → levels.
+
+    Why they are left out of the model: a hazard ratio for one patient is both meaningless
+    (its interval spans everything) and a disclosure (it says whether that person had the event).
+    """
+    frame = estimates.profile_frame(df)
+    out: dict[str, list[str]] = {}
+    for column in ("age_band", "sex", "phenotype", "conditioning_intensity"):
+        counts = frame[column].value_counts()
+        small = sorted(str(level) for level, n in counts.items() if 0 < n < min_level_size)
+        if small:
+            out[column] = small
+    return out
+
+
+def without_small_levels(df: pd.DataFrame, min_level_size: int = 5) -> pd.DataFrame:
+    """`df` without the patients of `small_profile_levels`."""
+    small = small_profile_levels(df, min_level_size)
+    if not small:
+        return df
+    frame = estimates.profile_frame(df)
+    keep = pd.Series(True, index=df.index)
+    for column, levels in small.items():
+        keep &= ~frame[column].astype(object).astype(str).isin(levels) | frame[column].isna()
+    return df[keep.to_numpy()]
+
+
+def describe_small_levels(small: dict[str, list[str]], min_level_size: int = 5) -> str:
+    """The note under the Cox model: which levels were left out, and why."""
+    if not small:
+        return ""
+    parts = [f"{COVARIATE_LABELS.get(c, c)} {', '.join(levels)}" for c, levels in small.items()]
+    return (f"Left out of the model (fewer than {min_level_size} patients, too few to estimate and a disclosure "
+            f"risk): {'; '.join(parts)}.")
+
+
+def cox_table(df: pd.DataFrame, endpoint: str, min_level_size: int = 5, *,
+              aggressive_features: bool = False) -> tuple[pd.DataFrame, int]:
     """Hazard ratios (term, hr, lower, upper, p) of the patient-profile Cox model
     (analytics.estimates.cox_profile) and the number of patients in it; with
-    `aggressive_features`, F1-F4 of the aggressive-MS profile are covariates too.
+    `aggressive_features`, F1-F4 of the aggressive-MS profile are covariates too. Patients of
+    covariate levels with fewer than `min_level_size` patients are left out (`small_profile_levels`).
 
     Empty when the model cannot be fitted (no event, nothing varies) or has fewer than
     MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
@@ -218,6 +262,7 @@ def cox_table(df: pd.DataFrame, endpoint: str, *, aggressive_features: bool = Fa
     2007), and a centre of three patients would otherwise get a forest plot of nonsense.
     """
     empty = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    df = without_small_levels(df, min_level_size)
     try:
         covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
         fit = estimates.cox_profile(df, endpoint, covariates)

@@ -136,7 +136,7 @@ def cox(
     aggressive_features: bool = False,
 ) -> tuple[pd.DataFrame, int]:
     return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
-                              aggressive_features=aggressive_features)
+                              min_level_size=_settings(settings).min_group_size, aggressive_features=aggressive_features)
 
 
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
@@ -246,7 +246,10 @@ def survival_export_files(
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     cohort_text: str,
 ) -> tuple[bytes, bytes, dict[str, Any]]:
-    """The research export of the selected cohort as (CSV, Parquet, sidecar metadata).
+    """The k-anonymous research export of the selected cohort as (CSV, Parquet, sidecar metadata).
+
+    :raises AccessDenied: for governance (aggregates only).
+    :raises ExportError: the cohort is too small for k-anonymity.
 
     Built by analytics.survival_export (its columns, order, CSV escaping and metadata), so a
     download from the dashboard is the same dataset as `msreg export survival`, restricted to
@@ -258,16 +261,23 @@ def survival_export_files(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analytics.survival_export import export_metadata, survival_dataset
+    from analytics.survival_export import export_metadata, research_dataset, survival_dataset
+    from registry.db import session_scope
     from registry.disclosure import csv_safe_frame
+    from registry.export_policy import require_row_level_export, stable_study_ids
 
+    require_row_level_export(_actor(scope))  # governance: aggregates only
+    with session_scope(reader_for(url)) as session:
+        stable = stable_study_ids(session)
     from analytics.consent import without_withdrawn_consent
 
     # consent withdrawn: never in a research download (analytics/consent.py)
-    dataset = survival_dataset(without_withdrawn_consent(cohort_frame(url, scope, version, settings, cohort), _snapshot(url, scope)))
+    full = survival_dataset(without_withdrawn_consent(cohort_frame(url, scope, version, settings, cohort), _snapshot(url, scope)))
+    # k = the minimum group size (5 by default): the same threshold as every count on the pages.
+    dataset, disclosure = research_dataset(full, k=max(2, _settings(settings).min_group_size), stable_study_ids=stable)
     now = dt.datetime.now(dt.UTC)
     meta = export_metadata(dataset, _settings(settings), version, file_name="ahsct_ms_survival",
-                           file_format="csv+parquet", generated_at=now)
+                           file_format="csv+parquet", generated_at=now, disclosure=disclosure, cohort_dataset=full)
     meta["cohort_filters"] = cohort_text
     csv = csv_safe_frame(dataset).to_csv(index=False, na_rep="", lineterminator="\n").encode("utf-8")
     table = pa.Table.from_pandas(dataset, preserve_index=False)

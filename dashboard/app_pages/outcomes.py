@@ -4,6 +4,10 @@ marks, the number-at-risk table, the log-rank p, estimates at 1/2/3/5 years and 
 Why comparisons by centre come with a warning: centres differ in case mix (phenotype, EDSS,
 era), so unadjusted curves by centre describe, they do not rank; the Cox model below adjusts for
 the patient profile.
+
+Every count here goes through the viewer's release (`ctx.release`, registry.disclosure):
+patients and events in the estimates table, the risk table, the Cox model's n; an estimate
+resting on 1..k-1 events is not shown to governance or researchers.
 """
 
 from __future__ import annotations
@@ -32,41 +36,54 @@ if n == 0:
     st.warning("No patients with this endpoint in the selected cohort.")
     st.stop()
 
-extra = " ".join(res.notes) + ("." if res.notes else "")
+# The note on patients left out (no baseline EDSS, ...) is a count: through the release.
+notes = [f"{ctx.release.text(res.n_excluded)} patient(s) without a defined {ep.label.lower()} left out"] if res.n_excluded else []
+extra = " ".join(notes) + ("." if notes else "")
 if res.logrank_p is not None:
     extra += f" Log-rank p = {res.logrank_p:.3g}."
 caption = ctx.caption(n, extra.strip())
 title = ep.label + ("" if by is None else f" by {grouping_label.lower()}")
 make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
 fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
-           min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes)
+           min_group_size=ctx.settings.min_group_size, release=ctx.release)
 st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
 
 if res.logrank_p is not None:
     st.metric("Log-rank p", f"{res.logrank_p:.3g}", help="Groups with too few patients are left out of the test.")
 
 st.subheader("Estimates")
-# Counts of groups too small to show are suppressed here as in the figure's risk table.
+# Counts of groups too small to show are "<5" for everyone, as in the figure's risk table;
+# the others are released to the viewer (exact, or small hidden and the rest rounded).
+release = ctx.release
 small = f"<{ctx.settings.min_group_size}"
 g = res.groups
 table = pd.DataFrame({
     "group": g["group"],
-    "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
-    "events": [str(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
+    "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+    "events": [release.text(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
     "median (months)": [
-        "—" if not s or ep.kind == "ci" else "not reached" if pd.isna(m) else f"{m / (analysis.DAYS_PER_YEAR / 12):.1f}"
-        for m, s in zip(g["median_days"], g["shown"], strict=True)
+        "—" if not s or ep.kind == "ci" or not release.estimate_shown(e) else "not reached" if pd.isna(m)
+        else f"{m / (analysis.DAYS_PER_YEAR / 12):.1f}"
+        for m, s, e in zip(g["median_days"], g["shown"], g["events"], strict=True)
     ],
 })
 est = res.estimates.copy()
+hidden_estimates = 0
 for y in analysis.ESTIMATE_YEARS:
     e = est[est["years"] == y].set_index("group")
-    table[f"{y} y"] = [
-        analysis.format_estimate(*e.loc[g, ["estimate", "lower", "upper"]]) if g in e.index else "—" for g in table["group"]
-    ]
+    column = []
+    for group in table["group"]:
+        if group in e.index and not release.estimate_shown(e.loc[group, "events"]):
+            hidden_estimates += 1
+            column.append(f"fewer than {release.k} events")
+        else:
+            column.append(analysis.format_estimate(*e.loc[group, ["estimate", "lower", "upper"]]) if group in e.index else "—")
+    table[f"{y} y"] = column
 st.dataframe(table, hide_index=True, width="stretch")
 st.caption("95% confidence intervals (Kaplan–Meier: log-log; cumulative incidence: log). "
-           "'—': follow-up too short, or group too small.")
+           "'—': follow-up too short, or group too small. "
+           + release.footnote(release.hidden_in(list(g["n"]) + list(g["events"])))
+           + (f" {hidden_estimates} estimate(s) not shown: they rest on fewer than {release.k} events." if hidden_estimates else ""))
 
 st.subheader("Outcomes by aggressive-MS profile at transplant")
 st.caption("Features of aggressive MS shown by the data on or before day 0: F1 frequent early relapses, F2 incomplete "
@@ -93,13 +110,17 @@ if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
     with_features = st.checkbox("Include the aggressive-MS features F1–F4 as covariates", key="o_cox_features")
     hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, with_features)
+    small_levels = analysis.small_profile_levels(ctx.cohort(), ctx.settings.min_group_size)
+    levels_note = analysis.describe_small_levels(small_levels, ctx.settings.min_group_size)
     if hr.empty:
         st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
                 "patients with complete data in this cohort (hazard ratios would be unreliable).")
     else:
         st.plotly_chart(
             forest_figure(hr, title=f"{ep.label}: Cox proportional hazards",
-                          caption=ctx.caption(n_model, "Complete-case analysis; Efron ties.")),
+                          caption=ctx.caption(n_model, f"Complete-case analysis; Efron ties. {levels_note}".strip())),
             theme=None, width="stretch", key="outcomes_forest",
         )
         st.dataframe(hr.round(3), hide_index=True, width="stretch")
+        if levels_note:
+            st.caption(levels_note)

@@ -6,11 +6,12 @@ Decisions:
 - Funnel-plot rates use only patients whose status at the horizon is known (followed past
   it, or dead before it): a patient transplanted last month cannot count as a 100-day survivor.
 - Centres with fewer patients than the minimum group size show "<5" and no rate, as curves do.
-- For governance and researchers (no patient codes) the early-death counts by centre go
-  through registry.disclosure.suppress_counts: 1–4 hidden, with complementary cells so that
-  none can be worked out from the total; the rate beside a hidden count is hidden too.
-- The serious-AE table (category × grade) hides counts of 1–4 with complementary suppression
-  (registry.disclosure) so that no hidden count can be worked out from the totals.
+- Every count goes through the viewer's release (`ctx.release`, registry.disclosure): for
+  governance and researchers counts of 1–4 show as "<5" and others are rounded to 5, and a rate
+  or TRM estimate resting on 1–4 events is not shown (2.3% of 45 is one death).
+- Serious AEs are coarsened for those roles (pooled grades, wider windows, small categories
+  pooled) so that every serious AE is drawn or marked hidden; the table shows the same counts,
+  with its totals, and never the word None.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from analytics import estimates
 from dashboard import analysis, data
 from dashboard.context import page_context
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, funnel_figure, serious_ae_figure
-from registry.disclosure import suppress_counts
+from dashboard.figures.counts import serious_ae_counts
 
 ctx = page_context()
 df = ctx.cohort()
@@ -35,8 +36,7 @@ trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filte
 st.plotly_chart(
     cumulative_incidence_figure(trm.curves, trm.risk, title="Transplant-related mortality",
                                 caption=ctx.caption(len(df), "Aalen–Johansen; deaths from other causes compete."),
-                                min_group_size=ctx.settings.min_group_size,
-                                hide_small_counts=not ctx.sees_patient_codes),
+                                min_group_size=ctx.settings.min_group_size, release=ctx.release),
     theme=None, width="stretch", key="safety_trm",
 )
 
@@ -64,35 +64,35 @@ st.plotly_chart(
     funnel_figure(per_centre, title=f"{metric} by centre", rate_label=metric.split(" (")[0],
                   caption=ctx.caption(int(per_centre["n"].sum()), f"Patients with known status at day {horizon}; "
                                       "binomial 95% and 99.8% limits around the registry rate."),
-                  min_group_size=ctx.settings.min_group_size),
+                  min_group_size=ctx.settings.min_group_size, release=ctx.release),
     theme=None, width="stretch", key="safety_funnel",
 )
 
 by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
 trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
 early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
+release = ctx.release
 small = f"<{ctx.settings.min_group_size}"
-deaths = early["deaths"].astype(int)
-if not ctx.sees_patient_codes:
-    # Governance and researchers: death counts of 1–4 hidden, with complementary cells.
-    deaths = suppress_counts(early[["deaths"]].astype(int), ctx.settings.min_group_size, with_totals=False)["deaths"]
 rows = []
 for _, g in by_centre.groups.iterrows():
     centre = g["group"]
-    shown = bool(g["shown"]) and not pd.isna(deaths.get(centre, pd.NA))
     e = early.loc[centre]
+    trm_shown = g["shown"] and centre in trm1.index and release.estimate_shown(trm1.loc[centre, "events"])
     rows.append({
         "Centre": centre,
-        "Patients": str(g["n"]) if g["shown"] else small,
-        "Early deaths ≤100 d": str(int(deaths[centre])) if shown else small,
-        "Early mortality": f"{100 * e['proportion']:.1f}%" if shown else "—",
+        "Patients": release.text(g["n"]) if g["shown"] else small,
+        "Early deaths ≤100 d": release.text(e["deaths"]) if g["shown"] else small,
+        "Early mortality": release.proportion(e["deaths"], e["patients"]) if g["shown"] else "—",
         "TRM at 1 year (95% CI)": (analysis.format_estimate(*trm1.loc[centre, ["estimate", "lower", "upper"]])
+                                   if trm_shown else f"fewer than {release.k} events"
                                    if g["shown"] and centre in trm1.index else "—"),
     })
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+n_hidden = release.hidden_in([e for c, e in early["deaths"].items() if c in set(by_centre.groups.loc[by_centre.groups["shown"], "group"])])
 st.caption("Early mortality: all-cause deaths within 100 days of all patients (as `msreg`); the funnel counts only "
-           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI."
-           + ("" if ctx.sees_patient_codes else " Death counts of 1–4 are hidden, with complementary cells."))
+           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI. "
+           + release.footnote(n_hidden)
+           + ("" if release.exact else f" Rates and estimates resting on fewer than {release.k} events are not shown."))
 
 st.subheader("Serious adverse events")
 ae = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
@@ -102,15 +102,19 @@ if ae.empty:
 else:
     st.plotly_chart(
         serious_ae_figure(ae, title="Serious adverse events by category, grade and time since transplant",
-                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."
-                                              + ("" if ctx.sees_patient_codes else " Counts of 1–4 are not drawn, with complementary cells.")),
-                          min_cell=None if ctx.sees_patient_codes else ctx.settings.min_group_size),
+                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."),
+                          release=release),
         theme=None, width="stretch", key="safety_ae",
     )
-    table = ae.groupby(["category", "grade"]).size().unstack(fill_value=0)
-    table.columns = [f"grade {c}" for c in table.columns]
-    st.dataframe(suppress_counts(table, ctx.settings.min_group_size, total_label="total"), width="stretch")
-    st.caption("Counts of 1–4 hidden with complementary cells, so none can be recovered from the totals.")
+    counts = serious_ae_counts(ae, release)
+    table = counts.by_category.copy()
+    table.columns = [c.lower() for c in table.columns]
+    table.loc["total"] = table.sum()
+    table["total"] = table.sum(axis=1)
+    shown = table.astype("Int64") if release.exact else table.apply(lambda col: [release.text(v) for v in col])
+    st.dataframe(shown, width="stretch")
+    st.caption(" ".join(p for p in (counts.note, release.footnote(release.hidden_in(table.to_numpy().ravel()))) if p)
+               or "Exact counts.")
 
 st.subheader("Engraftment")
 left, right = st.columns(2)
@@ -136,7 +140,7 @@ else:
     g = eng.groups
     eng_table = pd.DataFrame({
         "group": g["group"],
-        "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+        "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
     })
     for day in (14, 21, 28):
         e = at_days[(at_days["time"] == day) & ~at_days["suppressed"]].set_index("group")

@@ -6,6 +6,9 @@ Who sees what: centre users pick among their own patients by patient code (the s
 only their centre), administrators by centre and patient code, and governance/researchers by
 study_id only: for them the snapshot has no patient codes, and the page shows days since
 transplant, never calendar dates.
+
+Governance and researchers see aggregates only (registry.disclosure): a single patient's
+course, even under a study id, is row-level data, so the page tells them so and shows nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from dashboard.figures import patient_timeline_figure
 
 ctx = page_context()
 st.title("Patient timeline")
+if not ctx.release.exact:
+    st.info("Single-patient timelines are not available to your role: governance and research accounts see "
+            "aggregates only (see the disclosure policy in the README).")
+    st.stop()
 df = ctx.cohort()
 if df.empty:
     st.warning("No patients match the cohort filters in the sidebar.")
