@@ -220,25 +220,31 @@ def benchmark(
 
 def centre_sentence(row: pd.Series, result: BenchmarkResult, *, events_text: str | None = None) -> str:
     """One plain sentence for a committee member: what this centre's result means and what it
-    does not. ``events_text`` replaces the count where it must be hidden (e.g. "<5")."""
+    does not. ``events_text`` replaces a count that must be hidden (e.g. "<5"); the O/E and the
+    p-value, from which the count could be worked out, are then left out too."""
     centre = row["centre_code"]
     what = f"{MEASURES[result.measure]['event']}s by day {result.at}"
     if not bool(row.get("tested", True)):
         return f"{centre}: too few patients to compare; no conclusion either way."
-    count = events_text if events_text is not None else str(int(row["events"]))
-    ratio = f"O/E {row['o_e']:.2f}, 95% CI {row['o_e_lower']:.2f}–{row['o_e_upper']:.2f}" if np.isfinite(row["o_e"]) else "O/E not estimable"
+    hidden = events_text is not None
+    count = events_text if hidden else str(int(row["events"]))
     basis = "its patients' case mix" if result.adjusted else "the registry as a whole"
+    ratio = ""
+    if not hidden:
+        ratio = (f" (O/E {row['o_e']:.2f}, 95% CI {row['o_e_lower']:.2f}–{row['o_e_upper']:.2f})"
+                 if np.isfinite(row["o_e"]) else " (O/E not estimable)")
+    head = f"{centre}: {count} {what} against {row['expected']:.1f} expected for {basis}{ratio}"
     if row["signal"]:
+        chance = "" if hidden else f" happens by chance in only {100 * row['p_value']:.1f}% of centres without any excess, so it"
         return (
-            f"{centre}: {count} {what} against {row['expected']:.1f} expected for {basis} ({ratio}); a count this high "
-            f"happens by chance in only {100 * row['p_value']:.1f}% of centres without any excess, so this is a signal to "
-            f"review the centre's cases and data — not proof of worse care (about {result.expected_false_signals:.1f} "
-            f"false signal(s) are expected among {result.n_tested} centres, and unmeasured case mix can cause one)."
+            f"{head}; a count this high{chance or ' is unlikely by chance alone, so it'} is a signal to review the centre's "
+            f"cases and data — not proof of worse care (about {result.expected_false_signals:.1f} false signal(s) are "
+            f"expected among {result.n_tested} centres, and unmeasured case mix can cause one)."
         )
+    p_text = "" if hidden else f" (p = {row['p_value']:.2f})"
     return (
-        f"{centre}: {count} {what} against {row['expected']:.1f} expected for {basis} ({ratio}); no signal — chance alone "
-        f"explains this count (p = {row['p_value']:.2f}) — but that does not show the centre is as safe as the registry: "
-        f"with {row['expected']:.1f} expected, only a large excess could be detected."
+        f"{head}; no signal — chance alone explains this count{p_text} — but that does not show the centre is as "
+        f"safe as the registry: with {row['expected']:.1f} expected, only a large excess could be detected."
     )
 
 

@@ -1,13 +1,13 @@
-"""Safety: transplant-related mortality (cumulative incidence, other deaths competing), early
-mortality and TRM by centre against the registry (funnel plot), and serious adverse events.
+"""Safety: transplant-related mortality (cumulative incidence, other deaths competing; stacked
+with the other causes; compared between groups by Gray's test), early mortality and TRM by
+centre against the registry (observed/expected funnel with an exact signal rule), and serious
+adverse events.
 
 Decisions:
-- Funnel-plot rates use only patients whose status at the horizon is known (followed past
-  it, or dead before it): a patient transplanted last month cannot count as a 100-day survivor.
-- Centres with fewer patients than the minimum group size show "<5" and no rate, as curves do.
-- For governance and researchers (no patient codes) the early-death counts by centre go
-  through registry.disclosure.suppress_counts: 1–4 hidden, with complementary cells so that
-  none can be worked out from the total; the rate beside a hidden count is hidden too.
+- Centre benchmarking, the TRM group comparison and their disclosure rules are in
+  dashboard/safety_views.py (one call each here): estimates from every patient (Aalen–Johansen
+  / Kaplan–Meier), never from complete cases; counts of 1–4 hidden from governance and
+  researchers with complementary cells, and the values beside them too.
 - The serious-AE table (category × grade) hides counts of 1–4 with complementary suppression
   (registry.disclosure) so that no hidden count can be worked out from the totals.
 """
@@ -17,10 +17,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import estimates
-from dashboard import analysis, data
+from dashboard import data, safety_views
 from dashboard.context import page_context
-from dashboard.figures import cumulative_incidence_figure, funnel_figure, serious_ae_figure
+from dashboard.figures import cumulative_incidence_figure, serious_ae_figure
 from registry.disclosure import suppress_counts
 
 ctx = page_context()
@@ -39,59 +38,10 @@ st.plotly_chart(
     theme=None, width="stretch", key="safety_trm",
 )
 
-HORIZONS = {
-    "Early mortality (all-cause death ≤100 days)": ("os_days", "os_event", 100, lambda s: s == 1),
-    "TRM within 1 year": ("trm_days", "trm_status", 365, lambda s: s == 1),
-}
-
-
-def rate_by_centre(frame: pd.DataFrame, days_col: str, status_col: str, horizon: int, is_event) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Per centre: patients with known status at the horizon, and events by the horizon."""
-    d = frame[frame[days_col].notna()]
-    event = is_event(d[status_col]) & (d[days_col] <= horizon)
-    known = event | (d[days_col] >= horizon)
-    out = pd.DataFrame({"centre_code": d["centre_code"], "known": known, "event": event & known})
-    g = out.groupby("centre_code").agg(n=("known", "sum"), events=("event", "sum")).reset_index()
-    return g.astype({"n": int, "events": int})
-
-
-st.subheader("Centres against the registry")
-metric = st.radio("Measure", list(HORIZONS), key="sf_metric", horizontal=True)
-days_col, status_col, horizon, is_event = HORIZONS[metric]
-per_centre = rate_by_centre(df, days_col, status_col, horizon, is_event)
-st.plotly_chart(
-    funnel_figure(per_centre, title=f"{metric} by centre", rate_label=metric.split(" (")[0],
-                  caption=ctx.caption(int(per_centre["n"].sum()), f"Patients with known status at day {horizon}; "
-                                      "binomial 95% and 99.8% limits around the registry rate."),
-                  min_group_size=ctx.settings.min_group_size),
-    theme=None, width="stretch", key="safety_funnel",
-)
-
-by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
-trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
-early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
-small = f"<{ctx.settings.min_group_size}"
-deaths = early["deaths"].astype(int)
-if not ctx.sees_patient_codes:
-    # Governance and researchers: death counts of 1–4 hidden, with complementary cells.
-    deaths = suppress_counts(early[["deaths"]].astype(int), ctx.settings.min_group_size, with_totals=False)["deaths"]
-rows = []
-for _, g in by_centre.groups.iterrows():
-    centre = g["group"]
-    shown = bool(g["shown"]) and not pd.isna(deaths.get(centre, pd.NA))
-    e = early.loc[centre]
-    rows.append({
-        "Centre": centre,
-        "Patients": str(g["n"]) if g["shown"] else small,
-        "Early deaths ≤100 d": str(int(deaths[centre])) if shown else small,
-        "Early mortality": f"{100 * e['proportion']:.1f}%" if shown else "—",
-        "TRM at 1 year (95% CI)": (analysis.format_estimate(*trm1.loc[centre, ["estimate", "lower", "upper"]])
-                                   if g["shown"] and centre in trm1.index else "—"),
-    })
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-st.caption("Early mortality: all-cause deaths within 100 days of all patients (as `msreg`); the funnel counts only "
-           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI."
-           + ("" if ctx.sees_patient_codes else " Death counts of 1–4 are hidden, with complementary cells."))
+# Competing risks (stacked incidence, TRM by group) and centre benchmarking: dashboard/safety_views.py
+safety_views.render_stacked_incidence(ctx, df)
+safety_views.render_trm_comparison(ctx, df)
+safety_views.render_benchmark(ctx)
 
 st.subheader("Serious adverse events")
 ae = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
