@@ -24,6 +24,7 @@ import pandas as pd
 
 from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
+from analytics.settings import EndpointSettings
 from dashboard.figures.style import time_step_months
 
 DAYS_PER_YEAR = 365.25
@@ -200,6 +201,50 @@ def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
     refs = fit.reference_levels
     table["term"] = [_term_label(t, refs) for t in table["term"]]
     return table, fit.n
+
+
+@dataclass
+class CheckedCox:
+    """The profile Cox model as the Outcomes page shows it (analytics.cox_checks)."""
+
+    hr: pd.DataFrame  # term (labelled), hr, lower, upper, p
+    ph: pd.DataFrame  # term (labelled), chisq, df, p (cox.zph), last row GLOBAL
+    n: int
+    notes: list[str]
+    ph_warning: str
+    converged: bool
+    reason: str = ""  # why there is no model ('' when there is one)
+
+
+def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False) -> CheckedCox:
+    """The checked profile model, or an empty one with the reason: no model, or fewer than
+    MIN_EVENTS_PER_TERM events per estimated term (see `cox_table`)."""
+    from analytics.cox_checks import profile_model
+
+    empty_hr = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    empty_ph = pd.DataFrame(columns=["term", "chisq", "df", "p"])
+    try:
+        model = profile_model(df, endpoint, settings, cluster_by_centre=cluster_by_centre)
+    except estimates.EstimateError as exc:
+        return CheckedCox(empty_hr, empty_ph, 0, [], "", False, reason=str(exc))
+    cox = model.table[model.table["model"] != "Fine–Gray"]
+    terms = cox[cox["term"] != "GLOBAL"]
+    if model.n_events < MIN_EVENTS_PER_TERM * len(terms):
+        return CheckedCox(empty_hr, empty_ph, model.n, model.notes, "", model.converged,
+                          reason=f"{model.n_events} events for {len(terms)} terms")
+    refs = {c: "reference" for c in COVARIATE_LABELS}
+    frame = estimates.profile_frame(df)
+    for column in COVARIATE_LABELS:
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype) and len(frame[column].cat.categories):
+            refs[column] = frame[column].cat.categories[0]
+    hr = terms[["term", "hr", "lower", "upper", "p"]].copy()
+    hr["term"] = [_term_label(t, refs) for t in hr["term"]]
+    ph_rows = cox[cox["ph_chisq"].notna()]
+    ph = pd.DataFrame({
+        "term": ["Global" if t == "GLOBAL" else COVARIATE_LABELS.get(t.partition("[")[0], t.partition("[")[0]) for t in ph_rows["term"]],
+        "chisq": ph_rows["ph_chisq"].to_numpy(), "df": ph_rows["ph_df"].to_numpy(), "p": ph_rows["ph_p"].to_numpy(),
+    })
+    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged)
 
 
 COVARIATE_LABELS: dict[str, str] = {

@@ -136,6 +136,20 @@ def cox(
     return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
 
 
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def cox_checked(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    endpoint: str,
+    cluster_by_centre: bool,
+) -> analysis.CheckedCox:
+    return analysis.cox_checked(cohort_frame(url, scope, version, settings, cohort), endpoint, _settings(settings),
+                                cluster_by_centre=cluster_by_centre)
+
+
 def cohort_frame(
     url: str,
     scope: ScopeKey,

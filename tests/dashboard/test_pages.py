@@ -46,6 +46,19 @@ def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_
     assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
 
 
+def test_outcomes_cox_model_shows_the_ph_test_and_can_cluster_by_centre(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_endpoint").set_value("neda").run()
+    ph = next(d.value for d in at.dataframe if "chisq" in d.value.columns)
+    assert ph["term"].iloc[-1] == "Global" and ph["p"].between(0, 1).all()
+    plain = plotly_specs(at)[1]["data"][0]["error_x"]["array"]
+    at.toggle(key="o_cluster").set_value(True).run()
+    assert not at.exception
+    forest = plotly_specs(at)[1]
+    assert forest["data"][0]["error_x"]["array"] != plain
+    assert not any("Sex: U" in t for t in forest["data"][0]["y"])
+
+
 def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_by").set_value("Centre").run()
