@@ -145,6 +145,8 @@ def survival_estimates(
     by: str | None = None,
     at: Sequence[float] = DEFAULT_TIMES,
     min_group_size: int = 5,
+    min_at_risk: int | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Estimates at the given days, per group.
 
@@ -153,8 +155,19 @@ def survival_estimates(
     transplant-related death with log 95% CI (trm). See the module docstring for suppressed
     groups and times past the follow-up.
 
+    Two rules keep a table honest (the same as the figures'):
+
+    * at a time with fewer than ``min_at_risk`` patients at risk (default: ``min_group_size``,
+      the point where the curves stop) there is no estimate, unless the curve has ended (every
+      patient had an event), where the value is known;
+    * where survival is still 1 (or the incidence still 0) the estimator's interval has zero
+      width; the bound on the side that can move is replaced by the exact one-sided
+      ``1 - alpha/2`` bound from the patients followed to that time
+      (:mod:`analytics.intervals`).
+
     :raises EstimateError: unknown endpoint or grouping column, or invalid times.
     """
+    min_at_risk = min_group_size if min_at_risk is None else int(min_at_risk)
     times = _check_times(at)
     data = endpoint_data(endpoints, endpoint, by)
     frames = []
@@ -165,7 +178,8 @@ def survival_estimates(
                                         "upper": np.nan, "suppressed": True, "group": group}))
             continue
         est = _fit(endpoint, sub["time"].to_numpy(), sub["event"].to_numpy()).at(times)
-        unknown = (est["n_risk"].to_numpy() == 0) & (not _curve_finished(sub))
+        _exact_bounds_where_degenerate(est, sub, endpoint, alpha)
+        unknown = (est["n_risk"].to_numpy() < min_at_risk) & (not _curve_finished(sub))
         for column in ("estimate", "lower", "upper"):
             est[column] = est[column].where(~unknown, np.nan)
         est["suppressed"] = False
@@ -179,6 +193,21 @@ def survival_estimates(
     # whole days print as whole days (365, not 365.0)
     out["time"] = out["time"].astype("int64") if all(float(t).is_integer() for t in times) else out["time"].astype(float)
     return out[list(ESTIMATE_COLUMNS)]
+
+
+def _exact_bounds_where_degenerate(est: pd.DataFrame, sub: pd.DataFrame, endpoint: str, alpha: float) -> None:
+    """S = 1 (or F = 0) at a time: the exact one-sided bound instead of a zero-width interval."""
+    from analytics.intervals import zero_event_upper_bound
+
+    time = sub["time"].to_numpy()
+    status = sub["event"].to_numpy()
+    for i, t in enumerate(est["time"].to_numpy()):
+        m = int(((time >= t) | ((status != 0) & (time <= t))).sum())
+        bound = zero_event_upper_bound(m, alpha)
+        if endpoint == "trm" and est.at[i, "estimate"] <= 0.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 0.0, bound
+        elif endpoint != "trm" and est.at[i, "estimate"] >= 1.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 1.0 - bound, 1.0
 
 
 def _curve_finished(sub: pd.DataFrame) -> bool:

@@ -157,7 +157,7 @@ def survival_curves(
         rt.insert(0, "group", g)
         risks.append(rt)
         shown = len(sub) >= min_group_size
-        median = KaplanMeier().fit(sub["time"], sub["event"]).median_ if shown and ep.kind == "km" else math.nan
+        median = _drawn_median(sub, min_group_size) if shown and ep.kind == "km" else math.nan
         summary.append({"group": g, "n": len(sub), "events": int((sub["event"] == 1).sum()), "median_days": median,
                         "shown": shown})
     est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
@@ -176,6 +176,17 @@ def survival_curves(
         n_excluded,
         notes,
     )
+
+
+def _drawn_median(sub: pd.DataFrame, min_at_risk: int) -> float:
+    """The Kaplan–Meier median, only where the curve is drawn (up to the last time with at
+    least `min_at_risk` at risk): a median from the undrawn tail ("200 months" beside a curve
+    that stops at 57%) rests on a handful of patients. NaN: not reached within the curve."""
+    fit = KaplanMeier().fit(sub["time"], sub["event"])
+    drawn = fit.table_[fit.table_["n_risk"] >= min_at_risk]
+    if drawn.empty or math.isnan(fit.median_) or fit.median_ > float(drawn["time"].max()):
+        return math.nan
+    return float(fit.median_)
 
 
 MIN_EVENTS_PER_TERM = 5
