@@ -24,6 +24,14 @@ _SETTING_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--delta-cutoff", "delta_cutoff", click.FLOAT, "Baseline EDSS above which δ is 0.5 instead of 1.0 [default: 5.5]."),
     ("--mri-rebaseline-days", "mri_rebaseline_days", click.INT,
      "MRI activity counts for NEDA-3 only after this many days [default: 180]."),
+    # sensitivity settings: outputs say so (EndpointSettings.sensitivity_note)
+    ("--unknown-death-trm-days", "unknown_death_trm_days", click.INT,
+     "Sensitivity: deaths of UNKNOWN cause within this many days count as transplant-related [default: never]."),
+    ("--pfs-neda-censoring", "pfs_neda_censoring", click.Choice(["endpoints", "last_assessment", "last_contact"]),
+     "Sensitivity: censor PFS and NEDA-3 as ENDPOINTS.md says, at the last assessment, or at last contact "
+     "[default: endpoints]."),
+    ("--sex-unknown-as-missing", "sex_unknown_as_missing", click.BOOL,
+     "Treat sex U as missing in models (true/false) [default: true]."),
 )
 
 
@@ -78,6 +86,8 @@ def _provenance(settings: Any, snapshot: Any) -> None:
         f"settings {json.dumps(settings.to_dict(), separators=(',', ':'))}",
         err=True,
     )
+    if settings.sensitivity_note():
+        click.echo(f"SENSITIVITY ANALYSIS: {settings.sensitivity_note()}", err=True)
 
 
 def _emit(frame: Any, fmt: str) -> None:

@@ -465,19 +465,24 @@ SELECT patient_id, centre_code, patient_code, study_id, day0,
        CASE WHEN rfs_end IS NOT NULL THEN 1 ELSE 0 END AS rfs_event,
        -- PFS: CDW or death, else censored at the last assessment (day 0 if none).
        CASE WHEN baseline_edss IS NOT NULL
-            THEN coalesce(pfs_end, last_assessment_date, day0) - day0 END AS pfs_days,
+            THEN coalesce(pfs_end, CASE WHEN $pfs_neda_censoring = 'last_contact' THEN lc_date END,
+                          last_assessment_date, day0) - day0 END AS pfs_days,
        CASE WHEN baseline_edss IS NOT NULL THEN CASE WHEN pfs_end IS NOT NULL THEN 1 ELSE 0 END END AS pfs_event,
        -- CDI: mirrored rule, only for baseline >= 2.0; death censors.
        CASE WHEN baseline_edss >= 2.0 THEN coalesce(cdi_date, cdi_censor) - day0 END AS cdi_days,
        CASE WHEN baseline_edss >= 2.0 THEN CASE WHEN cdi_date IS NOT NULL THEN 1 ELSE 0 END END AS cdi_event,
        -- NEDA-3: EDA or death, else censored at last contact.
        CASE WHEN baseline_edss IS NOT NULL
-            THEN coalesce(least(eda_date, death_date), lc_date) - day0 END AS neda_days,
+            THEN coalesce(least(eda_date, death_date),
+                          CASE WHEN $pfs_neda_censoring = 'last_assessment' THEN coalesce(last_assessment_date, day0)
+                               ELSE lc_date END) - day0 END AS neda_days,
        CASE WHEN baseline_edss IS NOT NULL
             THEN CASE WHEN least(eda_date, death_date) IS NOT NULL THEN 1 ELSE 0 END END AS neda_event,
        -- TRM: 1 transplant-related death, 2 any other death (competing), 0 alive at last contact.
        coalesce(death_date, lc_date) - day0 AS trm_days,
-       CASE WHEN death_date IS NULL THEN 0 WHEN death_cause = 'TRANSPLANT_RELATED' THEN 1 ELSE 2 END AS trm_status,
+       -- (sensitivity: UNKNOWN deaths within $unknown_trm_days days count as transplant-related; -1 never)
+       CASE WHEN death_date IS NULL THEN 0 WHEN death_cause = 'TRANSPLANT_RELATED' THEN 1
+            WHEN death_cause = 'UNKNOWN' AND death_date - day0 <= $unknown_trm_days THEN 1 ELSE 2 END AS trm_status,
        -- DMT-free survival: first post-transplant DMT start or death, else last contact.
        coalesce(dmt_free_end, lc_date) - day0 AS dmt_free_days,
        CASE WHEN dmt_free_end IS NOT NULL THEN 1 ELSE 0 END AS dmt_free_event,
@@ -504,6 +509,8 @@ def endpoint_params(settings: EndpointSettings) -> dict[str, object]:
         **_cdw_params(settings),
         "mri_rebaseline_days": settings.mri_rebaseline_days,
         "baseline_lookback_days": settings.baseline_lookback_days,
+        "unknown_trm_days": -1 if settings.unknown_death_trm_days is None else settings.unknown_death_trm_days,
+        "pfs_neda_censoring": settings.pfs_neda_censoring,
     }
 
 

@@ -205,6 +205,8 @@ def survival_estimates(
     at: Sequence[float] = DEFAULT_TIMES,
     min_group_size: int = 5,
     fits: Sequence[GroupFit] | None = None,
+    min_at_risk: int | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Estimates at the given days, per group.
 
@@ -214,8 +216,19 @@ def survival_estimates(
     groups and times past the follow-up. `fits` (from `fit_groups` with the same arguments)
     saves refitting when the caller has them.
 
+    Two rules keep a table honest (the same as the figures'):
+
+    * at a time with fewer than ``min_at_risk`` patients at risk (default: ``min_group_size``,
+      the point where the curves stop) there is no estimate, unless the curve has ended (every
+      patient had an event), where the value is known;
+    * where survival is still 1 (or the incidence still 0) the estimator's interval has zero
+      width; the bound on the side that can move is replaced by the exact one-sided
+      ``1 - alpha/2`` bound from the patients followed to that time
+      (:mod:`analytics.intervals`).
+
     :raises EstimateError: unknown endpoint or grouping column, or invalid times.
     """
+    min_at_risk = min_group_size if min_at_risk is None else int(min_at_risk)
     times = _check_times(at)
     if fits is None:
         fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
@@ -227,7 +240,8 @@ def survival_estimates(
             frames.append(_suppressed(times, gf.group))
             continue
         est = gf.fit.at(times)
-        unknown = (est["n_risk"].to_numpy() == 0) & (not _curve_finished(gf.event))
+        _exact_bounds_where_degenerate(est, gf.time, gf.event, endpoint, alpha)
+        unknown = (est["n_risk"].to_numpy() < min_at_risk) & (not _curve_finished(gf.event))
         for column in ("estimate", "lower", "upper"):
             est[column] = est[column].where(~unknown, np.nan)
         est["suppressed"] = False
@@ -246,6 +260,21 @@ def survival_estimates(
 def _suppressed(times: list[float], group: str) -> pd.DataFrame:
     return pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
                          "upper": np.nan, "suppressed": True, "group": group})
+
+
+def _exact_bounds_where_degenerate(est: pd.DataFrame, time: np.ndarray, status: np.ndarray, endpoint: str,
+                                   alpha: float) -> None:
+    """S = 1 (or F = 0) at a time: the exact one-sided bound instead of a zero-width interval."""
+    from analytics.intervals import zero_event_upper_bound
+
+    incidence = endpoint in COMPETING_ENDPOINTS
+    for i, t in enumerate(est["time"].to_numpy()):
+        m = int(((time >= t) | ((status != 0) & (time <= t))).sum())
+        bound = zero_event_upper_bound(m, alpha)
+        if incidence and est.at[i, "estimate"] <= 0.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 0.0, bound
+        elif not incidence and est.at[i, "estimate"] >= 1.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 1.0 - bound, 1.0
 
 
 def _curve_finished(event: np.ndarray) -> bool:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
+from analytics.settings import EndpointSettings
 from dashboard.figures.style import time_step_months
 
 DAYS_PER_YEAR = 365.25
@@ -183,13 +184,14 @@ def survival_curves(
         rt.insert(0, "group", gf.group)
         risks.append(rt)
         shown = gf.fit is not None
-        median = gf.fit.median_ if shown and ep.kind == "km" else math.nan
+        median = _drawn_median(gf.fit, min_group_size) if shown and ep.kind == "km" else math.nan
         summary.append({"group": gf.group, "n": gf.n, "events": int((gf.event == 1).sum()), "median_days": median,
                         "shown": shown})
     est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
     # Events up to each time, per group: what an estimate rests on (disclosure: an estimate
     # resting on 1..k-1 events gives that count away beside its number at risk).
-    est["events"] = [int(((data["group"] == g) & (data["event"] == 1) & (data["time"] <= t)).sum())
+    by_group = {gf.group: gf for gf in listed}
+    est["events"] = [int(((by_group[g].event == 1) & (by_group[g].time <= t)).sum())
                      for g, t in zip(est["group"], est["time"], strict=True)]
     p = None
     if by is not None:
@@ -206,6 +208,16 @@ def survival_curves(
         n_excluded,
         notes,
     )
+
+
+def _drawn_median(fit: KaplanMeier, min_at_risk: int) -> float:
+    """The Kaplan–Meier median, only where the curve is drawn (up to the last time with at
+    least `min_at_risk` at risk): a median from the undrawn tail ("200 months" beside a curve
+    that stops at 57%) rests on a handful of patients. NaN: not reached within the curve."""
+    drawn = fit.table_[fit.table_["n_risk"] >= min_at_risk]
+    if drawn.empty or math.isnan(fit.median_) or fit.median_ > float(drawn["time"].max()):
+        return math.nan
+    return float(fit.median_)
 
 
 MIN_EVENTS_PER_TERM = 5
@@ -274,6 +286,52 @@ def cox_table(df: pd.DataFrame, endpoint: str, min_level_size: int = 5, *,
     refs = fit.reference_levels
     table["term"] = [_term_label(t, refs) for t in table["term"]]
     return table, fit.n
+
+
+@dataclass
+class CheckedCox:
+    """The profile Cox model as the Outcomes page shows it (analytics.cox_checks)."""
+
+    hr: pd.DataFrame  # term (labelled), hr, lower, upper, p
+    ph: pd.DataFrame  # term (labelled), chisq, df, p (cox.zph), last row GLOBAL
+    n: int
+    notes: list[str]
+    ph_warning: str
+    converged: bool
+    reason: str = ""  # why there is no model ('' when there is one)
+
+
+def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False,
+                aggressive_features: bool = False) -> CheckedCox:
+    """The checked profile model, or an empty one with the reason: no model, or fewer than
+    MIN_EVENTS_PER_TERM events per estimated term (see `cox_table`)."""
+    from analytics.cox_checks import profile_model
+
+    empty_hr = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    empty_ph = pd.DataFrame(columns=["term", "chisq", "df", "p"])
+    try:
+        covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
+        model = profile_model(df, endpoint, settings, covariates=covariates, cluster_by_centre=cluster_by_centre)
+    except estimates.EstimateError as exc:
+        return CheckedCox(empty_hr, empty_ph, 0, [], "", False, reason=str(exc))
+    cox = model.table[model.table["model"] != "Fine–Gray"]
+    terms = cox[cox["term"] != "GLOBAL"]
+    if model.n_events < MIN_EVENTS_PER_TERM * len(terms):
+        return CheckedCox(empty_hr, empty_ph, model.n, model.notes, "", model.converged,
+                          reason=f"{model.n_events} events for {len(terms)} terms")
+    refs = {c: "reference" for c in COVARIATE_LABELS}
+    frame = estimates.profile_frame(df)
+    for column in COVARIATE_LABELS:
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype) and len(frame[column].cat.categories):
+            refs[column] = frame[column].cat.categories[0]
+    hr = terms[["term", "hr", "lower", "upper", "p"]].copy()
+    hr["term"] = [_term_label(t, refs) for t in hr["term"]]
+    ph_rows = cox[cox["ph_chisq"].notna()]
+    ph = pd.DataFrame({
+        "term": ["Global" if t == "GLOBAL" else COVARIATE_LABELS.get(t.partition("[")[0], t.partition("[")[0]) for t in ph_rows["term"]],
+        "chisq": ph_rows["ph_chisq"].to_numpy(), "df": ph_rows["ph_df"].to_numpy(), "p": ph_rows["ph_p"].to_numpy(),
+    })
+    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged)
 
 
 COVARIATE_LABELS: dict[str, str] = {

@@ -83,6 +83,7 @@ class PageContext:
             f"Settings: CDW confirmed after ≥{s.confirmation_days} days; MRI activity counted after day "
             f"{s.mri_rebaseline_days}; relapse window {s.relapse_window_days} days; δ(b) cut-off "
             f"{s.delta_cutoff:g}; groups under {s.min_group_size} patients not shown. Definitions: {DEFINITIONS_VERSION}."
+            + (f" SENSITIVITY ANALYSIS: {s.sensitivity_note()}." if s.sensitivity_note() else "")
         )
 
     def caption(self, n_patients: int, extra: str = "") -> str:

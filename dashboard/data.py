@@ -165,6 +165,21 @@ def engraftment(
     return result, table
 
 
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def cox_checked(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    endpoint: str,
+    cluster_by_centre: bool,
+    aggressive_features: bool = False,
+) -> analysis.CheckedCox:
+    return analysis.cox_checked(cohort_frame(url, scope, version, settings, cohort), endpoint, _settings(settings),
+                                cluster_by_centre=cluster_by_centre, aggressive_features=aggressive_features)
+
+
 def cohort_frame(
     url: str,
     scope: ScopeKey,

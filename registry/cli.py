@@ -228,6 +228,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_data",  # import, export bundle
     "registry.cli_demo",  # demo
     "analytics.cli",  # export survival, survival, quality
+    "analytics.cli_stats",  # compare, cox, benchmark
     "registry.cli_users",  # user, audit
     "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
     "registry.cli_ops",  # backup, restore

@@ -109,18 +109,31 @@ st.markdown(analysis.profile_statement(assessed, len(frame), min_count=None if c
 if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
     with_features = st.checkbox("Include the aggressive-MS features F1–F4 as covariates", key="o_cox_features")
-    hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, with_features)
-    small_levels = analysis.small_profile_levels(ctx.cohort(), ctx.settings.min_group_size)
-    levels_note = analysis.describe_small_levels(small_levels, ctx.settings.min_group_size)
-    if hr.empty:
+    cluster = st.toggle("Robust standard errors clustered by centre", key="o_cluster",
+                        help="Patients of one centre share unmeasured practice; clustered (sandwich) errors allow for it.")
+    model = data.cox_checked(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, cluster,
+                             with_features)
+    if model.hr.empty:
         st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
-                "patients with complete data in this cohort (hazard ratios would be unreliable).")
+                "patients with complete data in this cohort (hazard ratios would be unreliable)"
+                + (f" — {model.reason}." if model.reason else "."))
     else:
-        st.plotly_chart(
-            forest_figure(hr, title=f"{ep.label}: Cox proportional hazards",
-                          caption=ctx.caption(n_model, f"Complete-case analysis; Efron ties. {levels_note}".strip())),
+        if not model.converged:
+            st.error("The Cox model did not converge cleanly (separation or collinearity): its hazard ratios are "
+                     "unreliable. " + " ".join(n for n in model.notes if n.startswith("convergence")))
+        if model.ph_warning:
+            st.warning(model.ph_warning)
+        forest_col, ph_col = st.columns([3, 2])
+        forest_col.plotly_chart(
+            forest_figure(model.hr, title=f"{ep.label}: Cox proportional hazards",
+                          caption=ctx.caption(model.n, "Complete-case analysis; Efron ties."
+                                              + (" Robust standard errors clustered by centre." if cluster else ""))),
             theme=None, width="stretch", key="outcomes_forest",
         )
-        st.dataframe(hr.round(3), hide_index=True, width="stretch")
-        if levels_note:
-            st.caption(levels_note)
+        ph_col.markdown("**Proportional-hazards test** (as R's `cox.zph`)")
+        ph_col.dataframe(model.ph.round(3), hide_index=True, width="stretch")
+        ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")
+        for note in model.notes:
+            if not note.startswith("convergence"):
+                st.caption(f"Note: {note}.")
+        st.dataframe(model.hr.round(3), hide_index=True, width="stretch")

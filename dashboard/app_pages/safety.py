@@ -1,14 +1,16 @@
-"""Safety: transplant-related mortality (cumulative incidence, other deaths competing), early
-mortality and TRM by centre against the registry (funnel plot), serious adverse events, and time
-to engraftment by centre and regimen (cumulative incidence, death competing).
+"""Safety: transplant-related mortality (cumulative incidence, other deaths competing; stacked
+with the other causes; compared between groups by Gray's test), early mortality and TRM by
+centre against the registry (observed/expected funnel with an exact signal rule), serious
+adverse events, and time to engraftment by centre and regimen (cumulative incidence, death
+competing).
 
 Decisions:
-- Funnel-plot rates use only patients whose status at the horizon is known (followed past
-  it, or dead before it): a patient transplanted last month cannot count as a 100-day survivor.
-- Centres with fewer patients than the minimum group size show "<5" and no rate, as curves do.
+- Centre benchmarking, the TRM group comparison and their disclosure rules are in
+  dashboard/safety_views.py (one call each here): estimates from every patient (Aalen–Johansen
+  / Kaplan–Meier), never from complete cases.
 - Every count goes through the viewer's release (`ctx.release`, registry.disclosure): for
   governance and researchers counts of 1–4 show as "<5" and others are rounded to 5, and a rate
-  or TRM estimate resting on 1–4 events is not shown (2.3% of 45 is one death).
+  or estimate resting on 1–4 events is not shown (2.3% of 45 is one death).
 - Serious AEs are coarsened for those roles (pooled grades, wider windows, small categories
   pooled) so that every serious AE is drawn or marked hidden; the table shows the same counts,
   with its totals, and never the word None.
@@ -19,10 +21,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import estimates
-from dashboard import analysis, data
+from dashboard import analysis, data, safety_views
 from dashboard.context import page_context
-from dashboard.figures import cumulative_incidence_figure, engraftment_figure, funnel_figure, serious_ae_figure
+from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
 
 ctx = page_context()
@@ -40,59 +41,11 @@ st.plotly_chart(
     theme=None, width="stretch", key="safety_trm",
 )
 
-HORIZONS = {
-    "Early mortality (all-cause death ≤100 days)": ("os_days", "os_event", 100, lambda s: s == 1),
-    "TRM within 1 year": ("trm_days", "trm_status", 365, lambda s: s == 1),
-}
-
-
-def rate_by_centre(frame: pd.DataFrame, days_col: str, status_col: str, horizon: int, is_event) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Per centre: patients with known status at the horizon, and events by the horizon."""
-    d = frame[frame[days_col].notna()]
-    event = is_event(d[status_col]) & (d[days_col] <= horizon)
-    known = event | (d[days_col] >= horizon)
-    out = pd.DataFrame({"centre_code": d["centre_code"], "known": known, "event": event & known})
-    g = out.groupby("centre_code").agg(n=("known", "sum"), events=("event", "sum")).reset_index()
-    return g.astype({"n": int, "events": int})
-
-
-st.subheader("Centres against the registry")
-metric = st.radio("Measure", list(HORIZONS), key="sf_metric", horizontal=True)
-days_col, status_col, horizon, is_event = HORIZONS[metric]
-per_centre = rate_by_centre(df, days_col, status_col, horizon, is_event)
-st.plotly_chart(
-    funnel_figure(per_centre, title=f"{metric} by centre", rate_label=metric.split(" (")[0],
-                  caption=ctx.caption(int(per_centre["n"].sum()), f"Patients with known status at day {horizon}; "
-                                      "binomial 95% and 99.8% limits around the registry rate."),
-                  min_group_size=ctx.settings.min_group_size, release=ctx.release),
-    theme=None, width="stretch", key="safety_funnel",
-)
-
-by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
-trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
-early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
+# Competing risks (stacked incidence, TRM by group) and centre benchmarking: dashboard/safety_views.py
+safety_views.render_stacked_incidence(ctx, df)
+safety_views.render_trm_comparison(ctx, df)
+safety_views.render_benchmark(ctx)
 release = ctx.release
-small = f"<{ctx.settings.min_group_size}"
-rows = []
-for _, g in by_centre.groups.iterrows():
-    centre = g["group"]
-    e = early.loc[centre]
-    trm_shown = g["shown"] and centre in trm1.index and release.estimate_shown(trm1.loc[centre, "events"])
-    rows.append({
-        "Centre": centre,
-        "Patients": release.text(g["n"]) if g["shown"] else small,
-        "Early deaths ≤100 d": release.text(e["deaths"]) if g["shown"] else small,
-        "Early mortality": release.proportion(e["deaths"], e["patients"]) if g["shown"] else "—",
-        "TRM at 1 year (95% CI)": (analysis.format_estimate(*trm1.loc[centre, ["estimate", "lower", "upper"]])
-                                   if trm_shown else f"fewer than {release.k} events"
-                                   if g["shown"] and centre in trm1.index else "—"),
-    })
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-n_hidden = release.hidden_in([e for c, e in early["deaths"].items() if c in set(by_centre.groups.loc[by_centre.groups["shown"], "group"])])
-st.caption("Early mortality: all-cause deaths within 100 days of all patients (as `msreg`); the funnel counts only "
-           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI. "
-           + release.footnote(n_hidden)
-           + ("" if release.exact else f" Rates and estimates resting on fewer than {release.k} events are not shown."))
 
 st.subheader("Serious adverse events")
 ae = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)

@@ -46,6 +46,19 @@ def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_
     assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
 
 
+def test_outcomes_cox_model_shows_the_ph_test_and_can_cluster_by_centre(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_endpoint").set_value("neda").run()
+    ph = next(d.value for d in at.dataframe if "chisq" in d.value.columns)
+    assert ph["term"].iloc[-1] == "Global" and ph["p"].between(0, 1).all()
+    plain = plotly_specs(at)[1]["data"][0]["error_x"]["array"]
+    at.toggle(key="o_cluster").set_value(True).run()
+    assert not at.exception
+    forest = plotly_specs(at)[1]
+    assert forest["data"][0]["error_x"]["array"] != plain
+    assert not any("Sex: U" in t for t in forest["data"][0]["y"])
+
+
 def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_by").set_value("Centre").run()
@@ -89,24 +102,71 @@ def test_safety_shows_trm_incidence_funnel_and_serious_aes(app_factory, small_re
     specs = plotly_specs(at)
     titles = [s["layout"]["title"]["text"] for s in specs]
     assert titles[0] == "Transplant-related mortality"
-    assert titles[1].endswith("by centre")
-    assert titles[2].startswith("Serious adverse events")
-    funnel = specs[1]
+    assert titles[1].startswith("Deaths after transplant")
+    assert titles[2].startswith("Transplant-related mortality by")
+    assert titles[3].endswith("observed against expected, by centre")
+    assert titles[4].startswith("Serious adverse events")
+    funnel = specs[3]
     assert next(t for t in funnel["data"] if t["name"] == "Centres")["text"] == ["OSL", "SHF", "UPP"]
-    by_centre = at.dataframe[0].value.set_index("Centre")
-    assert by_centre.loc["TNY", "Patients"] == "<5" and by_centre.loc["OSL", "Patients"] == "30"
-    at.radio(key="sf_metric").set_value("TRM within 1 year").run()
+    assert funnel["layout"]["xaxis"]["title"]["text"] == "Expected number of events"
+    by_centre = benchmark_frame(at)
+    assert by_centre.loc["TNY", "Signal"] == "not tested" and by_centre.loc["OSL", "Patients"] == "30"
+    at.radio(key="sf_metric").set_value("Transplant-related mortality by 1 year").run()
     assert not at.exception
-    assert plotly_specs(at)[1]["layout"]["title"]["text"] == "TRM within 1 year by centre"
+    assert plotly_specs(at)[3]["layout"]["title"]["text"].startswith("Transplant-related mortality by 1 year")
+
+
+def benchmark_frame(at):  # type: ignore[no-untyped-def]
+    return next(d.value for d in at.dataframe if "Signal" in d.value.columns).set_index("Centre")
+
+
+def test_safety_benchmark_is_the_same_as_msreg_benchmark(app_factory, small_registry_url):
+    from analytics.benchmarking import benchmark
+    from analytics.endpoints import derive_endpoints
+    from analytics.snapshot import load_snapshot
+    from registry.access import cli_actor
+    from registry.db import make_engine
+
+    engine = make_engine(small_registry_url, read_only=True)
+    expected = benchmark(derive_endpoints(load_snapshot(engine, cli_actor())), "early_mortality").table.set_index("centre_code")
+    engine.dispose()
+    shown = benchmark_frame(open_page(app_factory(small_registry_url), "safety"))
+    for centre in ("OSL", "SHF", "UPP"):
+        assert shown.loc[centre, "Expected"] == f"{expected.loc[centre, 'expected']:.1f}"
+        assert shown.loc[centre, "Signal"] == ("yes" if expected.loc[centre, "signal"] else "no")
+
+
+def test_safety_explains_each_centres_result_in_one_sentence(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    sentences = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert {s[2:5] for s in sentences} >= {"OSL", "SHF", "UPP", "TNY"}
+    assert all(("not proof" in s) or ("does not show" in s) or ("too few" in s) for s in sentences)
+
+
+def test_safety_compares_trm_between_groups_with_grays_test(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    at.selectbox(key="sf_trm_by").set_value("Sex").run()
+    assert not at.exception
+    tests = next(d.value for d in at.dataframe if "test" in d.value.columns)
+    assert tests["test"].tolist() == ["gray", "cause-specific log-rank"]
 
 
 def test_safety_hides_small_death_counts_from_governance(app_factory, small_registry_url):
-    admin = open_page(app_factory(small_registry_url), "safety").dataframe[0].value.set_index("Centre")
-    gov = open_page(app_factory(small_registry_url, role="governance"), "safety").dataframe[0].value.set_index("Centre")
-    small = [c for c in admin.index if admin.loc[c, "Early deaths ≤100 d"] in {"1", "2", "3", "4"}]
+    admin = benchmark_frame(open_page(app_factory(small_registry_url), "safety"))
+    gov_at = open_page(app_factory(small_registry_url, role="governance"), "safety")
+    gov = benchmark_frame(gov_at)
+    small = [c for c in admin.index if admin.loc[c, "Events"] in {"1", "2", "3", "4"}]
     assert small, "the test cohort should have a centre with 1-4 early deaths"
-    assert all(gov.loc[c, "Early deaths ≤100 d"] == "<5" for c in small)
-    assert all(gov.loc[c, "Early mortality"] == "—" for c in small)
+    for c in small:
+        assert gov.loc[c, "Events"] == "<5"
+        assert gov.loc[c, "O/E (95% CI)"] == "—" and gov.loc[c, "p (one-sided)"] == "—"
+        assert gov.loc[c, "Estimate (95% CI)"] == "—"
+    funnel = next(s for s in plotly_specs(gov_at) if s["layout"]["title"]["text"].endswith("by centre"))
+    drawn = next((t["text"] for t in funnel["data"] if t["name"] == "Centres"), [])
+    assert not set(small) & set(drawn)
+    sentences = {m.value[2:].split(":")[0]: m.value for m in gov_at.markdown if m.value.startswith("- ")}
+    for c in small:
+        assert f"{c}: <5 " in sentences[c] and "O/E" not in sentences[c] and "p =" not in sentences[c]
 
 
 def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
