@@ -89,6 +89,7 @@ COMMAND_MODULES: list[str] = [
     "analytics.cli",  # export survival, survival, quality
     "registry.cli_users",  # user, audit
     "registry.cli_ops",  # backup, restore
+    "registry.cli_doctor",  # doctor, health
     "dashboard.cli",  # dashboard
 ]
 

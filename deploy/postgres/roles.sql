@@ -1,0 +1,27 @@
+-- The registry's database and its two roles (docs/deploy.md). Run once, as a superuser:
+--
+--   sudo -u postgres psql -v owner=msreg_owner -v app=msreg_app -v db=msreg -f deploy/postgres/roles.sql
+--
+-- owner: owns the schema; `msreg init` (migrations) and `msreg restore` connect as it.
+-- app:   the dashboard, imports, backups and every other command connect as it; it may read
+--        and append the audit trail and nothing more (deploy/postgres/grants.sql).
+-- Set their passwords afterwards with \password (never on a command line).
+\set ON_ERROR_STOP on
+
+CREATE ROLE :"owner" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+CREATE DATABASE :"db" OWNER :"owner" ENCODING 'UTF8' TEMPLATE template0;
+
+-- Nobody else may connect; the app only connects and uses the schema.
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
+
+\connect :"db"
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"app";
+-- Tables and sequences that later migrations create get the app's ordinary grants at once;
+-- grants.sql (run after every `msreg init`) then takes back what the app must not have.
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO :"app";
