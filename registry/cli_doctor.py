@@ -14,6 +14,18 @@ from pathlib import Path
 import click
 
 
+def _db_given() -> bool:
+    """Whether `--db` was given on this command or before it."""
+    from click.core import ParameterSource
+
+    ctx: click.Context | None = click.get_current_context()
+    while ctx is not None:
+        if ctx.get_parameter_source("db") not in (None, ParameterSource.DEFAULT):
+            return True
+        ctx = ctx.parent
+    return False
+
+
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group."""
     from registry.cli import CliContext, db_option, pass_cli
@@ -28,7 +40,8 @@ def register(main: click.Group, export: click.Group) -> None:
     @click.option("--secret", "secrets", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
                   metavar="FILE", help="Another file that must be 0600 and owned by the service user (repeatable).")
     @click.option("--env-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                  help="The dashboard's EnvironmentFile (systemd): its settings are checked as well as yours.")
+                  help="The services' EnvironmentFile (systemd): its settings are checked as well as yours, and its "
+                       "MSREG_DATABASE_URL is used unless --db or $MSREG_DATABASE_URL is set.")
     @click.option("--allow-demo", is_flag=True, help="Accept a synthetic demo registry (a warning, not a failure).")
     @click.option("--min-free-gib", type=click.FloatRange(min=0), default=2.0, show_default=True,
                   help="Less free disk space than this fails.")
@@ -53,14 +66,21 @@ def register(main: click.Group, export: click.Group) -> None:
         """
         from registry.doctor import BACKUP_DIR_ENV, DoctorSettings, exit_code, format_text, read_env_file, run_checks
 
+        from registry.db import ENV_VAR, resolve_url
+
         env = dict(os.environ)
+        url = cli.url
         if env_file is not None:
-            env.update(read_env_file(env_file))
+            service_env = read_env_file(env_file)
+            env.update(service_env)
+            # The service's database, unless --db or $MSREG_DATABASE_URL names one.
+            if service_env.get(ENV_VAR) and ENV_VAR not in os.environ and not _db_given():
+                url = resolve_url(service_env[ENV_VAR])
         if backup_dir is None and env.get(BACKUP_DIR_ENV):
             backup_dir = Path(env[BACKUP_DIR_ENV])
         warn_free = max(int(min_free_gib * 1024**3) * 5, int(min_free_gib * 1024**3))
         settings = DoctorSettings(
-            url=cli.url, backup_dir=backup_dir, allow_demo=allow_demo, service_user=service_user,
+            url=url, backup_dir=backup_dir, allow_demo=allow_demo, service_user=service_user,
             secret_files=secrets, environment=env, max_backup_age_hours=max_backup_age,
             min_free_bytes=int(min_free_gib * 1024**3), warn_free_bytes=warn_free,
         )

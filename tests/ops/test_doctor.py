@@ -484,3 +484,19 @@ def test_a_postgresql_backup_made_by_the_application_role_verifies(pg_deployment
     assert result.exit_code == 0, result.output
     code, checks = _run_doctor(url, "--check", "backup", "--backup-dir", str(tmp_path / "b"))
     assert code == 0, checks
+
+
+def test_the_env_file_names_the_database_unless_db_is_given(good_sqlite, tmp_path) -> None:
+    url, folder = good_sqlite
+    env_file = tmp_path / "msreg.env"
+    env_file.write_text(f"MSREG_DATABASE_URL={url}\nMSREG_BACKUP_DIR={folder}\n")
+    result = CliRunner().invoke(main, ["doctor", "--env-file", str(env_file), "--format", "json", "--min-free-gib", "0.01"],
+                                env={"MSREG_DATABASE_URL": None})
+    checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
+    assert result.exit_code == 0, result.output
+    assert make_url(url).database in checks["database"]["detail"]
+    other = tmp_path / "other.db"
+    result = CliRunner().invoke(main, ["doctor", "--db", str(other), "--env-file", str(env_file), "--format", "json"],
+                                env={"MSREG_DATABASE_URL": None})
+    assert result.exit_code == 1
+    assert str(other) in json.loads(result.output)["checks"][0]["detail"]
