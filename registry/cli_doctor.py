@@ -64,7 +64,7 @@ def register(main: click.Group, export: click.Group) -> None:
         matches its manifest; there is free disk space; the registry is not a synthetic demo.
         Run it as the service user with the application's database URL.
         """
-        from registry.doctor import BACKUP_DIR_ENV, DoctorSettings, exit_code, format_text, read_env_file, run_checks
+        from registry.doctor import BACKUP_DIR_ENV, KEY_DIR_ENV, DoctorSettings, exit_code, format_text, read_env_file, run_checks
 
         from registry.db import ENV_VAR, resolve_url
 
@@ -76,6 +76,9 @@ def register(main: click.Group, export: click.Group) -> None:
             # The service's database, unless --db or $MSREG_DATABASE_URL names one.
             if service_env.get(ENV_VAR) and ENV_VAR not in os.environ and not _db_given():
                 url = resolve_url(service_env[ENV_VAR])
+            # Find the audit key and witness where the service finds them.
+            if service_env.get(KEY_DIR_ENV) and KEY_DIR_ENV not in os.environ:
+                os.environ[KEY_DIR_ENV] = service_env[KEY_DIR_ENV]
         if backup_dir is None and env.get(BACKUP_DIR_ENV):
             backup_dir = Path(env[BACKUP_DIR_ENV])
         warn_free = max(int(min_free_gib * 1024**3) * 5, int(min_free_gib * 1024**3))

@@ -148,39 +148,59 @@ def check_schema(url: str) -> Check:
     return Check("pass", "schema", f"at head ({head})")
 
 
+# Tables the application may only read and append to: the audit trail and, where this msreg
+# has one, the access log.
+APPEND_ONLY_TABLES = ("audit_log", "access_log")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditPrivileges:
-    """What the catalogue says the connected role may do to audit_log."""
+    """What the catalogue says the connected role may do to the append-only tables."""
 
     role: str
     superuser: bool
-    owner: str
+    owner: str  # audit_log's owner
     member_of_owner: bool
-    granted: tuple[str, ...]  # those of FORBIDDEN_AUDIT_PRIVILEGES the role holds
-    can_set_replication_role: bool  # session_replication_role=replica silences triggers
+    granted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> forbidden privileges held
+    can_set_replication_role: bool = False  # session_replication_role=replica silences triggers
 
 
 def audit_privileges(conn) -> AuditPrivileges | None:  # type: ignore[no-untyped-def]
-    """Read the connected role's powers over audit_log from the catalogue; None without the table."""
+    """Read the connected role's powers over audit_log (and access_log) from the catalogue.
+
+    None when no audit_log is visible. Reads only: has_table_privilege, pg_tables.tableowner,
+    pg_has_role; nothing is attempted.
+    """
     from sqlalchemy import text
 
-    row = conn.execute(
-        text(
-            "SELECT current_user AS role, r.rolsuper AS superuser, t.tableowner AS owner, "
-            "pg_has_role(current_user, t.tableowner, 'MEMBER') AS member_of_owner, "
-            "format('%I.%I', t.schemaname, t.tablename) AS qualified "
-            "FROM pg_tables t JOIN pg_roles r ON r.rolname = current_user "
-            "WHERE t.tablename = 'audit_log' AND t.schemaname = ANY (current_schemas(false)) "
-            "ORDER BY array_position(current_schemas(false), t.schemaname) LIMIT 1"
-        )
-    ).mappings().first()
+    def table_row(name: str):  # type: ignore[no-untyped-def]
+        return conn.execute(
+            text(
+                "SELECT current_user AS role, r.rolsuper AS superuser, t.tableowner AS owner, "
+                "pg_has_role(current_user, t.tableowner, 'MEMBER') AS member_of_owner, "
+                "format('%I.%I', t.schemaname, t.tablename) AS qualified "
+                "FROM pg_tables t JOIN pg_roles r ON r.rolname = current_user "
+                "WHERE t.tablename = :name AND t.schemaname = ANY (current_schemas(false)) "
+                "ORDER BY array_position(current_schemas(false), t.schemaname) LIMIT 1"
+            ),
+            {"name": name},
+        ).mappings().first()
+
+    row = table_row("audit_log")
     if row is None:
         return None
-    granted = tuple(
-        p
-        for p in FORBIDDEN_AUDIT_PRIVILEGES
-        if conn.execute(text("SELECT has_table_privilege(:t, :p)"), {"t": row["qualified"], "p": p}).scalar_one()
-    )
+    granted: dict[str, tuple[str, ...]] = {}
+    for name in APPEND_ONLY_TABLES:
+        tr = row if name == "audit_log" else table_row(name)
+        if tr is None:
+            continue
+        held = tuple(
+            p
+            for p in FORBIDDEN_AUDIT_PRIVILEGES
+            if conn.execute(text("SELECT has_table_privilege(:t, :p)"), {"t": tr["qualified"], "p": p}).scalar_one()
+        )
+        if held:
+            granted[name] = held
     can_set = bool(row["superuser"])
     if not can_set:
         # PostgreSQL 15+: SET on a superuser-only parameter can be granted to a role.
@@ -211,8 +231,8 @@ def judge_audit_privileges(p: AuditPrivileges | None) -> Check:
         problems.append("owns audit_log (may ALTER it and disable its triggers)")
     elif p.member_of_owner:
         problems.append(f"is a member of audit_log's owner {p.owner} (may ALTER it and disable its triggers)")
-    if p.granted:
-        problems.append(f"holds {', '.join(p.granted)} on audit_log")
+    for table, held in p.granted.items():
+        problems.append(f"holds {', '.join(held)} on {table}")
     if p.can_set_replication_role and not p.superuser:
         problems.append("may SET session_replication_role (silences the triggers)")
     if problems:
@@ -243,23 +263,40 @@ def check_database_role(url: str) -> Check | None:
 
 
 def check_audit_chain(url: str) -> Check:
-    """The audit trail's hash chain verifies, row by row (`registry.audit.verify_chain`)."""
+    """The audit trail verifies: against the key and the witness where this msreg anchors the
+    chain outside the database (`registry.audit_verify.verify_registry`), else the hash chain
+    row by row (`registry.audit.verify_chain`)."""
+    try:
+        from registry.audit_verify import verify_registry  # type: ignore[import-not-found]
+    except ImportError:
+        verify_registry = None
+    try:
+        engine = open_reader(url)
+        try:
+            if verify_registry is not None:
+                report = verify_registry(engine, url)
+                if not report.ok:
+                    first = "; ".join(report.problems[:3])
+                    return Check("fail", "audit chain", f"{len(report.problems)} problem(s): {first} (run `msreg audit verify`)")
+                rows = ", ".join(f"{name} {r.rows} rows" for name, r in report.chains.items())
+                return Check("pass", "audit chain", f"{rows}; verified against the key and witness in {report.key_path.parent}")
+            return _verify_plain_chain(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return Check("fail", "audit chain", f"cannot verify: {_one_line(exc)}")
+
+
+def _verify_plain_chain(engine) -> Check:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
     from registry.audit import verify_chain
     from registry.models import AuditEntry
 
-    try:
-        engine = open_reader(url)
-        try:
-            with Session(engine) as session:
-                rows = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
-                problems = verify_chain(session)
-        finally:
-            engine.dispose()
-    except Exception as exc:  # noqa: BLE001
-        return Check("fail", "audit chain", f"cannot verify: {_one_line(exc)}")
+    with Session(engine) as session:
+        rows = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+        problems = verify_chain(session)
     if problems:
         first = "; ".join(p.message for p in problems[:3])
         return Check("fail", "audit chain", f"{len(problems)} problem(s) in {rows} rows: {first} (run `msreg audit verify`)")
@@ -309,20 +346,18 @@ def registry_files(url: str) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
-def audit_secret_files(url: str) -> list[Path]:
-    """The audit key and witness files of this registry, where the running msreg keeps them.
+KEY_DIR_ENV = "MSREG_KEY_DIR"  # where the audit key and witness live (registry.anchor.KEY_DIR_ENV)
 
-    Asks the audit-key module when this msreg has one (imported lazily; an older msreg has no
-    key outside the database and this returns []).
-    """
+
+def audit_secret_files(url: str) -> list[Path]:
+    """The audit key and witness files of this registry that exist, where msreg keeps them
+    (`registry.anchor.key_path_for` / `witness_path_for`); [] for an msreg without them."""
     try:
-        from registry import audit_key  # type: ignore[attr-defined]
+        from registry import anchor  # type: ignore[attr-defined]
     except ImportError:
         return []
-    finder = getattr(audit_key, "secret_files", None)
-    if finder is None:
-        return []
-    return [Path(p) for p in finder(url) if Path(p).exists()]
+    paths = [anchor.key_path_for(url), anchor.witness_path_for(url)]
+    return [p for p in paths if p.exists()]
 
 
 def judge_file(path: Path, mode: int, owner_uid: int, service_uid: int, service_user: str) -> list[str]:

@@ -65,7 +65,7 @@ def _add_centre(url: str, code: str = "C01") -> None:
 
 
 def _privileges(**kw: object) -> AuditPrivileges:
-    base: dict[str, object] = dict(role="app", superuser=False, owner="owner", member_of_owner=False, granted=(),
+    base: dict[str, object] = dict(role="app", superuser=False, owner="owner", member_of_owner=False, granted={},
                                    can_set_replication_role=False)
     return AuditPrivileges(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -77,9 +77,10 @@ def _privileges(**kw: object) -> AuditPrivileges:
         (_privileges(superuser=True), "fail", "superuser"),
         (_privileges(role="owner"), "fail", "owns audit_log"),
         (_privileges(member_of_owner=True), "fail", "member of audit_log's owner"),
-        (_privileges(granted=("UPDATE",)), "fail", "UPDATE"),
-        (_privileges(granted=("DELETE", "TRUNCATE")), "fail", "DELETE, TRUNCATE"),
-        (_privileges(granted=("TRIGGER",)), "fail", "TRIGGER"),
+        (_privileges(granted={"audit_log": ("UPDATE",)}), "fail", "holds UPDATE on audit_log"),
+        (_privileges(granted={"audit_log": ("DELETE", "TRUNCATE")}), "fail", "DELETE, TRUNCATE on audit_log"),
+        (_privileges(granted={"audit_log": ("TRIGGER",)}), "fail", "TRIGGER"),
+        (_privileges(granted={"access_log": ("DELETE",)}), "fail", "holds DELETE on access_log"),
         (_privileges(can_set_replication_role=True), "fail", "session_replication_role"),
         (None, "fail", "no audit_log"),
     ],
