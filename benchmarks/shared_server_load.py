@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.shared_server_load                    # 20 s, 1,200 demo patients
     .venv/bin/python -m benchmarks.shared_server_load --seconds 10 --patients 600
+    .venv/bin/python -m benchmarks.shared_server_load --think 0        # saturate: no reading time
 
 Set-up, as docs/deploy.md deploys it: a throw-away PostgreSQL database on the loopback server
 with the guide's owner and application roles (deploy/postgres/roles.sql, `msreg init` as the
@@ -17,6 +18,11 @@ application role, which every client then uses.
 - **Data managers**: 3 processes at 3 centres, each saving in a loop through
   `registry.services.create` in its own transaction (validation, access check, audit row), as
   the entry page does: a new patient, their transplant, a first visit.
+- **Think time**: a user reads each page for `--think` seconds (default 2) before the next
+  click; `--think 0` saturates the server instead.
+- **Floor**: first one user alone, no writers, the snapshot re-read for every view (as under
+  writes), in the same run: the page p95 under load is
+  also printed as a ratio to that user's p50 (the machine's speed divides out).
 - **No lost write**: afterwards every save a manager was told succeeded is in the database,
   nothing else is, the audit trail has exactly one new row per save, and its chain verifies.
 
@@ -68,13 +74,13 @@ class Report:
 # --------------------------------------------------------------------------------------------
 
 
-def _browser(url: str, client: int, centre: str, seconds: float, max_views: int, barrier, queue) -> None:  # type: ignore[no-untyped-def]
+def _browser(url: str, client: int, centre: str, seconds: float, max_views: int, think: float, fresh: bool, barrier, queue) -> None:  # type: ignore[no-untyped-def]
     report = Report("browser", client, centre)
     try:
         from analytics.endpoints import derive_endpoints
         from analytics.quality import quality_report
         from analytics.settings import EndpointSettings
-        from analytics.snapshot import data_version, load_snapshot
+        from analytics.snapshot import clear_snapshot_cache, data_version, load_snapshot
         from dashboard import analysis
         from registry.access import Actor
         from registry.db import make_engine
@@ -86,6 +92,8 @@ def _browser(url: str, client: int, centre: str, seconds: float, max_views: int,
             pass
 
         def view(page: str) -> None:
+            if fresh:  # as after a save: the snapshot is re-read
+                clear_snapshot_cache()
             data_version(engine)
             snap = load_snapshot(engine, actor)
             if page == "quality":
@@ -111,6 +119,8 @@ def _browser(url: str, client: int, centre: str, seconds: float, max_views: int,
             view(page)
             report.latencies.setdefault(page, []).append(time.perf_counter() - t0)
             views += 1
+            if think:
+                time.sleep(think)  # reading the page before the next click
         engine.dispose()
     except BaseException:  # noqa: BLE001 - report, never hang the parent
         report.crash = traceback.format_exc()
@@ -269,12 +279,48 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def _run_phase(url: str, centres: list[str], *, browsers: int, managers: int, seconds: float, max_views: int,
+               max_saves: int, think: float, fresh: bool = False) -> list[Report]:
+    """Start the clients together (spawned processes, a barrier), collect their reports."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(browsers + managers)
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_browser, args=(url, i, centres[i % len(centres)], seconds, max_views, think, fresh, barrier, queue))
+        for i in range(browsers)
+    ] + [
+        ctx.Process(target=_manager, args=(url, i, centres[i % len(centres)], seconds, max_saves, barrier, queue))
+        for i in range(managers)
+    ]
+    for p in procs:
+        p.start()
+    reports: list[Report] = []
+    give_up = time.monotonic() + seconds + 300
+    try:
+        while len(reports) < len(procs):
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"only {len(reports)} of {len(procs)} clients reported")
+            try:
+                reports.append(queue.get(timeout=5))
+            except Exception:  # noqa: BLE001 - queue.Empty
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"client processes died: {[(p.pid, p.exitcode) for p in dead]}") from None
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    return reports
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--patients", type=int, default=1200, help="demo cohort size (12 centres)")
     ap.add_argument("--seconds", type=float, default=20.0, help="each client stops after this long")
     ap.add_argument("--max-views", type=int, default=200, help="page views per browser at most")
     ap.add_argument("--max-saves", type=int, default=600, help="saves per data manager at most")
+    ap.add_argument("--think", type=float, default=2.0, help="seconds a user reads a page before the next (0: saturate)")
     args = ap.parse_args(argv)
 
     dep = Deployment(PG_SERVER_URL)
@@ -287,42 +333,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"set-up: roles, schema, {args.patients} demo patients in {len(centres)} centres in {time.perf_counter() - t0:.1f} s")
         audit_before, _codes, _ = _counts(app_url)
 
-        ctx = mp.get_context("spawn")
-        barrier = ctx.Barrier(BROWSERS + MANAGERS)
-        queue = ctx.Queue()
-        procs = [
-            ctx.Process(target=_browser, args=(app_url, i, centres[i % len(centres)], args.seconds, args.max_views, barrier, queue))
-            for i in range(BROWSERS)
-        ] + [
-            ctx.Process(target=_manager, args=(app_url, i, centres[i % len(centres)], args.seconds, args.max_saves, barrier, queue))
-            for i in range(MANAGERS)
-        ]
-        for p in procs:
-            p.start()
-        reports: list[Report] = []
-        give_up = time.monotonic() + args.seconds + 300
-        try:
-            while len(reports) < len(procs):
-                if time.monotonic() > give_up:
-                    raise TimeoutError(f"only {len(reports)} of {len(procs)} clients reported")
-                try:
-                    reports.append(queue.get(timeout=5))
-                except Exception:  # noqa: BLE001 - queue.Empty
-                    dead = [p for p in procs if p.exitcode not in (None, 0)]
-                    if dead:
-                        raise RuntimeError(f"client processes died: {[(p.pid, p.exitcode) for p in dead]}") from None
-        finally:
-            for p in procs:
-                p.join(timeout=10)
-                if p.is_alive():
-                    p.kill()
+        floor = _run_phase(app_url, centres, browsers=1, managers=0, seconds=min(args.seconds, 10.0),
+                           max_views=args.max_views, max_saves=0, think=0.0, fresh=True)
+        floor_views = [x for r in floor for lat in r.latencies.values() for x in lat]
+        floor_p50 = _pct(floor_views, 50) if floor_views else float("nan")
+        print(f"floor: one user alone, snapshot re-read each view, {len(floor_views)} page views, p50 {floor_p50 * 1000:.0f} ms")
+        reports = _run_phase(app_url, centres, browsers=BROWSERS, managers=MANAGERS, seconds=args.seconds,
+                             max_views=args.max_views, max_saves=args.max_saves, think=args.think)
         crashes = [r for r in reports if r.crash]
         for r in crashes:
             print(f"{r.kind} {r.client} crashed:\n{r.crash}", file=sys.stderr)
 
         browsers = [r for r in reports if r.kind == "browser"]
         managers = [r for r in reports if r.kind == "manager"]
-        print(f"\n{BROWSERS} centre users browsing, {MANAGERS} data managers saving, {args.seconds:g} s")
+        print(f"\n{BROWSERS} centre users browsing ({args.think:g} s between pages), {MANAGERS} data managers saving, {args.seconds:g} s")
         all_views: list[float] = []
         for page in PAGES:
             lat = [x for r in browsers for x in r.latencies.get(page, [])]
@@ -330,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             if lat:
                 print(f"  page {page:<9} {len(lat):5d} views   p50 {_pct(lat, 50) * 1000:7.0f} ms   p95 {_pct(lat, 95) * 1000:7.0f} ms")
         if all_views:
-            print(f"  page (all)      {len(all_views):5d} views   p50 {_pct(all_views, 50) * 1000:7.0f} ms   p95 {_pct(all_views, 95) * 1000:7.0f} ms")
+            print(f"  page (all)      {len(all_views):5d} views   p50 {_pct(all_views, 50) * 1000:7.0f} ms   p95 {_pct(all_views, 95) * 1000:7.0f} ms"
+                  f"   (p95 = {_pct(all_views, 95) / floor_p50:.1f}x the one-user p50)")
         saves = [x for r in managers for x in r.latencies.get("save", [])]
         if saves:
             print(f"  save            {len(saves):5d} saves   p50 {_pct(saves, 50) * 1000:7.0f} ms   p95 {_pct(saves, 95) * 1000:7.0f} ms")

@@ -21,9 +21,5 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 ALTER SCHEMA public OWNER TO :"owner";
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO :"app";
--- Tables and sequences that later migrations create get the app's ordinary grants at once;
--- grants.sql (run after every `msreg init`) then takes back what the app must not have.
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
-    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
-    GRANT USAGE, SELECT ON SEQUENCES TO :"app";
+-- Table privileges come from grants.sql, run after `msreg init` (no default privileges:
+-- a table a later migration adds stays closed to the app until grants.sql runs again).
