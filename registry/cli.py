@@ -232,6 +232,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_users",  # user, audit
     "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
     "registry.cli_ops",  # backup, restore
+    "registry.cli_doctor",  # doctor, health
     "dashboard.cli",  # dashboard
     "registry.cli_dictionary",  # dictionary
     "registry.cli_queries",  # query
