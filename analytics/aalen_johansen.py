@@ -30,14 +30,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from analytics.kaplan_meier import (
     ArrayLike,
     _as_durations,
     _as_events,
     _as_query_times,
     _evaluate_steps,
+    _z,
 )
 
 __all__ = ["CumulativeIncidence", "cumulative_incidence"]
@@ -206,7 +205,7 @@ def _interval(
     estimate: np.ndarray, std_err: np.ndarray, alpha: float, conf_type: ConfType
 ) -> tuple[np.ndarray, np.ndarray]:
     """``survival:::survfit_confint(p, se, logse = FALSE, conf.type)`` with bounds 0 at p = 0."""
-    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    z = _z(alpha)
     zero = estimate <= 0
     with np.errstate(divide="ignore", invalid="ignore"):
         se_log = np.where(std_err == 0, 0.0, std_err / estimate)  # se of log p
