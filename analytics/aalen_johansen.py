@@ -26,18 +26,17 @@ The estimate equals R survival 3.5-3 ``survfit(Surv(time, factor(status)) ~ 1)``
 
 from __future__ import annotations
 
-from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-
 from analytics.kaplan_meier import (
     ArrayLike,
     _as_durations,
     _as_events,
     _as_query_times,
     _evaluate_steps,
+    _z,
 )
 
 __all__ = ["CumulativeIncidence", "cumulative_incidence"]
@@ -206,9 +205,7 @@ def _interval(
     estimate: np.ndarray, std_err: np.ndarray, alpha: float, conf_type: ConfType
 ) -> tuple[np.ndarray, np.ndarray]:
     """``survival:::survfit_confint(p, se, logse = FALSE, conf.type)`` with bounds 0 at p = 0."""
-    # the standard library's normal quantile (as scipy's to the last bit or two): importing
-    # scipy.stats cost more than a CLI export's whole computation
-    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    z = _z(alpha)
     zero = estimate <= 0
     with np.errstate(divide="ignore", invalid="ignore"):
         se_log = np.where(std_err == 0, 0.0, std_err / estimate)  # se of log p

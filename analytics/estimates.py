@@ -24,16 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from analytics.aalen_johansen import cumulative_incidence
-from analytics.cox import CoxResult, cox_model
 from analytics.endpoints import AGGRESSIVE_FEATURES, COVARIATE_COLUMNS
 from analytics.kaplan_meier import KaplanMeier
 from analytics.logrank import LogRankResult, logrank_test
+
+if TYPE_CHECKING:  # lifelines (the Cox fit) is imported only when a Cox model is fitted
+    from analytics.cox import CoxResult
 
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "os": ("os_days", "os_event"),
@@ -430,6 +432,8 @@ def cox_profile(
             "or no covariate varies: the Cox model cannot be fitted"
         )
     try:
+        from analytics.cox import cox_model
+
         return cox_model(frame, "_time", "_event", usable, alpha=alpha)
     except ValueError as exc:
         raise EstimateError(str(exc)) from exc

@@ -31,6 +31,7 @@ estimators of this package (Aalen–Johansen, log-rank).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -282,6 +283,15 @@ class KaplanMeier:
         if not hasattr(self, "table_"):
             return f"KaplanMeier(alpha={self.alpha})"
         return f"KaplanMeier(alpha={self.alpha}): n={self.n_}, events={self.n_events_}, median={self.median_}"
+
+
+def _z(alpha: float) -> float:
+    """The standard normal quantile 1 - alpha/2 (1.959964 for 95%).
+
+    Why the standard library: the same value as scipy.stats.norm.ppf (to within 1e-15), without
+    importing scipy.stats (about a second of CPU at start-up) into every survival command.
+    """
+    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 def _lifelines_curve(

@@ -1,7 +1,8 @@
 """`msreg` commands: dashboard.
 
 Why a subprocess: Streamlit cannot be started from inside a console script's function, so the
-command runs `python -m streamlit run dashboard/app.py` with the same interpreter. It runs in the
+command runs `python -m dashboard.serve dashboard/app.py` (that is `streamlit run` plus a
+start-up warm-up of the caches, dashboard/serve.py) with the same interpreter. It runs in the
 dashboard package folder so that dashboard/.streamlit/config.toml (server security settings)
 applies, and passes the database to the app in $MSREG_DATABASE_URL, resolved exactly as every
 other command resolves `--db`.
@@ -78,8 +79,11 @@ def run_streamlit(cmd: Sequence[str], cwd: Path, env: Mapping[str, str]) -> int:
 
 
 def streamlit_command(port: int, address: str | None = None, extra: Sequence[str] = ()) -> list[str]:
-    """The command line that starts the dashboard (headless: never tries to open a browser)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.port", str(port),
+    """The command line that starts the dashboard (headless: never tries to open a browser).
+
+    `dashboard.serve` is `streamlit run` plus the start-up warm-up (dashboard/warmup.py).
+    """
+    cmd = [sys.executable, "-m", "dashboard.serve", str(APP_PATH), "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     if address:
         cmd += ["--server.address", address]

@@ -12,27 +12,37 @@ from dataclasses import dataclass, field
 
 import click
 
-from registry.cli_errors import DEBUG_ENV, Need, RegistryGroup, check_registry
-from registry.db import ENV_VAR, resolve_url
+from registry.cli_errors import DEBUG_ENV, Need, RegistryGroup, RegistryUnavailable, check_registry
+
+# registry.db.ENV_VAR, repeated so that `msreg --help` does not import SQLAlchemy (a test checks
+# that they agree).
+ENV_VAR = "MSREG_DATABASE_URL"
 
 
 @dataclass(frozen=True, slots=True)
 class CliContext:
-    """The `--db` URL as given (resolved), checked only when a command opens the registry.
+    """The `--db` URL as given (None: $MSREG_DATABASE_URL, else ./registry.db), resolved and
+    checked only when a command opens the registry.
 
-    Why checked lazily: `msreg COMMAND --help` and commands that need no registry must work
-    without one. A command reads `cli.url` (an existing registry with the code's schema),
+    Why lazily: `msreg COMMAND --help` and commands that need no registry must work without one,
+    and without importing SQLAlchemy. A command reads `cli.url` (an existing registry with the code's schema),
     `cli.existing_url` (any schema: backups) or `cli.new_url` (may be created: init, restore);
     each fails with a one- or two-line message (registry.cli_errors) instead of creating an
     empty file or printing a traceback.
     """
 
-    raw_url: str
+    raw_url: str | None
     _checked: dict[Need, str] = field(default_factory=dict, compare=False, repr=False)
 
     def _checked_url(self, need: Need) -> str:
         if need not in self._checked:
-            self._checked[need] = check_registry(self.raw_url, need)
+            from registry.db import resolve_url
+
+            try:
+                url = resolve_url(self.raw_url)
+            except Exception as exc:  # noqa: BLE001 - a malformed URL: say so, no traceback
+                raise RegistryUnavailable(f"cannot read {self.raw_url!r} as a database URL or file path ({exc})") from exc
+            self._checked[need] = check_registry(url, need)
         return self._checked[need]
 
     @property
@@ -82,11 +92,7 @@ def db_option(f):  # type: ignore[no-untyped-def]
 
     def _store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None or ctx.obj is None:
-            try:
-                url = resolve_url(value or (ctx.obj.raw_url if ctx.obj else None))
-            except Exception as exc:  # noqa: BLE001 - a malformed URL: say so, no traceback
-                raise click.BadParameter(f"cannot read {value!r} as a database URL or file path ({exc})") from None
-            ctx.obj = CliContext(raw_url=url)
+            ctx.obj = CliContext(raw_url=value or (ctx.obj.raw_url if ctx.obj else None))
 
     return click.option(
         "--db",

@@ -13,9 +13,12 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # registry.demo.DEFAULT_SEED, repeated so that `msreg --help` does not import numpy (a test
 # checks that they agree).

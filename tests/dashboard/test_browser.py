@@ -64,6 +64,17 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
     raise TimeoutError(f"dashboard not healthy at {url} after {timeout} s")
 
 
+def _mark_synthetic(url: str) -> None:
+    from registry.access import cli_actor
+    from registry.db import make_engine, session_scope
+    from registry.synthetic import mark_synthetic
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        mark_synthetic(session, cli_actor())
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def served_dashboard(tmp_path_factory, sqlite_template):  # type: ignore[no-untyped-def]
     import shutil
@@ -72,6 +83,7 @@ def served_dashboard(tmp_path_factory, sqlite_template):  # type: ignore[no-unty
     shutil.copyfile(sqlite_template, db)
     url = f"sqlite:///{db}"
     fill_with_demo(url, 300)
+    _mark_synthetic(url)  # as `msreg demo` does: every page must then say so
     port = _free_port()
     msreg = Path(sys.executable).with_name("msreg")
     env = {**os.environ, "MSREG_DASHBOARD_NO_LOGIN": "1", "MSREG_DASHBOARD_NO_LOGIN_AS": "admin"}
@@ -111,5 +123,6 @@ def test_every_page_renders_in_headless_chromium_without_errors(served_dashboard
                 assert page.locator('[data-testid="stException"]').count() == 0, f"error element on page {name}"
                 assert page.get_by_text("Page not found").count() == 0, f"no page at /{path}"
                 assert page.locator("h1").first.inner_text().strip(), f"no title on page {name}"
+                assert page.get_by_text("synthetic demo data").first.is_visible(), f"no synthetic-data badge on {name}"
         finally:
             browser.close()

@@ -43,7 +43,7 @@ def test_dashboard_command_runs_streamlit_in_the_package_folder_with_the_db_url(
     result = CliRunner().invoke(main, ["dashboard", "--port", "8765", "--db", db, "--", "--client.showErrorDetails=full"])
     assert result.exit_code == 0, result.output
     ((cmd, cwd, env),) = started
-    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(dashboard_cli.APP_PATH)]
+    assert cmd[:4] == [sys.executable, "-m", "dashboard.serve", str(dashboard_cli.APP_PATH)]
     assert _port_of(cmd) == "8765"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[-1] == "--client.showErrorDetails=full"

@@ -204,3 +204,21 @@ def test_help_needs_no_registry(tmp_path: Path) -> None:
         result = _run(args, cwd=tmp_path)
         assert result.returncode == 0, (args, result.stderr)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_schema_check_reads_the_same_revisions_as_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from registry.cli_errors import migration_revisions
+    from registry.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    known, heads = migration_revisions()
+    assert known == {rev.revision for rev in scripts.walk_revisions()}
+    assert heads == set(scripts.get_heads())
+
+
+def test_the_cli_database_variable_is_the_engines() -> None:
+    from registry import cli, db
+
+    assert cli.ENV_VAR == db.ENV_VAR
