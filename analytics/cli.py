@@ -64,15 +64,33 @@ def _parse_days(value: str) -> tuple[int, ...]:
     return days
 
 
-def _snapshot(url: str) -> Any:
+def _snapshot(url: str, actor: Any = None) -> Any:
     from analytics.snapshot import load_snapshot
     from registry.cli import acting_actor
     from registry.db import make_engine
 
-    actor = acting_actor(url)  # `msreg --as NAME` reads with that account's scope
+    actor = actor or acting_actor(url)  # `msreg --as NAME` reads with that account's scope
     engine = make_engine(url, read_only=True)  # never queued behind a writer's lock
     try:
         return load_snapshot(engine, actor)
+    finally:
+        engine.dispose()
+
+
+def _account(url: str, username: str | None) -> Any:
+    """The Actor of `--as USERNAME`, or None (the CLI's administrator)."""
+    if username is None:
+        return None
+    from registry.access import AccessDenied
+    from registry.db import make_engine, session_scope
+    from registry.export_policy import actor_for_user
+
+    engine = make_engine(url, read_only=True)
+    try:
+        with session_scope(engine) as session:
+            return actor_for_user(session, username)
+    except AccessDenied as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         engine.dispose()
 
@@ -196,11 +214,14 @@ def register(main: click.Group, export: click.Group) -> None:
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
     @click.option("--min-group-size", type=click.IntRange(min=1), default=None,
                   help="Groups with fewer patients get no estimate [default: 5].")
+    @click.option("--as", "as_user", default=None, metavar="USERNAME",
+                  help="Print what this registry account may see (governance and researchers: counts released "
+                       "under the disclosure policy) [default: the operating-system user, an administrator].")
     @endpoint_options
     @db_option
     @pass_cli
     def survival(cli: CliContext, endpoint: str, by: str | None, at: str, fmt: str,
-                 min_group_size: int | None, settings: Any) -> None:
+                 min_group_size: int | None, as_user: str | None, settings: Any) -> None:
         """Kaplan–Meier survival (os, rfs, pfs, cdi, neda, dmt_free, tf_neda) or cumulative incidence (trm) at DAYS.
 
         Columns: endpoint, group, time, n_risk, estimate, lower, upper (95% CI). Groups with
@@ -218,12 +239,23 @@ def register(main: click.Group, export: click.Group) -> None:
             raise click.BadParameter(str(exc), param_hint="--by") from exc
         if min_group_size is not None:
             settings = dataclasses.replace(settings, min_group_size=min_group_size)
-        snapshot = _snapshot(cli.url)
+        actor = _account(cli.url, as_user) or acting_actor(cli.url)  # else the OS user, or `msreg --as NAME`
+        snapshot = _snapshot(cli.url, actor)
         endpoints = derive_endpoints(snapshot, settings)
         _provenance(settings, snapshot)
         table = survival_estimates(endpoints, endpoint, by=by, at=days, min_group_size=settings.min_group_size)
         for group in table.loc[table["suppressed"], "group"].unique():
             click.echo(f"group {group}: fewer than {settings.min_group_size} patients, not estimated", err=True)
+        if actor is not None and actor.role != "admin":
+            from analytics.released_estimates import release_estimates
+            from registry.disclosure import release_for
+
+            release = release_for(actor, max(2, settings.min_group_size))
+            table, hidden = release_estimates(table, endpoints, endpoint, by, release)
+            if hidden:
+                click.echo(f"{hidden} estimate(s) left empty: they rest on fewer than {release.k} events", err=True)
+            if release.footnote():
+                click.echo(release.footnote(), err=True)
         record_cli_access(
             cli.url, "report",
             {"what": f"survival {endpoint}", "by": by, "at": list(days), "format": fmt, "settings": settings.to_dict(), "rows": len(table)},

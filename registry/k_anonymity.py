@@ -62,7 +62,7 @@ def _band(width: int, top: int = 90) -> Callable[[pd.Series, pd.DataFrame], pd.S
     def recode(values: pd.Series, _frame: pd.DataFrame) -> pd.Series:
         v = pd.to_numeric(values, errors="coerce")
         lo = (v // width) * width
-        return pd.Series([None if math.isnan(a) else f"{top}+" if a >= top else f"{int(a)}–{int(a) + width - 1}"
+        return pd.Series([None if pd.isna(a) else f"{top}+" if a >= top else f"{int(a)}–{int(a) + width - 1}"
                           for a in lo], index=values.index, dtype=object)
 
     return recode
@@ -78,7 +78,7 @@ def _period(width: int) -> Callable[[pd.Series, pd.DataFrame], pd.Series]:
     def recode(values: pd.Series, _frame: pd.DataFrame) -> pd.Series:
         v = pd.to_numeric(values, errors="coerce")
         lo = v - (v % width)
-        return pd.Series([None if math.isnan(a) else f"{int(a)}–{int(a) + width - 1}" for a in lo],
+        return pd.Series([None if pd.isna(a) else f"{int(a)}–{int(a) + width - 1}" for a in lo],
                          index=values.index, dtype=object)
 
     return recode

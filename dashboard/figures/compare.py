@@ -133,15 +133,24 @@ def funnel_figure(
     few_events = centres[drawable & few]
     n_max = max(int(centres["n"].max()) if len(centres) else 10, 10)
     grid = np.unique(np.linspace(1, n_max * 1.1, 300).round().astype(int))
-    for level, style in ((0.998, dict(dash="dash", color="#777")), (0.95, dict(dash="dot", color="#777"))):
+    # A registry rate resting on 1..k-1 events (e.g. the sidebar filtered to one small centre)
+    # would give the count away through the line's height: not drawn for bound roles.
+    rate_hidden = not release.exact and (release.is_small(total_e) or release.is_small(total_n - total_e))
+    levels = () if rate_hidden else ((0.998, dict(dash="dash", color="#777")), (0.95, dict(dash="dot", color="#777")))
+    if rate_hidden:
+        shown = shown.iloc[0:0]
+        few_events = centres[drawable]
+    for level, style in levels:
         lo, hi = funnel_limits(rate, grid, level)
         name = f"{level:.1%} limits".replace(".0%", "%")
         fig.add_trace(go.Scatter(x=grid.tolist(), y=lo.tolist(), mode="lines", line=style, name=name, legendgroup=name,
                                  hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=grid.tolist(), y=hi.tolist(), mode="lines", line=style, name=name, legendgroup=name,
                                  showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[int(grid[0]), int(grid[-1])], y=[rate, rate], mode="lines",
-                             line=dict(color="#222", width=1.5), name=f"Registry rate {release.proportion(total_e, total_n)}", hoverinfo="skip"))
+    if not rate_hidden:
+        fig.add_trace(go.Scatter(x=[int(grid[0]), int(grid[-1])], y=[rate, rate], mode="lines",
+                                 line=dict(color="#222", width=1.5), name=f"Registry rate {release.proportion(total_e, total_n)}",
+                                 hoverinfo="skip"))
     if not shown.empty:
         lo95, hi95 = funnel_limits(rate, shown["n"].to_numpy(), 0.95)
         lo998, hi998 = funnel_limits(rate, shown["n"].to_numpy(), 0.998)
@@ -165,14 +174,16 @@ def funnel_figure(
             ), "x", "customdata.0", "customdata.2"),
         )
     base_layout(fig, title=title, height=520)
-    y_hi = max(rate * 3, float((shown["events"] / shown["n"]).max()) * 1.15 if len(shown) else 0, 0.05)
+    y_hi = max((0.0 if rate_hidden else rate) * 3, float((shown["events"] / shown["n"]).max()) * 1.15 if len(shown) else 0, 0.05)
     fig.update_layout(xaxis_title="Number of transplants", yaxis_title=rate_label, yaxis_tickformat=".0%",
                       yaxis_range=[0, min(1.0, y_hi)], margin=dict(l=80))
     note = ""
     if len(hidden):
         note = (f" {len(hidden)} centre(s) with fewer than {min_group_size} transplants are in the registry "
                 f"rate but not drawn.")
-    if len(few_events):
+    if rate_hidden:
+        note += f" No registry rate or limits: fewer than {release.k} events (or survivors) in this cohort."
+    elif len(few_events):
         note += (f" Not drawn, fewer than {release.k} events or survivors (the rate would give the count away): "
                  f"{', '.join(few_events['centre_code'].astype(str))}.")
     if not release.exact:

@@ -7,7 +7,7 @@ autoimmunity, malignancy) to long-term follow-up, and a committee reads them dif
 Disclosure: both figures take the viewer's `Release` (registry.disclosure). For roles bound by
 the policy, counts are released (1..k-1 hidden, the rest rounded) and the figures coarsen
 before they hide: transplants are pooled over centres; serious AEs are counted in the finest of
-a few schemes of pooled grades and wider time windows that leaves no cell hidden, and small
+a few schemes of pooled grades and wider time windows that hides at most 2 % of them, and small
 categories are pooled into "Other categories". A cell that is still small is drawn as a
 hatched "<5" mark, and every bar carries its released total, so every serious AE is accounted
 for (drawn, or marked hidden), never silently left out.
@@ -34,18 +34,25 @@ TIME_WINDOWS: tuple[tuple[str, int, int | None], ...] = (
 )
 # Coarser schemes for bound roles: (time windows, grade groups), finest first.
 GRADE_GROUPS_FINE: tuple[tuple[str, tuple[int, ...]], ...] = tuple((f"Grade {g}", (g,)) for g in range(1, 6))
+_THREE_GRADES = (("Grade 1–2", (1, 2)), ("Grade 3", (3,)), ("Grade 4–5", (4, 5)))
+_TWO_GRADES = (("Grade 1–3", (1, 2, 3)), ("Grade 4–5", (4, 5)))
+_MEDIUM_WINDOWS = (("Up to day 100", -10**9, 100), ("Day 101–365", 101, 365), ("After year 1", 366, None))
+_TWO_WINDOWS = (("Up to day 100", -10**9, 100), ("After day 100", 101, None))
 COARSE_SCHEMES: tuple[tuple[tuple[tuple[str, int, int | None], ...], tuple[tuple[str, tuple[int, ...]], ...]], ...] = (
     (TIME_WINDOWS, GRADE_GROUPS_FINE),
-    (TIME_WINDOWS, (("Grade 1–2", (1, 2)), ("Grade 3", (3,)), ("Grade 4–5", (4, 5)))),
-    ((("Up to day 100", -10**9, 100), ("Day 101–365", 101, 365), ("After year 1", 366, None)),
-     (("Grade 1–2", (1, 2)), ("Grade 3", (3,)), ("Grade 4–5", (4, 5)))),
-    ((("Up to day 100", -10**9, 100), ("After day 100", 101, None)),
-     (("Grade 1–3", (1, 2, 3)), ("Grade 4–5", (4, 5)))),
-    ((("Up to day 100", -10**9, 100), ("After day 100", 101, None)), (("Any grade", (1, 2, 3, 4, 5)),)),
+    (TIME_WINDOWS, _THREE_GRADES),
+    (TIME_WINDOWS, _TWO_GRADES),
+    (_MEDIUM_WINDOWS, _THREE_GRADES),
+    (_MEDIUM_WINDOWS, _TWO_GRADES),
+    (_TWO_WINDOWS, _TWO_GRADES),
+    (_TWO_WINDOWS, (("Any grade", (1, 2, 3, 4, 5)),)),
 )
 GROUP_COLOURS = {"Grade 1–2": GRADE_COLOURS[2], "Grade 3": GRADE_COLOURS[3], "Grade 4–5": GRADE_COLOURS[5],
                  "Grade 1–3": GRADE_COLOURS[3], "Any grade": GRADE_COLOURS[4]}
 OTHER_CATEGORIES = "Other categories"
+HIDDEN_SHARE = 0.02
+POOLED_SHARE = 0.1
+"""Bound roles: the finest scheme is used whose hidden (marked) cells hold at most 2 % of the events."""
 
 
 def time_window(days: pd.Series, windows: tuple[tuple[str, int, int | None], ...] = TIME_WINDOWS) -> pd.Series:
@@ -128,18 +135,22 @@ def serious_ae_figure(
                         horizontal_spacing=0.18)
     by_cat, by_time = counts.by_category, counts.by_time
     n_hidden = 0
-    for label in counts.grade_labels:
+    for label in counts.category_labels:
         common = dict(marker_color=counts.colours[label], legendgroup=label)
         cat = release.counts(by_cat[label])
-        tim = release.counts(by_time[label])
-        n_hidden += sum(r.hidden for r in cat) + sum(r.hidden for r in tim)
+        n_hidden += sum(r.hidden for r in cat)
         fig.add_trace(release.mark_counts(go.Bar(
             y=list(by_cat.index), x=[r.value or 0 for r in cat], text=[r.text for r in cat], textposition="none",
             orientation="h", name=label, hovertemplate="%{y}: %{text}<extra>" + label + "</extra>", **common), "x", "text"),
             row=1, col=1)
+    for label in counts.grade_labels:
+        common = dict(marker_color=counts.colours[label], legendgroup=label)
+        tim = release.counts(by_time[label])
+        n_hidden += sum(r.hidden for r in tim)
         fig.add_trace(release.mark_counts(go.Bar(
             x=list(by_time.index), y=[r.value or 0 for r in tim], text=[r.text for r in tim], textposition="none",
-            name=label, showlegend=False, hovertemplate="%{x}: %{text}<extra>" + label + "</extra>", **common), "y", "text"),
+            name=label, showlegend=label not in counts.category_labels,
+            hovertemplate="%{x}: %{text}<extra>" + label + "</extra>", **common), "y", "text"),
             row=1, col=2)
     # Released totals above each bar: what every serious AE of the bar adds up to (hidden ones included).
     for table, row_col, horizontal in ((by_cat, (1, 1), True), (by_time, (1, 2), False)):
@@ -170,44 +181,60 @@ class SeriousAeCounts:
     """Serious AEs per category x grade group and per time window x grade group, as drawn."""
 
     def __init__(self, by_category: pd.DataFrame, by_time: pd.DataFrame, grade_labels: list[str],
-                 colours: dict[str, str], note: str) -> None:
-        self.by_category, self.by_time, self.grade_labels, self.colours, self.note = (
-            by_category, by_time, grade_labels, colours, note)
+                 category_labels: list[str], colours: dict[str, str], note: str) -> None:
+        self.by_category, self.by_time, self.grade_labels, self.category_labels, self.colours, self.note = (
+            by_category, by_time, grade_labels, category_labels, colours, note)
 
 
 def serious_ae_counts(events: pd.DataFrame, release: Release) -> SeriousAeCounts:
     """Counts for `serious_ae_figure` and the Safety table: exact roles get every window and
-    grade; bound roles the finest scheme of COARSE_SCHEMES with no hidden cell in the time panel
-    (else the coarsest), and categories with a hidden cell pooled into "Other categories"."""
+    grade; bound roles the finest scheme of COARSE_SCHEMES whose hidden cells in the time panel
+    hold at most HIDDEN_SHARE of the events (else the coarsest), and categories with a hidden
+    cell pooled into "Other categories"."""
     ev = events.assign(grade=events["grade"].astype(int)) if len(events) else events.assign(grade=[])
     schemes = COARSE_SCHEMES[:1] if release.exact else COARSE_SCHEMES
     for windows, grade_groups in schemes:
         by_time = _grouped(ev, "window", time_window(ev["days"].astype(int), windows) if len(ev) else pd.Series([], dtype=object),
                            [w for w, *_ in windows], grade_groups)
-        if release.exact or release.hidden_in(by_time.to_numpy().ravel()) == 0:
+        cells = by_time.to_numpy().ravel()
+        hidden_events = sum(int(v) for v in cells if release.is_small(v))
+        if release.exact or hidden_events <= HIDDEN_SHARE * len(ev):
             break
     if "Before day 0" in by_time.index and not by_time.loc["Before day 0"].any():
         by_time = by_time.drop(index="Before day 0")
     elif "Before day 0" in by_time.index:
         by_time = pd.concat([by_time.loc[["Before day 0"]], by_time.drop(index="Before day 0")])
     categories = sorted(ev["category"].astype(str).unique()) if len(ev) else []
-    by_cat = _grouped(ev, "category", ev["category"].astype(str) if len(ev) else pd.Series([], dtype=object),
-                      categories, grade_groups)
+    cat_labels = ev["category"].astype(str) if len(ev) else pd.Series([], dtype=object)
+    # The category panel picks its own grade grouping: the finest that pools categories holding
+    # at most POOLED_SHARE of the events into "Other categories" (else the one pooling least).
+    options = [grade_groups] if release.exact else [grade_groups, _THREE_GRADES, _TWO_GRADES, (("Any grade", (1, 2, 3, 4, 5)),)]
+    best = None
+    for groups in options:
+        table = _grouped(ev, "category", cat_labels, categories, groups)
+        pooled_events = sum(int(table.loc[c].sum()) for c in table.index if release.hidden_in(table.loc[c]) > 0)
+        if best is None or pooled_events < best[0]:
+            best = (pooled_events, groups, table)
+        if pooled_events <= POOLED_SHARE * len(ev):
+            best = (pooled_events, groups, table)
+            break
+    _, cat_groups, by_cat = best
     note = ""
     if not release.exact:
         small = [c for c in by_cat.index if release.hidden_in(by_cat.loc[c]) > 0]
         if len(small) > 0:
             pooled = by_cat.loc[small].sum()
             by_cat = pd.concat([by_cat.drop(index=small), pooled.to_frame(OTHER_CATEGORIES).T]).astype(int)
-        if schemes[0] != (windows, grade_groups) or small:
-            note = ("Coarsened so that no count below " + str(release.k) + " is shown: "
-                    + ", ".join(label for label, _ in grade_groups) + "; windows " + ", ".join(by_time.index)
-                    + (f"; {len(small)} small categor{'y' if len(small) == 1 else 'ies'} pooled as '{OTHER_CATEGORIES}'" if small else "")
+        if schemes[0] != (windows, grade_groups) or cat_groups != grade_groups or small:
+            note = ("Coarsened for disclosure control: by time, " + ", ".join(label for label, _ in grade_groups)
+                    + " in windows " + ", ".join(by_time.index) + "; by category, "
+                    + ", ".join(label for label, _ in cat_groups)
+                    + (f", {len(small)} small categor{'y' if len(small) == 1 else 'ies'} pooled as '{OTHER_CATEGORIES}'" if small else "")
                     + ".")
-    labels = [label for label, _ in grade_groups]
     colours = {label: GRADE_COLOURS[grades[0]] if len(grades) == 1 else GROUP_COLOURS.get(label, "#777")
-               for label, grades in grade_groups}
-    return SeriousAeCounts(by_cat, by_time, labels, colours, note)
+               for label, grades in (*grade_groups, *cat_groups)}
+    return SeriousAeCounts(by_cat, by_time, [label for label, _ in grade_groups], [label for label, _ in cat_groups],
+                           colours, note)
 
 
 def _grouped(events: pd.DataFrame, name: str, labels: pd.Series, index: list[str],

@@ -309,3 +309,28 @@ def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0(
     assert bars[0]["customdata"][0][2] == "day -60 (AHSCT)" and bars[2]["customdata"][0][2] == "ongoing"
     assert bars[0]["x"][0] < 0 < bars[2]["x"][0] < bars[2]["x"][1]  # drawn on both sides of day 0, ongoing to the edge
     assert [b["showlegend"] for b in bars] == [True, False, True]
+
+
+def test_funnel_for_aggregate_roles_leaves_out_centres_with_1_to_4_events_and_rounds_the_hover():
+    from registry.disclosure import release_for
+
+    centres = pd.DataFrame({"centre_code": ["AAA", "BBB", "FLO"], "n": [200, 150, 86], "events": [25, 20, 1]})
+    gov = funnel_figure(centres, title="t", caption="c", rate_label="TRM", release=release_for("governance"))
+    (points,) = _traces(gov, "Centres")
+    assert points["text"] == ["AAA", "BBB"], "1 of 86 would be read off the hover text"
+    assert [c[0] for c in points["customdata"]] == ["25", "20"] and [c[2] for c in points["customdata"]] == ["200", "150"]
+    assert points["meta"]["msreg_counts"] == ["customdata.0", "customdata.2", "x"]
+    assert any("FLO" in a["text"] and "fewer than 5 events" in a["text"] for a in gov.to_dict()["layout"]["annotations"])
+    admin = funnel_figure(centres, title="t", caption="c", rate_label="TRM")
+    assert _traces(admin, "Centres")[0]["text"] == ["AAA", "BBB", "FLO"]
+
+
+def test_transplants_per_year_for_aggregate_roles_pools_centres_and_marks_hidden_years():
+    from registry.disclosure import release_for
+
+    counts = pd.DataFrame({"transplant_year": [2020, 2021, 2021, 2022], "centre_code": ["B", "A", "B", "A"], "n": [3, 4, 5, 2]})
+    d = transplants_per_year_figure(counts, title="t", caption="c", release=release_for("researcher")).to_dict()
+    bars = [t for t in d["data"] if t["type"] == "bar"]
+    assert [(t["name"], list(t["y"]), list(t["text"])) for t in bars] == [("All centres", [0, 10, 0], ["<5", "10", "<5"])]
+    marks = [t for t in d["data"] if t.get("name") == "All centres hidden"]
+    assert list(marks[0]["x"]) == [2020, 2022] and set(marks[0]["text"]) == {"<5"}

@@ -207,3 +207,15 @@ def test_anonymise_reaches_k_keeps_every_row_and_touches_only_quasi_identifiers(
 def test_anonymise_refuses_k_below_2(k: int) -> None:
     with pytest.raises(KAnonymityError, match="at least 2"):
         anonymise(pd.DataFrame({"sex": ["F"] * 10}), k)
+
+
+def test_survival_as_governance_prints_released_counts_only(demo_url: str) -> None:
+    import io
+
+    exact = pd.read_csv(io.StringIO(_run(demo_url, "survival", "os", "--by", "centre_code", "--at", "365,1825").stdout))
+    result = _run(demo_url, "survival", "os", "--by", "centre_code", "--at", "365,1825", "--as", "demo-governance")
+    assert result.exit_code == 0, result.output
+    released = pd.read_csv(io.StringIO(result.stdout), dtype={"n_risk": str})
+    assert not set(released["n_risk"].dropna()) & {"1", "2", "3", "4"}
+    assert all(v == "<5" or v == "0" or int(v) % 5 == 0 for v in released["n_risk"].dropna())
+    assert released["estimate"].isna().sum() > exact["estimate"].isna().sum(), "estimates resting on 1-4 deaths left out"

@@ -1,0 +1,31 @@
+"""Survival estimates as released to a role bound by the disclosure policy (registry.disclosure).
+
+`msreg survival --as USERNAME` prints what that account may see: for governance and
+researchers the number at risk is released (1–4 as "<5", the rest rounded to 5) and an estimate
+resting on 1–4 events up to its time is left empty, as on the dashboard. Exact roles get the
+table unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.estimates import endpoint_data
+from registry.disclosure import Release
+
+
+def release_estimates(table: pd.DataFrame, endpoints: pd.DataFrame, endpoint: str, by: str | None,
+                      release: Release) -> tuple[pd.DataFrame, int]:
+    """`table` (analytics.estimates.survival_estimates) as released, and how many estimates were left out."""
+    if release.exact or table.empty:
+        return table, 0
+    data = endpoint_data(endpoints, endpoint, by)
+    out = table.copy()
+    events = [int(((data["group"] == g) & (data["event"] == 1) & (data["time"] <= t)).sum())
+              for g, t in zip(out["group"], out["time"], strict=True)]
+    hidden = np.array([not release.estimate_shown(e) for e in events])
+    for column in ("estimate", "lower", "upper"):
+        out[column] = out[column].astype(float).where(~hidden, np.nan)
+    out["n_risk"] = [release.text(v) if not pd.isna(v) else "" for v in out["n_risk"]]
+    return out, int(hidden.sum())
