@@ -182,9 +182,10 @@ def append(session: Session, spec: ChainSpec, rows: Iterable[dict[str, Any]], no
         out.append(row)
     if not out:
         return 0
-    _insert(session, spec, out, now)
-    t = spec.table
-    last_id = session.execute(select(t.c.id).where(t.c.row_hash == prev)).scalar_one()
+    last_id = _insert(session, spec, out, now)
+    if last_id is None:
+        t = spec.table
+        last_id = session.execute(select(t.c.id).where(t.c.row_hash == prev)).scalar_one()
     _pending(session)[spec.name] = (ring.path, anchor.witness_path_for(url_of(session.get_bind())), Head(spec.name, last_id, seq, prev))
     return len(out)
 
@@ -193,8 +194,9 @@ def _columns(spec: ChainSpec) -> tuple[str, ...]:
     return ("occurred_at", *spec.content, "key_id", "seq", "prev_hash", "row_hash")
 
 
-def _insert(session: Session, spec: ChainSpec, rows: list[dict[str, Any]], now: dt.datetime) -> None:
-    """INSERT with the driver's executemany.
+def _insert(session: Session, spec: ChainSpec, rows: list[dict[str, Any]], now: dt.datetime) -> int | None:
+    """INSERT with the driver's executemany; a single row (the usual service call) in one round
+    trip with RETURNING, giving its id (else None: the caller looks the last id up).
 
     A bundle import appends a million rows; SQLAlchemy's per-row parameter processing cost
     more than the insert itself. `occurred_at` is the same for all rows and is converted once
@@ -213,7 +215,10 @@ def _insert(session: Session, spec: ChainSpec, rows: list[dict[str, Any]], now: 
         f"VALUES ({', '.join([mark] * len(cols))})"
     )
     values_of = operator.itemgetter(*cols[1:])
+    if len(rows) == 1:
+        return int(conn.exec_driver_sql(sql + f" RETURNING {quote('id')}", (stamp, *values_of(rows[0]))).scalar_one())
     conn.exec_driver_sql(sql, [(stamp, *values_of(r)) for r in rows])
+    return None
 
 
 # The witness line of a transaction is written after its commit, never before: a rolled-back
