@@ -28,10 +28,14 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.cli import acting_actor
 
         actor = acting_actor(cli.url)
+        from registry.backup_trail import Interrupted
+
         try:
             result = backup(cli.url, out, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        except Interrupted as exc:
+            raise click.ClickException(f"backup {exc}; its temporary files were removed and {out} was not changed") from exc
         m = result.manifest
         click.echo(
             f"backed up {m.backend} registry at revision {m.revision} "
@@ -61,10 +65,16 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.cli import acting_actor
 
         actor = acting_actor(cli.url)
+        from registry.backup_trail import Interrupted
+
         try:
             result = restore(cli.url, backup_file, force=force, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        except Interrupted as exc:
+            raise click.ClickException(
+                f"restore {exc}; its temporary files were removed. Run `msreg audit verify` and restore again"
+            ) from exc
         m = result.manifest
         replaced = f"; replaced {result.replaced_rows} existing rows" if result.replaced_rows else ""
         click.echo(

@@ -17,6 +17,8 @@ How the forms behave, and why:
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import tempfile
 from collections.abc import Mapping
@@ -202,7 +204,7 @@ with tab_upload:
                 for f in files:
                     (path / Path(f.name).name).write_bytes(f.getvalue())
             try:
-                result = import_bundle(engine, path, actor)
+                result = import_bundle(engine, path, dataclasses.replace(actor, door="dashboard:import"))
             except AccessDenied as exc:
                 st.error(str(exc))
                 result = None
