@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from sqlalchemy.orm import Session
 from registry import anchor
 from registry.anchor import AnchorError, Head, KeyMissing, KeyRing
 from registry.models import AccessEvent, AuditEntry
+
+log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 MAX_LISTED_PROBLEMS = 20
@@ -126,7 +129,7 @@ def _any_keyed_row(session: Session) -> str | None:
     return None
 
 
-def ring_for_append(session: Session, last: LastRow | None) -> KeyRing:
+def ring_for_append(session: Session, last: LastRow | None, chain_name: str = "audit") -> KeyRing:
     """The key ring to sign with; created on the registry's first signed write.
 
     :raises KeyMissing: signed rows exist but the key file is gone (never silently re-keyed).
@@ -146,9 +149,9 @@ def ring_for_append(session: Session, last: LastRow | None) -> KeyRing:
         ring = anchor.create_ring(path)
     elif last is not None and last.key_id is not None and ring.get(last.key_id) is None:
         raise AnchorError(
-            f"audit key file {path} does not hold key {last.key_id}, which signed the newest {AUDIT.name if last else ''} "
-            f"row: it is the wrong key file (another registry's, or replaced). Restore the right one from your key "
-            f"backup. Nothing was written."
+            f"audit key file {path} does not hold key {last.key_id}, which signed the newest {chain_name} row: it is "
+            f"the wrong key file (another registry's, or replaced). Restore the right one from your key backup. "
+            f"Nothing was written."
         )
     return ring
 
@@ -188,7 +191,7 @@ def append(session: Session, spec: ChainSpec, rows: Iterable[dict[str, Any]], no
     """
     _lock(session, spec)
     last = _last_row(session, spec)
-    ring = ring_for_append(session, last)
+    ring = ring_for_append(session, last, spec.name)
     key = ring.current
     prev = last.hash if last else GENESIS_HASH
     seq = _position_after(session, spec, last)
@@ -258,9 +261,14 @@ def _write_witness(session: Session) -> None:
     if not pending:
         return
     for key_path, witness_path, head in pending.values():
-        ring = anchor.cached_ring(key_path)
-        if ring is not None:
-            anchor.append_witness(witness_path, [anchor.sign(ring, anchor.checkpoint_body(head))])
+        try:
+            ring = anchor.cached_ring(key_path)
+            if ring is not None:
+                anchor.append_witness(witness_path, [anchor.sign(ring, anchor.checkpoint_body(head))])
+        except (OSError, AnchorError) as exc:
+            # The transaction is committed: failing now would tell the caller it was not. The
+            # witness only lags; `msreg audit verify` reports it if rows are later cut.
+            log.error("audit witness %s not updated after commit (%s): run `msreg audit checkpoint`", witness_path, exc)
 
 
 @event.listens_for(Session, "after_rollback")
