@@ -106,6 +106,17 @@ def witness_path_for(url: str, env: Mapping[str, str] | None = None) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+def private_file_problems(path: Path) -> list[str]:
+    """What is wrong with the mode of a file that must be private (0600): for `msreg doctor`."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return [f"{path} does not exist"]
+    if mode & 0o077:
+        return [f"{path} has mode {mode:04o}: others can read it; run `chmod 600 {path}`"]
+    return []
+
+
 def _ensure_dir(path: Path) -> None:
     if not path.exists():
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)

@@ -109,6 +109,8 @@ def db_option(f):  # type: ignore[no-untyped-def]
 def record_cli_access(url: str, event: str, details: dict, actor=None) -> None:  # type: ignore[no-untyped-def]
     """Record an export, report or other access of this `msreg` run in the access log
     (registry.access_log.record_access); a failure ends the command with the reason."""
+    from sqlalchemy.exc import DBAPIError
+
     from registry.access_log import record_access
     from registry.anchor import AnchorError
     from registry.db import make_engine
@@ -116,8 +118,9 @@ def record_cli_access(url: str, event: str, details: dict, actor=None) -> None: 
     engine = make_engine(url)
     try:
         record_access(engine, actor or acting_actor(url), event, details)
-    except AnchorError as exc:
-        raise click.ClickException(f"{event} done but not recorded in the access log: {exc}") from exc
+    except (AnchorError, DBAPIError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise click.ClickException(f"this {event} could not be recorded in the access log ({reason})") from exc
     finally:
         engine.dispose()
 

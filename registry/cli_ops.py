@@ -27,12 +27,16 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, backup
         from registry.cli import acting_actor
 
+        from registry.backup_trail import Interrupted
+
         url = cli.existing_url  # any schema: back up before an upgrade
         actor = acting_actor(url)
         try:
             result = backup(url, out, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        except Interrupted as exc:
+            raise click.ClickException(f"backup {exc}; its temporary files were removed and {out} was not changed") from exc
         m = result.manifest
         click.echo(
             f"backed up {m.backend} registry at revision {m.revision} "
@@ -61,12 +65,18 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.backup import BackupError, restore
         from registry.cli import acting_actor
 
+        from registry.backup_trail import Interrupted
+
         url = cli.new_url  # may create the registry
         actor = acting_actor(url)
         try:
             result = restore(url, backup_file, force=force, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        except Interrupted as exc:
+            raise click.ClickException(
+                f"restore {exc}; its temporary files were removed. Run `msreg audit verify` and restore again"
+            ) from exc
         m = result.manifest
         replaced = f"; replaced {result.replaced_rows} existing rows" if result.replaced_rows else ""
         click.echo(

@@ -30,11 +30,15 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-# The audit key ring and witness of every test registry (registry.anchor) go to one throw-away
-# folder: never into the developer's ~/.config. Set before any test (and inherited by the
-# processes tests start). Tests about the default locations unset it with monkeypatch.
-_KEY_DIR = tempfile.mkdtemp(prefix="msreg-test-keys-")
-os.environ["MSREG_KEY_DIR"] = _KEY_DIR
+# Audit keys and witnesses (registry.anchor): an SQLite test registry keeps them beside its file
+# (each in its own tmp folder); PostgreSQL ones go to $XDG_CONFIG_HOME/msreg/keys, here a
+# throw-away folder, never the developer's ~/.config. Set before any test and inherited by the
+# processes tests start; a configured MSREG_KEY_DIR would make same-named files collide.
+if "MSREG_TEST_CONFIG_HOME" not in os.environ:  # once per process, however often imported
+    os.environ["MSREG_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="msreg-test-config-")
+_KEY_DIR = os.environ["MSREG_TEST_CONFIG_HOME"]
+os.environ.pop("MSREG_KEY_DIR", None)
+os.environ["XDG_CONFIG_HOME"] = _KEY_DIR
 
 
 @pytest.fixture(scope="session", autouse=True)

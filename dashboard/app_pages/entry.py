@@ -20,6 +20,7 @@ How the forms behave, and why (details in dashboard/forms.py):
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,7 @@ JOB_KEY = "_upload_job"
 
 ctx = page_context()
 actor = ctx.actor
+import_actor = dataclasses.replace(actor, door="dashboard:import")  # the audit names the door honestly
 engine = data.engine_for(ctx.url)
 reader = data.reader_for(ctx.url)
 # Only administrators create centres (registry.services); a new registry starts there.
@@ -200,11 +202,11 @@ with tab_upload:
             if c1.button("Import", type="primary", key="upload_go", disabled=preview.changes == 0):
                 if preview.changes > import_job.BACKGROUND_ROWS:
                     staging = Path(tempfile.mkdtemp(prefix="msreg-upload-"))  # removed by the job when done
-                    st.session_state[JOB_KEY] = import_job.start_import(engine, actor, stage(str(staging)), staging)
+                    st.session_state[JOB_KEY] = import_job.start_import(engine, import_actor, stage(str(staging)), staging)
                     st.rerun()
                 with tempfile.TemporaryDirectory(prefix="msreg-upload-") as tmp:
                     try:
-                        result = import_bundle(engine, stage(tmp), actor)
+                        result = import_bundle(engine, stage(tmp), import_actor)
                     except AccessDenied as exc:
                         st.error(str(exc))
                         result = None

@@ -12,7 +12,10 @@ SHA-256 links. `access_log` is the chained record of logins, exports, downloads,
 restores and key rotations, append-only like `audit_log` (same triggers).
 
 The new columns are added with plain ADD COLUMN (no batch mode): on SQLite a batch alter
-would recreate `audit_log` and drop its append-only triggers (see 0002).
+would recreate `audit_log` and drop its append-only triggers (see 0002). A downgrade parks the
+signatures and the access log in `_audit_anchor_0004` / `_access_log_0004` instead of dropping
+them, and the next upgrade puts them back: an accidental downgrade must not make the trail
+unverifiable.
 """
 
 from __future__ import annotations
@@ -44,9 +47,51 @@ PG_TRIGGERS = {
 SQLITE_TRIGGERS = {"access_log_no_update": "UPDATE", "access_log_no_delete": "DELETE"}
 
 
+# A downgrade must not destroy the trail's signatures: it parks them (and the access log) in
+# these tables, and the next upgrade puts them back, so downgrade + upgrade is lossless.
+PARKED_AUDIT = "_audit_anchor_0004"
+PARKED_ACCESS = "_access_log_0004"
+AUDIT_TRIGGERS_SQLITE = {"audit_log_no_update": "UPDATE", "audit_log_no_delete": "DELETE"}
+
+
+def _tables() -> set[str]:
+    return set(sa.inspect(op.get_bind()).get_table_names())
+
+
+def _restore_parked_signatures() -> None:
+    """Put back what a downgrade parked (the append-only triggers are lifted meanwhile: this is
+    the owner restoring columns, not an edit of the trail's content)."""
+    pg = op.get_bind().dialect.name == "postgresql"
+    if pg:
+        op.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+    else:
+        for name in AUDIT_TRIGGERS_SQLITE:
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    cols = ("key_id", "seq", "door", "os_account")
+    sets = ", ".join(f"{c} = (SELECT p.{c} FROM {PARKED_AUDIT} p WHERE p.id = audit_log.id)" for c in cols)
+    op.execute(f"UPDATE audit_log SET {sets} WHERE id IN (SELECT id FROM {PARKED_AUDIT})")
+    if pg:
+        op.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    else:
+        _sqlite_audit_triggers()
+    op.drop_table(PARKED_AUDIT)
+
+
+def _sqlite_audit_triggers() -> None:
+    for name, event in AUDIT_TRIGGERS_SQLITE.items():
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute(f"CREATE TRIGGER {name} BEFORE {event} ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+
+
 def upgrade() -> None:
     for column in _audit_columns():
         op.add_column("audit_log", column)
+    tables = _tables()
+    if PARKED_AUDIT in tables:
+        _restore_parked_signatures()
+    if PARKED_ACCESS in tables:  # its triggers and indexes travelled with it
+        op.rename_table(PARKED_ACCESS, "access_log")
+        return
     op.create_table(
         "access_log",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -87,21 +132,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for name in PG_TRIGGERS:
-            op.execute(f"DROP TRIGGER IF EXISTS {name} ON access_log")
-        op.execute(f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()")
-    else:
-        for name in SQLITE_TRIGGERS:
-            op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    op.drop_index("ix_access_log_event_occurred_at", table_name="access_log")
-    op.drop_table("access_log")
+    """Park the signatures and the access log (see PARKED_*), then drop the new columns."""
+    op.execute(f"CREATE TABLE {PARKED_AUDIT} AS SELECT id, key_id, seq, door, os_account FROM audit_log")
+    op.rename_table("access_log", PARKED_ACCESS)
     # SQLite cannot drop a column without recreating the table (which would drop the
     # append-only triggers of 0002): recreate them after the batch.
     with op.batch_alter_table("audit_log") as batch:
         for column in reversed(_audit_columns()):
             batch.drop_column(column.name)
     if op.get_bind().dialect.name == "sqlite":
-        for name, event in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE")):
-            op.execute(f"DROP TRIGGER IF EXISTS {name}")
-            op.execute(f"CREATE TRIGGER {name} BEFORE {event} ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+        _sqlite_audit_triggers()

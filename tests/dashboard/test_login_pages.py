@@ -23,6 +23,7 @@ from registry.access import Actor
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import CENTRES
 from tests.security.hashing import CHEAP_HASHER, cheap_argon2  # noqa: F401 - autouse
+from tests.registry_files import copy_registry
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PASSWORD = "page matrix password"
@@ -45,7 +46,7 @@ DATA_AS_OF = re.compile(r"Data as of \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")  # the 
 def accounts_url(small_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The dashboard tests' small registry, with one account per role."""
     path = tmp_path_factory.mktemp("accounts") / "registry.db"
-    shutil.copyfile(small_registry_url.removeprefix("sqlite:///"), path)
+    copy_registry(Path(small_registry_url.removeprefix("sqlite:///")), path)
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     with auth.use_hasher(CHEAP_HASHER), session_scope(engine) as s:

@@ -149,3 +149,10 @@ def test_init_with_a_configured_key_folder_and_verify_finds_it_without_flags(tmp
     assert _mode(keys) == 0o700 and _mode(keys / "r.db.audit-key") == 0o600
     _users(url, "u1")
     assert CliRunner().invoke(main, ["--db", url, "audit", "verify"]).exit_code == 0
+
+
+def test_a_readable_key_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    ring = anchor.create_ring(tmp_path / "r.db.audit-key")
+    assert anchor.private_file_problems(ring.path) == []
+    ring.path.chmod(0o644)
+    assert anchor.private_file_problems(ring.path) == [f"{ring.path} has mode 0644: others can read it; run `chmod 600 {ring.path}`"]

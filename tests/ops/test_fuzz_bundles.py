@@ -46,6 +46,7 @@ from registry.db import make_engine
 from registry.models import Base
 from registry.validation import ENTITIES, FILE_COLUMN, FieldError
 from tests.ops.bundles import make_bundle
+from tests.registry_files import copy_registry
 
 ADMIN = Actor(username="fuzz", role="admin")
 EXAMPLES = int(os.environ.get("MSREG_FUZZ_EXAMPLES", "2000"))  # fast path; the real path gets 1/13
@@ -299,7 +300,7 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
 
 def _fresh(seeded_template: Path, tmp: Path) -> Engine:
     path = tmp / "fuzz.db"
-    shutil.copyfile(seeded_template, path)
+    copy_registry(seeded_template, path)
     return make_engine(f"sqlite:///{path}")
 
 

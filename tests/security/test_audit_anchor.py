@@ -317,3 +317,12 @@ def test_rows_from_before_the_key_still_verify(databases, backend: str) -> None:
         assert hashlib.sha256  # the legacy link is plain SHA-256 (registry.audit.row_hash)
     finally:
         engine.dispose()
+
+
+def test_init_refuses_to_make_a_new_key_for_a_signed_trail(trail: Engine) -> None:
+    key = anchor.key_path_for(_url(trail))
+    key.unlink()
+    result = CliRunner().invoke(main, ["--db", _url(trail), "init"])
+    assert result.exit_code == 1
+    assert "A new key would make the existing trail unverifiable, so none was made" in result.output
+    assert not key.exists()

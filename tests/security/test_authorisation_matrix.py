@@ -23,6 +23,7 @@ from registry.bundle import export_bundle, import_bundle
 from registry.db import make_engine, session_scope
 from registry.models import AuditEntry
 from tests.security.seed import seed
+from tests.registry_files import copy_registry
 
 D = dt.date
 ACTORS = {
@@ -109,7 +110,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
 @pytest.fixture
 def seeded(seeded_template: Path, tmp_path: Path) -> Iterator[Engine]:
     path = tmp_path / "registry.db"
-    shutil.copyfile(seeded_template, path)
+    copy_registry(seeded_template, path)
     engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
