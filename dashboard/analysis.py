@@ -322,6 +322,16 @@ def minimum_change(baseline: float, delta_cutoff: float) -> float:
     return 1.5 if baseline == 0 else 1.0 if baseline <= delta_cutoff else 0.5
 
 
+def mask_small_counts_in_text(text: str, threshold: int = 5) -> str:
+    """`'sex U: 2 patient(s), 0 event(s)'` → `'sex U: <5 patient(s), 0 event(s)'`: notes written
+    for analysts quote counts; shown to aggregate-only roles, counts of 1 to threshold-1 are
+    hidden as in every table."""
+    import re
+
+    return re.sub(r"\b(\d+)( (?:patient|event)\(s\))",
+                  lambda m: (f"<{threshold}" if 0 < int(m.group(1)) < threshold else m.group(1)) + m.group(2), text)
+
+
 def format_estimate(est: float, lower: float, upper: float) -> str:
     """`87.3% (84.1–90.0)`; an em dash where there is no estimate (too few or too short)."""
     if est is None or (isinstance(est, float) and math.isnan(est)):

@@ -159,7 +159,7 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
         theme=None, width="stretch", key="safety_funnel",
     )
     for note in result.notes:
-        st.info(note)
+        st.info(note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, min_cell))
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         f"Estimate: the centre's own {'Aalen–Johansen' if measure == 'trm' else 'Kaplan–Meier'} probability by day "

@@ -95,5 +95,6 @@ if ep.kind == "km":
         ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")
         for note in model.notes:
             if not note.startswith("convergence"):
-                st.caption(f"Note: {note}.")
+                shown = note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, ctx.settings.min_group_size)
+                st.caption(f"Note: {shown}.")
         st.dataframe(model.hr.round(3), hide_index=True, width="stretch")

@@ -80,3 +80,15 @@ def test_a_median_inside_the_drawn_curve_is_reported():
     spec = [(30 * (i + 1), 1) for i in range(15)] + [(900, 0)] * 5
     groups = analysis.survival_curves(_os_frame(spec), "os").groups
     assert groups["median_days"].iloc[0] == 300
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("sex U: 2 patient(s), 0 event(s) — left out", "sex U: <5 patient(s), 0 event(s) — left out"),
+        ("17 event(s) for 8 model terms", "17 event(s) for 8 model terms"),
+        ("phenotype PPMS: 106 patient(s), 4 event(s)", "phenotype PPMS: 106 patient(s), <5 event(s)"),
+    ],
+)
+def test_small_counts_in_notes_are_hidden_for_aggregate_roles(text, shown):
+    assert analysis.mask_small_counts_in_text(text, 5) == shown
