@@ -225,6 +225,7 @@ class CheckedCox:
     ph_warning: str
     converged: bool
     reason: str = ""  # why there is no model ('' when there is one)
+    fine_gray: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"]))
 
 
 def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False) -> CheckedCox:
@@ -255,7 +256,10 @@ def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, 
         "term": ["Global" if t == "GLOBAL" else COVARIATE_LABELS.get(t.partition("[")[0], t.partition("[")[0]) for t in ph_rows["term"]],
         "chisq": ph_rows["ph_chisq"].to_numpy(), "df": ph_rows["ph_df"].to_numpy(), "p": ph_rows["ph_p"].to_numpy(),
     })
-    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged)
+    fg = model.table[model.table["model"] == "Fine–Gray"][["term", "hr", "lower", "upper", "p"]].copy()
+    fg["term"] = [_term_label(t, refs) for t in fg["term"]]
+    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged,
+                      fine_gray=fg.reset_index(drop=True))
 
 
 COVARIATE_LABELS: dict[str, str] = {

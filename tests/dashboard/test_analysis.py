@@ -92,3 +92,15 @@ def test_a_median_inside_the_drawn_curve_is_reported():
 )
 def test_small_counts_in_notes_are_hidden_for_aggregate_roles(text, shown):
     assert analysis.mask_small_counts_in_text(text, 5) == shown
+
+
+def test_the_checked_trm_model_has_cause_specific_and_fine_gray_ratios():
+    from analytics.settings import EndpointSettings
+    from tests.analytics.test_cox_checks import endpoints
+
+    frame = endpoints(1500, seed=3)
+    frame["trm_status"] = np.where(frame["trm_status"] == 0, 0, np.where(frame["baseline_edss"] >= 4, 1, frame["trm_status"]))
+    model = analysis.cox_checked(frame, "trm", EndpointSettings())
+    assert not model.hr.empty and not model.fine_gray.empty
+    assert list(model.fine_gray["term"]) == list(model.hr["term"])
+    assert model.ph["term"].iloc[-1] == "Global"
