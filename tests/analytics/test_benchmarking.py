@@ -108,6 +108,7 @@ def test_a_centre_without_events_gets_an_exact_upper_bound_not_a_zero_width_inte
     [(0, 0.0, 3.6889), (2, 0.24221, 7.22468), (10, 4.79539, 18.39036)],
 )
 def test_observed_over_expected_has_garwood_exact_limits(observed: int, lower: float, upper: float) -> None:
+    # R: poisson.test(observed)$conf.int (stats, exact Garwood limits), with expected 1
     lo, up = poisson_ratio_limits(observed, 1.0)
     assert lo == pytest.approx(lower, abs=1e-4) and up == pytest.approx(upper, abs=1e-4)
 
