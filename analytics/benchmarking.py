@@ -37,7 +37,10 @@ Why this design (and not a league table of complete-case rates):
   needed before reading single signals.
 
 ``O/E`` carries Garwood's exact Poisson 95% limits. Centres with fewer patients than
-``min_group_size`` are listed without estimates or test.
+``min_group_size`` are listed without estimates or test; a centre's estimate is "not
+estimable" (empty) where fewer than ``min_group_size`` of its patients are still followed at
+the horizon (the curves stop there), though its O/E is still tested: the expected number uses
+the time each patient was actually followed.
 """
 
 from __future__ import annotations
@@ -193,7 +196,7 @@ def benchmark(
                          "upper": math.nan, "expected": math.nan, "o_e": math.nan, "o_e_lower": math.nan,
                          "o_e_upper": math.nan, "p_value": math.nan, "signal": False, "tested": False})
             continue
-        est, lo, up = _estimate(measure, time[mask], status[mask], horizon, alpha)
+        est, lo, up = _estimate(measure, time[mask], status[mask], horizon, alpha, min_group_size)
         ratio_lo, ratio_up = poisson_ratio_limits(o, e, alpha)
         p = tail_p_value(o, e, mid_p=mid_p)
         rows.append({"centre_code": centre, "patients": n, "events": o, "estimate": est, "lower": lo, "upper": up,
@@ -202,7 +205,7 @@ def benchmark(
     table = pd.DataFrame(rows, columns=[*BENCHMARK_COLUMNS, "o_e_lower", "o_e_upper", "tested"])
     tested = table[table["tested"]]
     false_signals = float(sum(_false_alarm_probability(e, level, mid_p=mid_p) for e in tested["expected"]))
-    registry = _estimate(measure, time, status, horizon, alpha) if len(data) else (math.nan,) * 3
+    registry = _estimate(measure, time, status, horizon, alpha, min_group_size) if len(data) else (math.nan,) * 3
     return BenchmarkResult(
         table=table,
         measure=measure,
@@ -249,9 +252,13 @@ def centre_sentence(row: pd.Series, result: BenchmarkResult, *, events_text: str
 
 
 # ------------------------------------------------------------------------------------------------
-def _estimate(measure: str, time: np.ndarray, status: np.ndarray, horizon: int, alpha: float) -> tuple[float, float, float]:
+def _estimate(
+    measure: str, time: np.ndarray, status: np.ndarray, horizon: int, alpha: float, min_at_risk: int = 1
+) -> tuple[float, float, float]:
     """The crude probability of the event by the horizon with its interval (exact one-sided
-    bound where the estimate is 0 or 1; not estimable when nobody is followed to it)."""
+    bound where the estimate is 0 or 1; not estimable where fewer than ``min_at_risk`` are
+    still followed at the horizon, as the curves stop there, unless every patient has had an
+    event)."""
     informative = int(((time >= horizon) | ((status != 0) & (time <= horizon))).sum())
     if measure == "trm":
         at = cumulative_incidence(time, status, cause=1, alpha=alpha).at([horizon]).iloc[0]
@@ -259,7 +266,7 @@ def _estimate(measure: str, time: np.ndarray, status: np.ndarray, horizon: int, 
     else:
         at = KaplanMeier(alpha=alpha).fit(time, (status == 1).astype(int)).at([horizon]).iloc[0]
         est, lo, up = 1.0 - float(at["estimate"]), 1.0 - float(at["upper"]), 1.0 - float(at["lower"])
-    if int((time >= horizon).sum()) == 0 and not (status != 0).all():
+    if int((time >= horizon).sum()) < max(min_at_risk, 1) and not (status != 0).all():
         return math.nan, math.nan, math.nan  # nobody followed to the horizon: the curve is not drawn there
     return incidence_interval(est, lo, up, n_informative=informative, alpha=alpha)
 

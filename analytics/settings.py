@@ -131,6 +131,8 @@ class EndpointSettings:
             parts.append("PFS and NEDA-3 censored at the last assessment")
         elif self.pfs_neda_censoring == "last_contact":
             parts.append("PFS and NEDA-3 censored at last contact")
+        if not self.sex_unknown_as_missing:
+            parts.append("sex U kept as a level of its own in models")
         return "; ".join(parts)
 
 

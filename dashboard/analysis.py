@@ -299,6 +299,7 @@ class CheckedCox:
     ph_warning: str
     converged: bool
     reason: str = ""  # why there is no model ('' when there is one)
+    fine_gray: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"]))
 
 
 def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False,
@@ -331,7 +332,10 @@ def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, 
         "term": ["Global" if t == "GLOBAL" else COVARIATE_LABELS.get(t.partition("[")[0], t.partition("[")[0]) for t in ph_rows["term"]],
         "chisq": ph_rows["ph_chisq"].to_numpy(), "df": ph_rows["ph_df"].to_numpy(), "p": ph_rows["ph_p"].to_numpy(),
     })
-    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged)
+    fg = model.table[model.table["model"] == "Fine–Gray"][["term", "hr", "lower", "upper", "p"]].copy()
+    fg["term"] = [_term_label(t, refs) for t in fg["term"]]
+    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged,
+                      fine_gray=fg.reset_index(drop=True))
 
 
 COVARIATE_LABELS: dict[str, str] = {
@@ -435,6 +439,16 @@ def minimum_change(baseline: float, delta_cutoff: float) -> float:
     """δ(b) of ENDPOINTS.md: 1.5 if b = 0, 1.0 if 0 < b ≤ cutoff, 0.5 above (the same rule the
     endpoint SQL applies), for drawing the worsening threshold b + δ(b)."""
     return 1.5 if baseline == 0 else 1.0 if baseline <= delta_cutoff else 0.5
+
+
+def mask_small_counts_in_text(text: str, threshold: int = 5) -> str:
+    """`'sex U: 2 patient(s), 0 event(s)'` → `'sex U: <5 patient(s), 0 event(s)'`: notes written
+    for analysts quote counts; shown to aggregate-only roles, counts of 1 to threshold-1 are
+    hidden as in every table."""
+    import re
+
+    return re.sub(r"\b(\d+)( (?:patient|event)\(s\))",
+                  lambda m: (f"<{threshold}" if 0 < int(m.group(1)) < threshold else m.group(1)) + m.group(2), text)
 
 
 def format_estimate(est: float, lower: float, upper: float) -> str:

@@ -180,6 +180,16 @@ def cox_checked(
                                 cluster_by_centre=cluster_by_centre, aggressive_features=aggressive_features)
 
 
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner="Benchmarking centres…")
+def benchmark(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...], measure: str,
+              adjusted: bool):  # type: ignore[no-untyped-def]
+    """analytics.benchmarking on every patient the actor may see (no cohort filter)."""
+    from analytics.benchmarking import benchmark as run
+
+    return run(endpoints(url, scope, version, settings), measure, adjusted=adjusted,  # type: ignore[arg-type]
+               min_group_size=_settings(settings).min_group_size)
+
+
 def cohort_frame(
     url: str,
     scope: ScopeKey,

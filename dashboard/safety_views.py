@@ -23,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.aalen_johansen import cumulative_incidence
-from analytics.benchmarking import BenchmarkResult, benchmark, centre_sentence
+from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
 from dashboard import analysis
 from registry.disclosure import suppress_counts
@@ -141,7 +141,9 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
     metric = left.radio("Measure", list(BENCHMARK_MEASURES), key="sf_metric", horizontal=True)
     adjusted = right.toggle("Adjust for case mix", value=True, key="sf_adjusted")
     measure = BENCHMARK_MEASURES[metric]
-    result = benchmark(ctx.endpoints(), measure, adjusted=adjusted, min_group_size=ctx.settings.min_group_size)  # type: ignore[arg-type]
+    from dashboard import data
+
+    result = data.benchmark(ctx.url, ctx.scope, ctx.version, ctx.settings_key, measure, adjusted)
     min_cell = ctx.settings.min_group_size
     table, hidden = benchmark_table(result, hide_small_counts=not ctx.sees_patient_codes, min_cell=min_cell)
     od = result.overdispersion
@@ -157,7 +159,7 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
         theme=None, width="stretch", key="safety_funnel",
     )
     for note in result.notes:
-        st.info(note)
+        st.info(note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, min_cell))
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         f"Estimate: the centre's own {'Aalen–Johansen' if measure == 'trm' else 'Kaplan–Meier'} probability by day "

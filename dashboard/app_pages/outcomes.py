@@ -135,5 +135,24 @@ if ep.kind == "km":
         ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")
         for note in model.notes:
             if not note.startswith("convergence"):
-                st.caption(f"Note: {note}.")
+                shown = note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, ctx.settings.min_group_size)
+                st.caption(f"Note: {shown}.")
         st.dataframe(model.hr.round(3), hide_index=True, width="stretch")
+else:
+    st.subheader("Adjusted models of transplant-related mortality")
+    model = data.cox_checked(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, False)
+    if model.hr.empty:
+        st.info(f"No model: fewer than {analysis.MIN_EVENTS_PER_TERM} transplant-related deaths per estimated term "
+                "among the patients with complete data in this cohort"
+                + (f" — {model.reason}." if model.reason else "."))
+    else:
+        if model.ph_warning:
+            st.warning(model.ph_warning)
+        cs_col, fg_col = st.columns(2)
+        cs_col.markdown("**Cause-specific hazard ratios** (Cox; other deaths censored): the rate of TRM among patients alive")
+        cs_col.dataframe(model.hr.round(3), hide_index=True, width="stretch")
+        fg_col.markdown("**Subdistribution hazard ratios** (Fine–Gray): the cumulative incidence of TRM")
+        fg_col.dataframe(model.fine_gray.round(3), hide_index=True, width="stretch")
+        st.caption("Complete-case analysis. The two models answer different questions; where they disagree, the "
+                   "covariate also changes mortality from other causes.")
+

@@ -62,12 +62,14 @@ def benchmark_funnel_figure(
             hovertemplate="%{text}: O/E %{y:.2f}, expected %{x:.1f}<br>%{customdata[0]} (p %{customdata[1]})<extra></extra>",
         ))
     base_layout(fig, title=title, height=520)
-    y_hi = max(3.0, float(drawn["o_e"].max()) * 1.15 if len(drawn) else 0.0)
+    # high enough for every drawn centre and for the signal limit at the smallest tested centre
+    limit_small = float(signal_limits(np.array([tested["expected"].min()]), level, mid_p=mid_p)[0]) if len(tested) else 3.0
+    y_hi = min(max(3.0, float(drawn["o_e"].max()) * 1.15 if len(drawn) else 0.0, limit_small * 1.1), 12.0)
     fig.update_layout(xaxis_title="Expected number of events", yaxis_title="Observed / expected",
                       yaxis_range=[0, y_hi], xaxis_range=[0, float(grid[-1])], margin=dict(l=80))
     note = ""
     not_drawn = len(tested) - len(drawn)
     if not_drawn:
         note = f" {not_drawn} centre(s) with 1–4 events not drawn (small counts are not shown); their result is in the table."
-    add_caption(fig, caption + note)
+    add_caption(fig, caption + note, y=-0.2)
     return fig

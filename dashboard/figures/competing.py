@@ -31,5 +31,5 @@ def stacked_incidence_figure(curves: pd.DataFrame, *, title: str, caption: str, 
     top = float(total.max()) if len(total) else 0.0
     fig.update_layout(xaxis_title="Months since transplant", yaxis_title="Cumulative incidence (%)",
                       yaxis_range=[0, max(5.0, 100 * top * 1.2)])
-    add_caption(fig, caption)
+    add_caption(fig, caption, y=-0.22)
     return fig

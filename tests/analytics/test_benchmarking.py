@@ -45,7 +45,7 @@ def test_the_estimate_is_the_aalen_johansen_incidence_of_r_survival(reference_di
                           "age_at_transplant": mgus2["age"], "baseline_edss": np.nan, "phenotype": None,
                           "conditioning_intensity": None})
     for month, expected in zip(ref["months"], ref["cif_pcm"], strict=True):
-        result = benchmark(frame, "trm", at=month, adjusted=False)
+        result = benchmark(frame, "trm", at=month, adjusted=False, min_group_size=1)  # R reports the tail too
         assert result.table["estimate"].iloc[0] == pytest.approx(expected, abs=1e-8)
         assert result.registry[0] == pytest.approx(expected, abs=1e-8)
 
@@ -108,6 +108,7 @@ def test_a_centre_without_events_gets_an_exact_upper_bound_not_a_zero_width_inte
     [(0, 0.0, 3.6889), (2, 0.24221, 7.22468), (10, 4.79539, 18.39036)],
 )
 def test_observed_over_expected_has_garwood_exact_limits(observed: int, lower: float, upper: float) -> None:
+    # R: poisson.test(observed)$conf.int (stats, exact Garwood limits), with expected 1
     lo, up = poisson_ratio_limits(observed, 1.0)
     assert lo == pytest.approx(lower, abs=1e-4) and up == pytest.approx(upper, abs=1e-4)
 
@@ -181,3 +182,13 @@ def test_each_centre_gets_a_sentence_saying_what_a_signal_means_and_what_it_does
 def test_invalid_benchmark_settings_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         benchmark(registry({"A": 20}), "trm", **kwargs)
+
+
+def test_a_centre_with_fewer_than_five_followed_to_the_horizon_has_no_estimate_but_is_tested() -> None:
+    frame = registry({"A": 300, "YOUNG": 30}, seed=3)
+    young = frame["centre_code"] == "YOUNG"
+    frame.loc[young, "trm_days"] = np.minimum(frame.loc[young, "trm_days"], 200)
+    frame.loc[young & (frame["trm_days"] == 200), "trm_status"] = 0
+    frame.loc[frame.index[young][:4], ["trm_days", "trm_status"]] = [400, 0]
+    row = benchmark(frame, "trm", at=365, adjusted=False).table.set_index("centre_code").loc["YOUNG"]
+    assert np.isnan(row["estimate"]) and row["tested"] and row["expected"] > 0

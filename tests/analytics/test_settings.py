@@ -34,6 +34,7 @@ def test_defaults_are_not_a_sensitivity_analysis() -> None:
         ({"unknown_death_trm_days": 100}, "unknown cause within 100 days"),
         ({"pfs_neda_censoring": "last_assessment"}, "censored at the last assessment"),
         ({"pfs_neda_censoring": "last_contact"}, "censored at last contact"),
+        ({"sex_unknown_as_missing": False}, "sex U kept as a level"),
     ],
 )
 def test_a_sensitivity_setting_is_stamped_on_the_description(changes: dict, words: str) -> None:

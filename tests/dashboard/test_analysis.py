@@ -101,3 +101,27 @@ def test_cox_levels_with_fewer_than_5_patients_are_left_out_and_said_so():
     assert "Sex U" in analysis.describe_small_levels(small, 5) and "fewer than 5 patients" in analysis.describe_small_levels(small, 5)
     table, n = analysis.cox_table(df, "os", min_level_size=5)
     assert n <= len(df) - 1 and not [t for t in table["term"] if t.startswith("Sex: U")]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("sex U: 2 patient(s), 0 event(s) — left out", "sex U: <5 patient(s), 0 event(s) — left out"),
+        ("17 event(s) for 8 model terms", "17 event(s) for 8 model terms"),
+        ("phenotype PPMS: 106 patient(s), 4 event(s)", "phenotype PPMS: 106 patient(s), <5 event(s)"),
+    ],
+)
+def test_small_counts_in_notes_are_hidden_for_aggregate_roles(text, shown):
+    assert analysis.mask_small_counts_in_text(text, 5) == shown
+
+
+def test_the_checked_trm_model_has_cause_specific_and_fine_gray_ratios():
+    from analytics.settings import EndpointSettings
+    from tests.analytics.test_cox_checks import endpoints
+
+    frame = endpoints(1500, seed=3)
+    frame["trm_status"] = np.where(frame["trm_status"] == 0, 0, np.where(frame["baseline_edss"] >= 4, 1, frame["trm_status"]))
+    model = analysis.cox_checked(frame, "trm", EndpointSettings())
+    assert not model.hr.empty and not model.fine_gray.empty
+    assert list(model.fine_gray["term"]) == list(model.hr["term"])
+    assert model.ph["term"].iloc[-1] == "Global"

@@ -169,6 +169,15 @@ def test_safety_hides_small_death_counts_from_governance(app_factory, small_regi
         assert f"{c}: <5 " in sentences[c] and "O/E" not in sentences[c] and "p =" not in sentences[c]
 
 
+def test_a_sensitivity_setting_in_the_sidebar_is_stamped_on_the_figures(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    assert not any("SENSITIVITY" in a["text"] for s in plotly_specs(at) for a in s["layout"].get("annotations", []))
+    at.sidebar.checkbox(key="s_unknown_trm").check().run()
+    assert not at.exception
+    captions = [a["text"] for s in plotly_specs(at) for a in s["layout"].get("annotations", []) if a.get("name") == "caption"]
+    assert captions and all("SENSITIVITY ANALYSIS" in c.replace("<br>", " ") for c in captions)
+
+
 def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "quality")
     assert at.title[0].value == "Data quality"
