@@ -81,6 +81,7 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("conditioning", pa.string()),
             ("conditioning_intensity", pa.string()),
             ("cd34_selection", pa.bool_()),
+            ("missing_codes", pa.string()),  # NE/UNK of optional fields, JSON (the fields are NULL)
         ]
     ),
     "visits": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("visit_date", pa.date32()), ("edss", pa.float64())]),

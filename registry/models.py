@@ -181,6 +181,8 @@ class Transplant(_PatientChild, Tracked, Base):
     conditioning: Mapped[str | None] = mapped_column(String(16))
     conditioning_intensity: Mapped[str | None] = mapped_column(String(16))
     cd34_selection: Mapped[bool | None] = mapped_column(Boolean)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="transplants")
 
@@ -206,6 +208,8 @@ class Visit(_PatientChild, Tracked, Base):
 
     visit_date: Mapped[dt.date] = mapped_column(Date)
     edss: Mapped[float | None] = mapped_column(Float)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 
@@ -222,6 +226,8 @@ class Relapse(_PatientChild, Tracked, Base):
     severity: Mapped[str | None] = mapped_column(String(16))
     steroids: Mapped[bool | None] = mapped_column(Boolean)
     recovery: Mapped[str | None] = mapped_column(String(16))
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="relapses")
 
@@ -238,6 +244,8 @@ class MriScan(_PatientChild, Tracked, Base):
     scan_date: Mapped[dt.date] = mapped_column(Date)
     new_t2: Mapped[int | None] = mapped_column(Integer)
     gd_enhancing: Mapped[int | None] = mapped_column(Integer)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="mri_scans")
 
@@ -256,6 +264,8 @@ class AdverseEvent(_PatientChild, Tracked, Base):
     grade: Mapped[int] = mapped_column(Integer)
     serious: Mapped[bool | None] = mapped_column(Boolean)
     description: Mapped[str | None] = mapped_column(Text)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="adverse_events")
 

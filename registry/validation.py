@@ -218,6 +218,22 @@ ENTITIES: dict[str, EntitySpec] = {
 CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events", "deaths")
 
 
+# Optional clinical fields that take a missing-data code (codes.MISSING_CODES) instead of a
+# value: not required, not free text, not dates (date order rules need real dates).
+MISSING_CODE_KINDS = frozenset({"edss", "count", "code", "bool", "number"})
+MISSING_CODE_COLUMNS: dict[str, tuple[str, ...]] = {
+    e: tuple(c.name for c in ENTITIES[e].columns if not c.required and c.kind in MISSING_CODE_KINDS)
+    for e in CHILD_ENTITIES
+}
+_MISSING = frozenset(codes.MISSING_CODES)
+_CODED: dict[str, frozenset[str]] = {e: frozenset(MISSING_CODE_COLUMNS.get(e, ())) for e in ENTITIES}
+
+
+def is_missing_code(entity: str, column: str, value: Any) -> bool:
+    """True for NE/UNK in a column that takes missing-data codes."""
+    return type(value) is str and value in _MISSING and column in _CODED.get(entity, frozenset())
+
+
 def spec_of(entity: str) -> EntitySpec:
     try:
         return ENTITIES[entity]
@@ -358,12 +374,16 @@ def parse_row(
     errors: list[FieldError] = []
     by_name = spec.by_name
     parsers = _COLUMN_PARSERS[entity]
+    coded = _CODED[entity]
     for name, text in raw.items():
         col = by_name.get(name)
         if col is None:
             errors.append(
                 FieldError(entity, name, text, f"unknown column {name!r}; {spec.file} has {', '.join(spec.column_names)}", line, file)
             )
+            continue
+        if coded and name in coded and type(text) is str and text.strip() in _MISSING:
+            values[name] = text.strip()  # a missing-data code, kept as the value in bundle terms
             continue
         try:
             if type(text) is str:  # the common case (CSV text), kept fast for large imports
@@ -458,8 +478,9 @@ def check_record(
         errors.append(FieldError(entity, col, value, message, line, file))
 
     by_name = spec.by_name
+    coded = _CODED[entity]
     for name, v in values.items():
-        if v is None or name not in by_name:
+        if v is None or name not in by_name or (coded and name in coded and type(v) is str and v in _MISSING):
             continue
         col = by_name[name]
         kind = col.kind
