@@ -124,7 +124,7 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
                               centre_options=centres, on_saved=saved)
     with remove:
         reason = st.text_input("Reason for deleting *", key=f"pp_del_reason_{entity}_{rec.id}")
-        if st.button(f"Delete this {forms.entity_label(entity).lower()}", key=f"pp_del_{entity}_{rec.id}"):
+        if st.button(f"Delete this {forms.entity_phrase(entity)}", key=f"pp_del_{entity}_{rec.id}"):
             if not reason.strip():
                 st.error("A reason is needed: it goes into the audit trail.")
             else:
@@ -136,7 +136,7 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
                 except (services.DeleteRefused, services.StaleRecord, services.NotFound, AccessDenied) as exc:
                     st.error(str(exc))
                 else:
-                    saved(f"Deleted {forms.entity_label(entity).lower()} {describe(entity, rec)}.")
+                    saved(f"Deleted {forms.entity_phrase(entity)} {describe(entity, rec)}.")
     with past:
         st.dataframe(history_frame(entity, rec), hide_index=True, width="stretch")
 
@@ -160,7 +160,7 @@ with st.expander("Correct the patient, or see its history"):
     record_tools("patients", p)
 
 visits = record.children["visits"]
-points = [(v.values["visit_date"], v.values["edss"]) for v in visits if v.values.get("edss") is not None]
+points = [(v.values["visit_date"], v.values["edss"]) for v in visits if isinstance(v.values.get("edss"), float)]
 transplants = record.children["transplants"]
 if points:
     fig = go.Figure(go.Scatter(x=[d for d, _ in points], y=[e for _, e in points], mode="lines+markers", name="EDSS",
@@ -181,7 +181,7 @@ for entity in CHILD_ENTITIES:
         continue
     st.dataframe(table(entity, rows), hide_index=True, width="stretch")
     by_id = {r.id: r for r in rows}
-    chosen = st.selectbox(f"Work on one of the {PLURAL[entity].lower()}", list(by_id), index=None,
+    chosen = st.selectbox(f"{PLURAL[entity]}: work on one", list(by_id), index=None,
                           format_func=lambda i, e=entity, m=by_id: describe(e, m[i]) if i in m else str(i), key=f"pp_pick_{entity}",
                           placeholder="Choose a record to correct, delete or see its history")
     if chosen in by_id:
