@@ -382,13 +382,13 @@ def parse_row(
                 FieldError(entity, name, text, f"unknown column {name!r}; {spec.file} has {', '.join(spec.column_names)}", line, file)
             )
             continue
-        if coded and name in coded and type(text) is str and text.strip() in _MISSING:
-            values[name] = text.strip()  # a missing-data code, kept as the value in bundle terms
-            continue
         try:
             if type(text) is str:  # the common case (CSV text), kept fast for large imports
                 v = text.strip() or None
                 if v is not None:
+                    if v in _MISSING and name in coded:
+                        values[name] = v  # a missing-data code, kept as the value in bundle terms
+                        continue
                     if "\x00" in v:  # as in parse_value: the databases cannot store it
                         raise _Bad(f"{v[:20]!r} contains a NUL character (0x00), which cannot be stored")
                     parse = parsers[name]
