@@ -220,10 +220,13 @@ CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "
 
 # Optional clinical fields that take a missing-data code (codes.MISSING_CODES) instead of a
 # value: not required, not free text, not dates (date order rules need real dates).
+# An entity listed here needs a `missing_codes` column on its table (registry.models): a new
+# clinical file takes the codes once it is added to this list together with that column.
 MISSING_CODE_KINDS = frozenset({"edss", "count", "code", "bool", "number"})
+MISSING_CODE_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events")
 MISSING_CODE_COLUMNS: dict[str, tuple[str, ...]] = {
     e: tuple(c.name for c in ENTITIES[e].columns if not c.required and c.kind in MISSING_CODE_KINDS)
-    for e in CHILD_ENTITIES
+    for e in MISSING_CODE_ENTITIES
 }
 _MISSING = frozenset(codes.MISSING_CODES)
 _CODED: dict[str, frozenset[str]] = {e: frozenset(MISSING_CODE_COLUMNS.get(e, ())) for e in ENTITIES}

@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from analytics.quality import PROBLEMS
+from analytics.quality import KEY_FIELDS, PROBLEMS
 from dashboard import data, query_panel
 from dashboard.context import page_context
+from registry.dictionary import label
 
 ctx = page_context()
 st.title("Data quality")
@@ -27,7 +28,9 @@ if ctx.filters.centres:
     issues = issues[issues["centre_code"].isin(ctx.filters.centres)]
 
 st.subheader("By centre")
-st.dataframe(per_centre, hide_index=True, width="stretch")
+# completeness columns named by the data dictionary ("MS onset date complete (%)")
+complete = {f"{field}_complete_pct": f"{label(table, field)} complete (%)" for field, table in KEY_FIELDS}
+st.dataframe(per_centre.rename(columns=complete), hide_index=True, width="stretch")
 st.caption(ctx.settings_text())
 
 st.subheader(f"Records to fix ({len(issues):,})")

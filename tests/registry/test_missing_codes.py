@@ -128,3 +128,11 @@ def test_quality_counts_a_coded_key_field_as_documented(seeded: Engine) -> None:
     assert "missing relapses in the 12 months before transplant" in problems  # blank: still a gap
     row = report.per_centre.set_index("centre_code").loc["OSL"]
     assert (row["conditioning_complete_pct"], row["relapses_12m_complete_pct"]) == (100.0, 0.0)
+
+
+def test_every_entity_taking_codes_has_the_column_to_keep_them() -> None:
+    from registry.services import MODELS
+
+    for entity, columns in MISSING_CODE_COLUMNS.items():
+        assert columns, entity
+        assert "missing_codes" in MODELS[entity].__table__.c, f"{entity}: add missing_codes to its model and a migration"
