@@ -283,7 +283,7 @@ def _save_update(engine: Engine, actor: Actor, entity: str, opened: services.Rec
         st.error(str(exc))
     else:
         forget_opened(entity, opened.id, prefix)
-        on_saved(f"Corrected {entity_phrase(entity)} {_key_text(opened.key)}.")
+        on_saved(f"Corrected {entity_phrase(entity)} {key_text(opened.key)}.")
 
 
 def _conflict_view(engine: Engine, reader: Engine, actor: Actor, conflict: Conflict, latest: services.RecordView, *,
@@ -329,5 +329,5 @@ def entity_phrase(entity: str) -> str:
     return text if text[1:2].isupper() else text[:1].lower() + text[1:]
 
 
-def _key_text(key: Mapping[str, Any]) -> str:
+def key_text(key: Mapping[str, Any]) -> str:
     return ", ".join(v.isoformat() if isinstance(v, dt.date) else str(v) for v in key.values())

@@ -97,7 +97,7 @@ with tab_new:
         except (services.AlreadyExists, AccessDenied) as exc:
             st.error(str(exc))
         else:
-            done(f"Saved {forms.entity_phrase(entity)} {forms._key_text(view.key)}.", form_prefix)
+            done(f"Saved {forms.entity_phrase(entity)} {forms.key_text(view.key)}.", form_prefix)
 
 with tab_fix:
     f_entity = st.selectbox("Record", CLINICAL, format_func=LABELS.get, key="fix_entity")
