@@ -176,12 +176,12 @@ else:
 
 for entity in CHILD_ENTITIES:
     rows = record.children[entity]
-    st.markdown(f"**{PLURAL[entity]}** ({len(rows)})")
+    st.markdown(f"**{PLURAL.get(entity, forms.entity_label(entity))}** ({len(rows)})")
     if not rows:
         continue
     st.dataframe(table(entity, rows), hide_index=True, width="stretch")
     by_id = {r.id: r for r in rows}
-    chosen = st.selectbox(f"{PLURAL[entity]}: work on one", list(by_id), index=None,
+    chosen = st.selectbox(f"{PLURAL.get(entity, forms.entity_label(entity))}: work on one", list(by_id), index=None,
                           format_func=lambda i, e=entity, m=by_id: describe(e, m[i]) if i in m else str(i), key=f"pp_pick_{entity}",
                           placeholder="Choose a record to correct, delete or see its history")
     if chosen in by_id:
