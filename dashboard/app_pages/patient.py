@@ -8,7 +8,9 @@ them one patient by study id in days since transplant.
 
 Links: `patient?centre=OSL&patient=P001` opens a patient directly (the data-quality page links
 each item here). Edits go through dashboard/forms.py (the same conflict and busy handling as the
-data-entry page) and so through registry.services.
+data-entry page) and so through registry.services. Governance users and administrators also
+get a "Data query" tab on each record (administrators only reach this page), to ask the centre
+about that record or one of its fields.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def history_frame(entity: str, rec: services.RecordView) -> pd.DataFrame:
 
 def record_tools(entity: str, rec: services.RecordView) -> None:
     """Correct, delete (with a reason) and the history of one record."""
-    edit, remove, past = st.tabs(["Correct", "Delete", "History"])
+    names = ["Correct", "Delete", "History"] + (["Data query"] if actor.role in queries.OPENERS else [])
+    edit, remove, past, *ask = st.tabs(names)
     with edit:
         forms.correction_form(engine, reader, actor, entity, rec, prefix="pp_",
                               centre_options=centres, on_saved=saved)
@@ -139,6 +142,22 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
                     saved(f"Deleted {forms.entity_phrase(entity)} {describe(entity, rec)}.")
     with past:
         st.dataframe(history_frame(entity, rec), hide_index=True, width="stretch")
+    if ask:
+        with ask[0], st.form(f"pp_query_{entity}_{rec.id}"):
+            columns = [c for c in ENTITIES[entity].column_names if c not in ("centre_code", "patient_code")]
+            field = st.selectbox("Field (optional)", columns, index=None, format_func=lambda c: dictionary.label(entity, c),
+                                 key=f"pp_query_field_{entity}_{rec.id}")
+            question = st.text_area("Question to the centre *", key=f"pp_query_text_{entity}_{rec.id}")
+            if st.form_submit_button("Open the query"):
+                key = {k: v for k, v in rec.key.items() if k not in ("centre_code", "patient_code")}
+                try:
+                    with forms.write_scope(engine) as session:
+                        q = queries.open_query(session, actor, question=question, entity=entity, field_name=field,
+                                               record_key=key or None, centre_code=centre, patient_code=code)
+                except (queries.QueryError, AccessDenied, forms.RegistryBusy) as exc:
+                    st.error(str(exc))
+                else:
+                    saved(f"Opened query {q.id} for centre {q.centre_code}.")
 
 
 p = record.patient
