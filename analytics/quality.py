@@ -12,7 +12,8 @@ Why these checks: each one names a gap that silently weakens an endpoint.
   (day 182 ±45) or year 1 (day 365 ±60). A window is counted only once it is over (its last day
   is before `today`) and the patient was alive throughout it (no death on or before its last
   day): an open window is not yet missing, and the dead cannot be visited.
-- Completeness (%) of the key fields of the survival export: the transplant record's baseline
+- Completeness (%) of the key fields of the survival export (a missing-data code, NE or UNK,
+  counts as documented: the centre has said why there is no value): the transplant record's baseline
   EDSS (as recorded, before the fallback: the fallback is a rescue, not a record), MS onset date
   (of all patients), conditioning, relapses in the 12 months before transplant and baseline
   Gd-enhancing lesions (of patients with a first transplant).
@@ -77,13 +78,15 @@ class QualityReport:
 # One row per registered patient: the facts the checks need (SQL over the snapshot).
 PATIENT_FACTS_SQL = """
 WITH first_transplant AS (
-    SELECT patient_id, transplant_date AS day0, baseline_edss, conditioning, relapses_12m, gd_lesions_baseline
+    SELECT patient_id, transplant_date AS day0, baseline_edss, conditioning, relapses_12m, gd_lesions_baseline,
+           missing_codes
     FROM transplants WHERE transplant_number = 1
 ),
 transplant_count AS (SELECT patient_id, count(*) AS n_transplants FROM transplants GROUP BY patient_id),
 last_visit AS (SELECT patient_id, max(visit_date) AS last_visit_date FROM visits GROUP BY patient_id)
 SELECT p.id AS patient_id, c.centre_code, p.patient_code, p.ms_onset_date, p.followup_status, p.followup_status_date,
        f.day0, f.baseline_edss AS recorded_baseline_edss, f.conditioning, f.relapses_12m, f.gd_lesions_baseline,
+       f.missing_codes AS transplant_missing_codes,
        coalesce(tc.n_transplants, 0) AS n_transplants,
        lv.last_visit_date, d.death_date
 FROM patients AS p
@@ -242,12 +245,21 @@ def _missing_windows(facts: pd.DataFrame, windows: pd.DataFrame, today: dt.date)
     return pd.concat(frames, ignore_index=True)
 
 
+def _documented(facts: pd.DataFrame, field: str, table: str) -> pd.Series:
+    """A value, or a missing-data code (NE/UNK: the centre says it was not evaluated or is
+    unknown): either way the field is documented, and not a gap to chase."""
+    column = "recorded_baseline_edss" if field == "baseline_edss" else field
+    has = facts[column].notna()
+    if table == "transplants" and "transplant_missing_codes" in facts:
+        has |= facts["transplant_missing_codes"].fillna("").str.contains(f'"{field}":', regex=False)
+    return has
+
+
 def _missing_fields(facts: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for field, table in KEY_FIELDS:
-        column = "recorded_baseline_edss" if field == "baseline_edss" else field
         eligible = facts if table == "patients" else facts[facts["day0"].notna()]
-        rows = eligible[eligible[column].isna()]
+        rows = eligible[~_documented(eligible, field, table)]
         where = "patient record" if table == "patients" else "first transplant record"
         frames.append(_issue_rows(rows, f"missing {phrase(table, field)}", f"{label(table, field)} is empty on the {where}"))
     return pd.concat(frames, ignore_index=True)
@@ -269,8 +281,8 @@ def _per_centre(centres: pd.Series, facts: pd.DataFrame, issues: pd.DataFrame) -
         out[f"missing_{key}_visit"] = count(f"missing {label} visit")
     transplanted = facts[facts["day0"].notna()]
     for field, table in KEY_FIELDS:
-        column = "recorded_baseline_edss" if field == "baseline_edss" else field
         base = facts if table == "patients" else transplanted
-        pct = base.groupby("centre_code")[column].apply(lambda s: round(100.0 * s.notna().mean(), 1))
+        documented = _documented(base, field, table)
+        pct = documented.groupby(base["centre_code"]).apply(lambda s: round(100.0 * s.mean(), 1))
         out[f"{field}_complete_pct"] = out["centre_code"].map(pct).astype(float)
     return out

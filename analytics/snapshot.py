@@ -87,6 +87,7 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("hospital_days", pa.int64()),
             ("atg_given", pa.bool_()),
             ("cd34_dose", pa.float64()),
+            ("missing_codes", pa.string()),  # NE/UNK of optional fields, JSON (the fields are NULL)
         ]
     ),
     "visits": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("visit_date", pa.date32()), ("edss", pa.float64())]),

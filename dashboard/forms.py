@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from registry import codes, dictionary, services
 from registry.access import AccessDenied, Actor
 from registry.db import session_scope
-from registry.validation import ENTITIES, Column, format_edss, parse_row
+from registry.validation import MISSING_CODE_COLUMNS, ENTITIES, Column, format_edss, is_missing_code, parse_row
 
 BUSY_MESSAGE = "The registry is busy with an import; nothing was saved, try again in a minute."
 SAVE_LOCK_TIMEOUT_S = 5.0
@@ -91,6 +91,8 @@ def show_value(entity: str, column: str, value: Any) -> str:
     col = ENTITIES[entity].by_name.get(column)
     if col is None:
         return str(value)
+    if is_missing_code(entity, column, value):
+        return missing_label(value)
     if col.kind == "date" and isinstance(value, (dt.date, str)):
         return value.isoformat() if isinstance(value, dt.date) else value
     if col.kind in ("code", "grade"):
@@ -105,13 +107,20 @@ def show_value(entity: str, column: str, value: Any) -> str:
     return str(value)
 
 
+def missing_label(code: str) -> str:
+    return f"{dictionary.code_label(code, 'MISSING_CODES').lower()} ({code})"
+
+
 def widget(entity: str, col: Column, key: str, current: Any, centre_options: list[str] | None, centre_fixed: bool) -> Any:
     """The input for one bundle column; returns a value in bundle terms (None = missing).
 
-    Dates come back as the text typed (validated later, exactly as shown).
+    Dates come back as the text typed (validated later, exactly as shown). Optional clinical
+    fields also offer the missing-data codes (not evaluated, unknown), distinct from blank.
     """
     label = field_label(entity, col)
     help_ = dictionary.help_text(entity, col.name)
+    coded = col.name in MISSING_CODE_COLUMNS.get(entity, ())
+    extra: list[Any] = list(codes.MISSING_CODES) if coded else []
     if col.name == "centre_code" and centre_options is not None:
         index = centre_options.index(current) if current in centre_options else 0 if len(centre_options) == 1 else None
         return st.selectbox(label, centre_options, index=index, key=key, disabled=centre_fixed, help=help_)
@@ -120,22 +129,30 @@ def widget(entity: str, col: Column, key: str, current: Any, centre_options: lis
         text = st.text_input(label, value=initial, key=key, placeholder=DATE_PLACEHOLDER, help=help_ or "A date as YYYY-MM-DD.")
         return text.strip() or None
     if col.kind == "code":
-        opts = list(col.codes)
+        opts = list(col.codes) + extra
         return st.selectbox(label, opts, index=opts.index(current) if current in opts else None, key=key, help=help_,
-                            format_func=lambda c: f"{dictionary.code_label(c)} ({c})" if dictionary.code_label(c) != c else c,
+                            format_func=lambda c: missing_label(c) if c in extra else
+                            (f"{dictionary.code_label(c)} ({c})" if dictionary.code_label(c) != c else c),
                             placeholder="(missing)" if not col.required else "Choose…")
     if col.kind == "edss":
-        opts = list(codes.EDSS_STEPS)
+        opts = list(codes.EDSS_STEPS) + extra
         return st.selectbox(label, opts, index=opts.index(current) if current in opts else None, key=key, help=help_,
-                            format_func=format_edss, placeholder="(missing)")
+                            format_func=lambda v: missing_label(v) if v in extra else format_edss(v), placeholder="(missing)")
     if col.kind == "grade":
         opts = list(codes.AE_GRADES)
         return st.selectbox(label, opts, index=opts.index(current) if current in opts else None, key=key, help=help_,
                             format_func=dictionary.code_label, placeholder="Choose…")
     if col.kind == "bool":
-        opts = [True, False]
-        return st.selectbox(label, opts, index=opts.index(current) if current in opts else None, key=key, help=help_,
-                            format_func=lambda v: "yes" if v else "no", placeholder="(missing)")
+        opts = [True, False] + extra
+        index = next((i for i, o in enumerate(opts) if o is current or (isinstance(o, str) and o == current)), None)
+        return st.selectbox(label, opts, index=index, key=key, help=help_,
+                            format_func=lambda v: missing_label(v) if isinstance(v, str) else ("yes" if v else "no"),
+                            placeholder="(missing)")
+    if coded and col.kind in ("count", "number"):
+        # a number or a missing-data code: typed text, checked by the shared rules as shown
+        text = st.text_input(label, value="" if current is None else str(current), key=key,
+                             help=(help_ + " " if help_ else "") + "A number, or NE (not evaluated) or UNK (unknown).")
+        return text.strip() or None
     if col.kind in ("int", "count", "year"):
         # no min/max on the widget: it would clamp silently; validation names the problem
         return st.number_input(label, value=current, step=1, key=key, help=help_)
@@ -266,7 +283,7 @@ def _save_update(engine: Engine, actor: Actor, entity: str, opened: services.Rec
         st.error(str(exc))
     else:
         forget_opened(entity, opened.id, prefix)
-        on_saved(f"Corrected {entity_label(entity).lower()} {_key_text(opened.key)}.")
+        on_saved(f"Corrected {entity_phrase(entity)} {key_text(opened.key)}.")
 
 
 def _conflict_view(engine: Engine, reader: Engine, actor: Actor, conflict: Conflict, latest: services.RecordView, *,
@@ -307,5 +324,11 @@ def entity_label(entity: str) -> str:
     return ENTITY_LABELS.get(entity, entity.replace("_", " ").capitalize())
 
 
-def _key_text(key: Mapping[str, Any]) -> str:
+def entity_phrase(entity: str) -> str:
+    """The record type inside a sentence: "visit (EDSS)", "MRI scan" (abbreviations kept)."""
+    text = entity_label(entity)
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
+def key_text(key: Mapping[str, Any]) -> str:
     return ", ".join(v.isoformat() if isinstance(v, dt.date) else str(v) for v in key.values())

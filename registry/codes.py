@@ -31,6 +31,11 @@ AE_GRADES = (1, 2, 3, 4, 5)
 # Why a patient is no longer followed (blank: followed). Ends overdue-follow-up reminders;
 # CONSENT_WITHDRAWN also keeps the patient out of research exports from then on.
 FOLLOWUP_STATUS = ("LOST", "TRANSFERRED", "CONSENT_WITHDRAWN")
+# Missing-data codes (as EBMT asks): an optional clinical field that was not evaluated, or
+# whose value is unknown, is recorded as such, distinct from a blank (not yet entered). They
+# are bundle cell values of the optional code, EDSS, count, number and yes/no columns of the
+# clinical files; the database keeps the field NULL and the code beside it.
+MISSING_CODES = ("NE", "UNK")
 # A data query (clarification request from the registry office to a centre).
 QUERY_STATUS = ("OPEN", "ANSWERED", "CLOSED")
 

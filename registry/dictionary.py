@@ -89,6 +89,7 @@ CODE_LISTS: dict[str, CodeList] = {
         ),
         CodeList("FOLLOWUP_STATUS", {"LOST": "Lost to follow-up", "TRANSFERRED": "Transferred to another centre",
                                      "CONSENT_WITHDRAWN": "Consent withdrawn"}),
+        CodeList("MISSING_CODES", {"NE": "Not evaluated", "UNK": "Unknown"}),
         CodeList("QUERY_STATUS", {"OPEN": "Open", "ANSWERED": "Answered", "CLOSED": "Closed"}),
         CodeList(
             "AE_GRADES",
@@ -106,6 +107,8 @@ NOT_CODE_LISTS: frozenset[str] = frozenset({"EDSS_STEPS"})
 
 _COUNT = "count"
 _DATE = "date"
+
+_MISSING_HELP = "Missing-data codes of this record's optional fields, as JSON (e.g. {\"edss\": \"NE\"}); the fields themselves are empty. In bundles the code is the field's cell."
 
 FIELDS: tuple[Field, ...] = (
     # centres
@@ -159,6 +162,9 @@ FIELDS: tuple[Field, ...] = (
     # deaths
     Field("deaths", "death_date", "Death date", _DATE),
     Field("deaths", "cause", "Cause of death", "code", code_list="DEATH_CAUSE"),
+    # missing-data codes (stored beside the fields; in bundles and forms they are the field's value)
+    *(Field(t, "missing_codes", "Missing-data codes", "JSON", help=_MISSING_HELP)
+      for t in ("transplants", "visits", "relapses", "mri_scans", "adverse_events")),
     # data queries (clarification requests)
     Field("data_queries", "entity", "Record type", "text", help="Which kind of record the query is about (visits, relapses, ...)."),
     Field("data_queries", "record_key", "Record", "text", help="The record's key (e.g. its visit date), when the query is about one record."),
@@ -338,15 +344,18 @@ def missing_code_message(code_list: str, missing: Iterable[Any]) -> str:
 
 def rows() -> list[dict[str, str]]:
     """One row per field, in table order: what `msreg dictionary --format csv` writes."""
+    from registry.validation import MISSING_CODE_COLUMNS
+
     out = []
     for f0 in FIELDS:
         f = field(f0.table, f0.column)
+        takes_codes = f.column in MISSING_CODE_COLUMNS.get(_TABLE_BUNDLE.get(f.table, f.table), ())
         out.append(
             {
                 "table": f.table,
                 "column": f.column,
                 "label": f.label,
-                "type": f.type,
+                "type": f.type + (" or NE / UNK" if takes_codes else ""),
                 "unit": f.unit,
                 "codes": "; ".join(f"{c} = {t}" for c, t in CODE_LISTS[f.code_list].labels.items()) if f.code_list else "",
                 "help": f.help,
@@ -383,12 +392,23 @@ def render_markdown() -> str:
             ftype = r["type"]
             f = _BY_KEY[(r["table"], r["column"])]
             if f.code_list:
-                ftype = f"code ({f.code_list})"
+                ftype = f"code ({f.code_list})" + (" or NE / UNK" if ftype.endswith("NE / UNK") else "")
             lines.append(
                 f"| `{r['column']}` | {_cell(r['label'])} | {_cell(ftype)} | {_cell(r['unit'])} | {_cell(r['help'])} | {_cell(r['exports'])} |"
             )
         lines.append("")
-    lines += ["## Code lists", ""]
+    lines += [
+        "## Missing-data codes",
+        "",
+        "An optional clinical field marked `or NE / UNK` above takes a missing-data code instead of a value:",
+        "`NE` (not evaluated) or `UNK` (unknown), distinct from an empty cell (not entered yet). In a bundle",
+        "the code is the cell's text; the database keeps the field empty and the code in the record's",
+        "`missing_codes`. Analyses and the survival export treat a coded field as missing; the data-quality",
+        "report counts it as documented (not as a missing field).",
+        "",
+        "## Code lists",
+        "",
+    ]
     for cl in CODE_LISTS.values():
         lines += [f"### {cl.name}", "", "| code | meaning |", "| --- | --- |"]
         lines += [f"| `{c}` | {_cell(t)} |" for c, t in cl.labels.items()]

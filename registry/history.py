@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from registry.access import AccessDenied, Actor, can_read_centre, sees_patient_codes
 from registry.audit import to_json
 from registry.models import AuditEntry
-from registry.validation import ENTITIES, spec_of
+from registry.validation import spec_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,3 @@ def record_history(session: Session, actor: Actor, entity: str, key: Mapping[str
             break
     out.reverse()
     return out
-
-
-def column_names(entity: str) -> tuple[str, ...]:
-    return ENTITIES[entity].column_names

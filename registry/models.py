@@ -190,6 +190,8 @@ class Transplant(_PatientChild, Tracked, Base):
     hospital_days: Mapped[int | None] = mapped_column(Integer)
     atg_given: Mapped[bool | None] = mapped_column(Boolean)
     cd34_dose: Mapped[float | None] = mapped_column(Float)  # CD34+ cells infused, x10^6 per kg
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="transplants")
 
@@ -217,6 +219,8 @@ class Visit(_PatientChild, Tracked, Base):
 
     visit_date: Mapped[dt.date] = mapped_column(Date)
     edss: Mapped[float | None] = mapped_column(Float)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 
@@ -233,6 +237,8 @@ class Relapse(_PatientChild, Tracked, Base):
     severity: Mapped[str | None] = mapped_column(String(16))
     steroids: Mapped[bool | None] = mapped_column(Boolean)
     recovery: Mapped[str | None] = mapped_column(String(16))
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="relapses")
 
@@ -253,6 +259,8 @@ class MriScan(_PatientChild, Tracked, Base):
     t2_lesions_total: Mapped[int | None] = mapped_column(Integer)
     spinal_cord_involvement: Mapped[bool | None] = mapped_column(Boolean)
     brainstem_involvement: Mapped[bool | None] = mapped_column(Boolean)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="mri_scans")
 
@@ -272,6 +280,8 @@ class AdverseEvent(_PatientChild, Tracked, Base):
     grade: Mapped[int] = mapped_column(Integer)
     serious: Mapped[bool | None] = mapped_column(Boolean)
     description: Mapped[str | None] = mapped_column(Text)
+    # missing-data codes of optional fields as JSON ({"edss": "NE"}); the field itself is NULL
+    missing_codes: Mapped[str | None] = mapped_column(Text, sort_order=80)
 
     patient: Mapped[Patient] = relationship(back_populates="adverse_events")
 

@@ -31,6 +31,7 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from contextlib import contextmanager
 from collections import defaultdict
@@ -44,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from registry import audit
 from registry.access import AccessDenied, Actor, can_read_centre, require_write, sees_patient_codes
+from registry.codes import MISSING_CODES
 from registry.models import (
     AdverseEvent,
     Base,
@@ -62,6 +64,7 @@ from registry.models import (
 from registry.validation import (
     CHILD_ENTITIES,
     ENTITIES,
+    MISSING_CODE_COLUMNS,
     FieldError,
     Record,
     check_duplicates,
@@ -167,6 +170,27 @@ def _value_columns(entity: str) -> tuple[str, ...]:
     return tuple(n for n in names if n not in ("centre_code", "patient_code"))
 
 
+def _coded(entity: str) -> tuple[str, ...]:
+    """Columns of the entity that take missing-data codes (stored NULL, code in missing_codes)."""
+    return MISSING_CODE_COLUMNS.get(entity, ())
+
+
+_MISSING_CODES = frozenset(MISSING_CODES)
+
+
+def _missing_json(entity: str, values: Mapping[str, Any]) -> str | None:
+    """The `missing_codes` cell of a record in bundle terms: {"edss": "NE"} as JSON, or None."""
+    found = {n: values[n] for n in _coded(entity) if type(values.get(n)) is str and values[n] in _MISSING_CODES}
+    return audit.to_json(found) if found else None
+
+
+def _stored_value(entity: str, column: str, value: Any) -> Any:
+    """What the database column holds for a bundle value: NULL for a missing-data code."""
+    if type(value) is str and value in _MISSING_CODES and column in _coded(entity):
+        return None
+    return value
+
+
 @dataclass(slots=True)
 class Stored:
     """A row as loaded: bundle values plus the ids and version needed to write it."""
@@ -192,6 +216,8 @@ def _select_stored(entity: str) -> Any:
     if entity == "patients":
         return select(t.c.id, t.c.version, t.c.centre_id, c.c.centre_code, *cols).join(c, t.c.centre_id == c.c.id)
     p = _table("patients")
+    if _coded(entity):
+        cols.append(t.c.missing_codes)
     return (
         select(t.c.id, t.c.version, t.c.patient_id, c.c.centre_code, p.c.patient_code, *cols)
         .join(p, t.c.patient_id == p.c.id)
@@ -221,13 +247,21 @@ def load_stored(
     ) + _value_columns(entity)
     out: list[Stored] = []
     with_parent = entity != "centres"
+    coded = bool(_coded(entity))
     for row in session.execute(stmt):
         if with_parent:
             rid, ver, parent, *vals = row
         else:
             rid, ver, *vals = row
             parent = None
-        out.append(Stored(entity, dict(zip(names, vals, strict=True)), rid, ver, parent))
+        if coded:
+            missing = vals.pop()
+            values = dict(zip(names, vals, strict=True))
+            if missing:  # a missing-data code is the value in bundle terms
+                values.update(json.loads(missing))
+        else:
+            values = dict(zip(names, vals, strict=True))
+        out.append(Stored(entity, values, rid, ver, parent))
     return out
 
 
@@ -358,7 +392,9 @@ def _check_reference(session: Session, entity: str, values: Mapping[str, Any]) -
 
 
 def _row_for_insert(entity: str, values: Mapping[str, Any], parent_id: int | None, now: dt.datetime) -> dict[str, Any]:
-    row = {n: values.get(n) for n in _value_columns(entity)}
+    row = {n: _stored_value(entity, n, values.get(n)) for n in _value_columns(entity)}
+    if _coded(entity):
+        row["missing_codes"] = _missing_json(entity, values)
     if entity == "patients":
         row["centre_id"] = parent_id
         row["study_id"] = new_study_id()
@@ -476,7 +512,9 @@ def update(
     if history_errors:
         raise ValidationFailed(history_errors)
     t = _table(entity)
-    row = {n: merged[n] for n in _value_columns(entity) if n in after}
+    row = {n: _stored_value(entity, n, merged[n]) for n in _value_columns(entity) if n in after}
+    if any(n in after for n in _coded(entity)):
+        row["missing_codes"] = _missing_json(entity, merged)
     if entity == "patients" and "centre_code" in after:
         row["centre_id"] = parent_id
     elif entity not in ("centres", "patients") and parent_id != current.parent_id:
@@ -885,7 +923,9 @@ def _insert_entity(
     cols = _value_columns(entity)
     key_cols = spec.key
     parent = "centre_id" if entity == "patients" else None if entity == "centres" else "patient_id"
-    columns = list(cols) + ([parent] if parent else []) + (["study_id"] if entity == "patients" else []) + ["created_at", "updated_at", "version"]
+    coded = _coded(entity)
+    coded_at = [i for i, n in enumerate(cols) if n in coded]
+    columns = list(cols) + (["missing_codes"] if coded else []) + ([parent] if parent else []) + (["study_id"] if entity == "patients" else []) + ["created_at", "updated_at", "version"]
     writer = _RowWriter(session, table, columns)
     stamp = writer.convert("created_at", now)
     dated = [i for i, n in enumerate(cols) if writer.needs_conversion(n)]
@@ -896,6 +936,11 @@ def _insert_entity(
         for rec in chunk:
             v = rec.values
             vals = [v[n] for n in cols]
+            if coded:  # missing-data codes: the column NULL, the code in missing_codes
+                found = {cols[i]: vals[i] for i in coded_at if type(vals[i]) is str and vals[i] in _MISSING_CODES}
+                for n in found:
+                    vals[cols.index(n)] = None
+                vals.append(audit.to_json(found) if found else None)
             for i in dated:  # SQLite only: dates as SQLAlchemy stores them (ISO text)
                 if vals[i] is not None:
                     vals[i] = vals[i].isoformat()
@@ -997,12 +1042,15 @@ def _update_entity(
     stmt = (
         sa_update(table)
         .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_version"))
-        .values({n: bindparam(n) for n in cols} | {"version": bindparam("_new_version"), "updated_at": bindparam("_now")})
+        .values({n: bindparam(n) for n in cols} | {"version": bindparam("_new_version"), "updated_at": bindparam("_now")}
+                | ({"missing_codes": bindparam("_missing_codes")} if _coded(entity) else {}))
     )
+    coded = bool(_coded(entity))
     for chunk in _chunks(updates):
         params = [
-            {n: u.record.values[n] for n in cols}
+            {n: _stored_value(entity, n, u.record.values[n]) for n in cols}
             | {"_id": u.stored.id, "_version": u.stored.version, "_new_version": u.stored.version + 1, "_now": now}
+            | ({"_missing_codes": _missing_json(entity, u.record.values)} if coded else {})
             for u in chunk
         ]
         result = session.connection().execute(stmt, params)

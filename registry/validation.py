@@ -245,6 +245,25 @@ ENTITIES: dict[str, EntitySpec] = {
 CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events", "deaths", "treatments")
 
 
+# Optional clinical fields that take a missing-data code (codes.MISSING_CODES) instead of a
+# value: not required, not free text, not dates (date order rules need real dates).
+# An entity listed here needs a `missing_codes` column on its table (registry.models): a new
+# clinical file takes the codes once it is added to this list together with that column.
+MISSING_CODE_KINDS = frozenset({"edss", "count", "code", "bool", "number"})
+MISSING_CODE_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events")
+MISSING_CODE_COLUMNS: dict[str, tuple[str, ...]] = {
+    e: tuple(c.name for c in ENTITIES[e].columns if not c.required and c.kind in MISSING_CODE_KINDS)
+    for e in MISSING_CODE_ENTITIES
+}
+_MISSING = frozenset(codes.MISSING_CODES)
+_CODED: dict[str, frozenset[str]] = {e: frozenset(MISSING_CODE_COLUMNS.get(e, ())) for e in ENTITIES}
+
+
+def is_missing_code(entity: str, column: str, value: Any) -> bool:
+    """True for NE/UNK in a column that takes missing-data codes."""
+    return type(value) is str and value in _MISSING and column in _CODED.get(entity, frozenset())
+
+
 def spec_of(entity: str) -> EntitySpec:
     try:
         return ENTITIES[entity]
@@ -385,6 +404,7 @@ def parse_row(
     errors: list[FieldError] = []
     by_name = spec.by_name
     parsers = _COLUMN_PARSERS[entity]
+    coded = _CODED[entity]
     for name, text in raw.items():
         col = by_name.get(name)
         if col is None:
@@ -396,6 +416,9 @@ def parse_row(
             if type(text) is str:  # the common case (CSV text), kept fast for large imports
                 v = text.strip() or None
                 if v is not None:
+                    if v in _MISSING and name in coded:
+                        values[name] = v  # a missing-data code, kept as the value in bundle terms
+                        continue
                     if "\x00" in v:  # as in parse_value: the databases cannot store it
                         raise _Bad(f"{v[:20]!r} contains a NUL character (0x00), which cannot be stored")
                     parse = parsers[name]
@@ -485,8 +508,9 @@ def check_record(
         errors.append(FieldError(entity, col, value, message, line, file))
 
     by_name = spec.by_name
+    coded = _CODED[entity]
     for name, v in values.items():
-        if v is None or name not in by_name:
+        if v is None or name not in by_name or (coded and name in coded and type(v) is str and v in _MISSING):
             continue
         col = by_name[name]
         kind = col.kind

@@ -99,7 +99,7 @@ with tab_new:
         except (services.AlreadyExists, AccessDenied) as exc:
             st.error(str(exc))
         else:
-            done(f"Saved {LABELS[entity].lower()} {forms._key_text(view.key)}.", form_prefix)
+            done(f"Saved {forms.entity_phrase(entity)} {forms.key_text(view.key)}.", form_prefix)
 
 with tab_fix:
     f_entity = st.selectbox("Record", CLINICAL, format_func=LABELS.get, key="fix_entity")
@@ -111,7 +111,7 @@ with tab_fix:
         with session_scope(reader) as session:
             records = services.list_records(session, actor, f_entity, centre_code=f_centre, patient_code=f_patient)
         if not records:
-            st.info(f"No {LABELS[f_entity].lower()} records for patient {f_patient} at {f_centre}.")
+            st.info(f"No {forms.entity_phrase(f_entity)} records for patient {f_patient} at {f_centre}.")
         else:
             # chosen by record id, not position: a record corrected by someone else meanwhile
             # (its date, so its place in the list) stays the one this user opened

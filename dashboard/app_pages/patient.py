@@ -8,7 +8,9 @@ them one patient by study id in days since transplant.
 
 Links: `patient?centre=OSL&patient=P001` opens a patient directly (the data-quality page links
 each item here). Edits go through dashboard/forms.py (the same conflict and busy handling as the
-data-entry page) and so through registry.services.
+data-entry page) and so through registry.services. Governance users and administrators also
+get a "Data query" tab on each record (administrators only reach this page), to ask the centre
+about that record or one of its fields.
 """
 
 from __future__ import annotations
@@ -118,13 +120,14 @@ def history_frame(entity: str, rec: services.RecordView) -> pd.DataFrame:
 
 def record_tools(entity: str, rec: services.RecordView) -> None:
     """Correct, delete (with a reason) and the history of one record."""
-    edit, remove, past = st.tabs(["Correct", "Delete", "History"])
+    names = ["Correct", "Delete", "History"] + (["Data query"] if actor.role in queries.OPENERS else [])
+    edit, remove, past, *ask = st.tabs(names)
     with edit:
         forms.correction_form(engine, reader, actor, entity, rec, prefix="pp_",
                               centre_options=centres, on_saved=saved)
     with remove:
         reason = st.text_input("Reason for deleting *", key=f"pp_del_reason_{entity}_{rec.id}")
-        if st.button(f"Delete this {forms.entity_label(entity).lower()}", key=f"pp_del_{entity}_{rec.id}"):
+        if st.button(f"Delete this {forms.entity_phrase(entity)}", key=f"pp_del_{entity}_{rec.id}"):
             if not reason.strip():
                 st.error("A reason is needed: it goes into the audit trail.")
             else:
@@ -136,9 +139,25 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
                 except (services.DeleteRefused, services.StaleRecord, services.NotFound, AccessDenied) as exc:
                     st.error(str(exc))
                 else:
-                    saved(f"Deleted {forms.entity_label(entity).lower()} {describe(entity, rec)}.")
+                    saved(f"Deleted {forms.entity_phrase(entity)} {describe(entity, rec)}.")
     with past:
         st.dataframe(history_frame(entity, rec), hide_index=True, width="stretch")
+    if ask:
+        with ask[0], st.form(f"pp_query_{entity}_{rec.id}"):
+            columns = [c for c in ENTITIES[entity].column_names if c not in ("centre_code", "patient_code")]
+            field = st.selectbox("Field (optional)", columns, index=None, format_func=lambda c: dictionary.label(entity, c),
+                                 key=f"pp_query_field_{entity}_{rec.id}")
+            question = st.text_area("Question to the centre *", key=f"pp_query_text_{entity}_{rec.id}")
+            if st.form_submit_button("Open the query"):
+                key = {k: v for k, v in rec.key.items() if k not in ("centre_code", "patient_code")}
+                try:
+                    with forms.write_scope(engine) as session:
+                        q = queries.open_query(session, actor, question=question, entity=entity, field_name=field,
+                                               record_key=key or None, centre_code=centre, patient_code=code)
+                except (queries.QueryError, AccessDenied, forms.RegistryBusy) as exc:
+                    st.error(str(exc))
+                else:
+                    saved(f"Opened query {q.id} for centre {q.centre_code}.")
 
 
 p = record.patient
@@ -160,7 +179,7 @@ with st.expander("Correct the patient, or see its history"):
     record_tools("patients", p)
 
 visits = record.children["visits"]
-points = [(v.values["visit_date"], v.values["edss"]) for v in visits if v.values.get("edss") is not None]
+points = [(v.values["visit_date"], v.values["edss"]) for v in visits if isinstance(v.values.get("edss"), float)]
 transplants = record.children["transplants"]
 if points:
     fig = go.Figure(go.Scatter(x=[d for d, _ in points], y=[e for _, e in points], mode="lines+markers", name="EDSS",
@@ -176,12 +195,12 @@ else:
 
 for entity in CHILD_ENTITIES:
     rows = record.children[entity]
-    st.markdown(f"**{PLURAL[entity]}** ({len(rows)})")
+    st.markdown(f"**{PLURAL.get(entity, forms.entity_label(entity))}** ({len(rows)})")
     if not rows:
         continue
     st.dataframe(table(entity, rows), hide_index=True, width="stretch")
     by_id = {r.id: r for r in rows}
-    chosen = st.selectbox(f"Work on one of the {PLURAL[entity].lower()}", list(by_id), index=None,
+    chosen = st.selectbox(f"{PLURAL.get(entity, forms.entity_label(entity))}: work on one", list(by_id), index=None,
                           format_func=lambda i, e=entity, m=by_id: describe(e, m[i]) if i in m else str(i), key=f"pp_pick_{entity}",
                           placeholder="Choose a record to correct, delete or see its history")
     if chosen in by_id:

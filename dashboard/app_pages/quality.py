@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from analytics.quality import PROBLEMS
+from analytics.quality import KEY_FIELDS, PROBLEMS
 from dashboard import data, query_panel
 from dashboard.context import page_context
+from registry.dictionary import label
 
 ctx = page_context()
 st.title("Data quality")
@@ -33,6 +34,8 @@ if ctx.filters.centres:
 
 release = ctx.release
 st.subheader("By centre")
+# completeness columns named by the data dictionary ("MS onset date complete (%)")
+complete = {f"{field}_complete_pct": f"{label(table, field)} complete (%)" for field, table in KEY_FIELDS}
 if not release.exact:
     count_columns = [c for c in per_centre.columns if pd.api.types.is_integer_dtype(per_centre[c])]
     pct_columns = [c for c in per_centre.columns if c.endswith("_pct")]
@@ -40,7 +43,7 @@ if not release.exact:
     for c in pct_columns:
         shown_per_centre[c] = [release.proportion(round(p * n / 100), n) if not pd.isna(p) else "—"
                                for p, n in zip(per_centre[c], per_centre["patients"], strict=True)]
-    st.dataframe(shown_per_centre, hide_index=True, width="stretch")
+    st.dataframe(shown_per_centre.rename(columns=complete), hide_index=True, width="stretch")
     st.caption(" ".join([ctx.settings_text(), release.footnote(release.hidden_in(per_centre[count_columns].to_numpy().ravel())),
                          f"Percentages not shown where fewer than {release.k} records are (in)complete."]))
     st.subheader(f"Records to fix ({release.text(len(issues))})")
@@ -52,7 +55,7 @@ if not release.exact:
         st.dataframe(table.apply(lambda col: [release.text(v) for v in col]), width="stretch")
         st.caption(release.footnote(release.hidden_in(table.to_numpy().ravel())))
     st.stop()
-st.dataframe(per_centre, hide_index=True, width="stretch")
+st.dataframe(per_centre.rename(columns=complete), hide_index=True, width="stretch")
 st.caption(ctx.settings_text())
 
 st.subheader(f"Records to fix ({len(issues):,})")

@@ -1,4 +1,5 @@
-"""data_queries (clarification requests to centres) and the patients' follow-up status
+"""data_queries (clarification requests to centres), the patients' follow-up status, and
+missing-data codes (NE/UNK) of optional clinical fields
 
 Revision ID: 0006
 Revises: 0003
@@ -23,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 FOLLOWUP_STATUS = ("LOST", "TRANSFERRED", "CONSENT_WITHDRAWN")  # registry.codes at this revision
 QUERY_STATUS = ("OPEN", "ANSWERED", "CLOSED")
+MISSING_CODE_TABLES = ("transplants", "visits", "relapses", "mri_scans", "adverse_events")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -36,6 +38,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("followup_status_reason", sa.Text(), nullable=True))
         batch_op.create_check_constraint("followup_status_code", _in("followup_status", FOLLOWUP_STATUS))
         batch_op.create_check_constraint("followup_status_dated", "(followup_status IS NULL) = (followup_status_date IS NULL)")
+
+    for table in MISSING_CODE_TABLES:  # a nullable column: plain ADD COLUMN, no batch needed
+        op.add_column(table, sa.Column("missing_codes", sa.Text(), nullable=True))
 
     op.create_table(
         "data_queries",
@@ -69,6 +74,9 @@ def downgrade() -> None:
     with op.batch_alter_table("data_queries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_data_queries_patient_id"))
     op.drop_table("data_queries")
+    for table in MISSING_CODE_TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("missing_codes")
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.drop_constraint("followup_status_dated", type_="check")
         batch_op.drop_constraint("followup_status_code", type_="check")

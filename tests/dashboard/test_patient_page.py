@@ -126,3 +126,25 @@ def test_the_page_shows_the_follow_up_status_and_open_queries(app_factory, writa
     at = _patient(open_page(app_factory(url, role="centre:SHF"), "patient"), "SHF-001")
     assert any("Lost to follow-up since 2025-03-01 (moved abroad): no overdue reminders." == w.value for w in at.warning)
     assert any("1 data query not closed" in i.value and "Any news since 2025?" in i.value for i in at.info)
+
+
+def test_admin_opens_a_query_on_one_record_and_field(app_factory, writable_registry):
+    url, engine = writable_registry
+    at = _patient(open_page(app_factory(url, role="admin"), "patient"), "OSL-000")
+    at.selectbox(key="pp_pick_visits").select_index(0).run()
+    record_id = next(w.key for w in at.selectbox if w.key and w.key.startswith("pp_query_field_visits_"))[len("pp_query_field_visits_"):]
+    at.selectbox(key=f"pp_query_field_visits_{record_id}").set_value("edss")
+    at.text_area(key=f"pp_query_text_visits_{record_id}").set_value("Is this EDSS from the protocol visit?")
+    [b for b in at.button if b.label == "Open the query"][-1].click().run()  # the visit's (the patient's comes first)
+    assert not at.exception, at.exception
+    assert any("Opened query 1 for centre OSL" in s.value for s in at.success)
+    with session_scope(engine) as s:
+        q = s.execute(select(models.DataQuery)).scalar_one()
+        visit_date = s.get(models.Visit, int(record_id)).visit_date
+    assert (q.entity, q.field_name, q.record_key) == ("visits", "edss", f'{{"visit_date":"{visit_date.isoformat()}"}}')
+
+
+def test_centre_users_get_no_query_tab(app_factory, small_registry_url):
+    at = _patient(open_page(app_factory(small_registry_url, role="centre:SHF"), "patient"), "SHF-002")
+    at.selectbox(key="pp_pick_visits").select_index(0).run()
+    assert "Data query" not in [t.label for t in at.tabs]
