@@ -208,7 +208,9 @@ def register(main: click.Group, export: click.Group) -> None:
     @main.command("survival")
     @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm", "dmt_free", "tf_neda"]))
     @click.option("--by", "by", metavar="COLUMN", default=None, help="Group by a covariate of the survival export (centre_code, sex, phenotype, conditioning, "
-                       "…; numeric ones such as age_at_transplant in bands).")
+                       "aggressive_factors, …; numeric ones such as age_at_transplant in bands) or an "
+                       "aggressive-MS feature (f1_frequent_relapses, f2_incomplete_recovery, f3_rapid_disability, "
+                       "f4_mri_activity).")
     @click.option("--at", "at", metavar="DAYS", default="365,730,1095,1825", show_default=True,
                   help="Days since transplant, comma-separated.")
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)

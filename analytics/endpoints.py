@@ -28,6 +28,18 @@ Decisions where ENDPOINTS.md leaves room (a careful clinician-statistician's rea
   not an assessment (assessments are strictly after day 0).
 - Extra columns beyond the contract: `baseline_source` ('transplant', 'visit' or empty) and
   `last_assessment_date`, used by the data-quality report and the dashboard.
+- Treatment-free remission: a DMT started on day 0 (or before, ongoing or not) is not
+  post-transplant; `post_dmt_date` is the first start strictly after day 0. Last contact counts
+  treatment start and stop dates (as the definitions say) but not engraftment dates (not listed
+  there, and always close to day 0).
+- Aggressive-MS profile (F1-F4, first transplant's data): "the 730 (365) days up to and
+  including day 0" includes both ends (`day0 - 730 ≤ date ≤ day0`), as the baseline lookback
+  does. Extra columns `<feature>` (0/1) and `<feature>_no_data` (1 where the feature is 0 and
+  nothing was recorded that could have shown it): F1 no `relapses_24m` and fewer than two
+  relapse records in the window; F2 no relapse on or before day 0 with a recovery recorded as
+  COMPLETE, PARTIAL or NONE (UNKNOWN is no data); F3 no `ms_onset_date`, or no EDSS recorded 0 to
+  1826 days after onset and on or before day 0; F4 no `gd_lesions_baseline` and no scan in the
+  window with a Gd count or a lesion-site answer.
 """
 
 from __future__ import annotations

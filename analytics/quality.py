@@ -17,6 +17,9 @@ Why these checks: each one names a gap that silently weakens an endpoint.
   EDSS (as recorded, before the fallback: the fallback is a rescue, not a record), MS onset date
   (of all patients), conditioning, relapses in the 12 months before transplant and baseline
   Gd-enhancing lesions (of patients with a first transplant).
+- Engraftment out of order: a neutrophil or platelet engraftment date of the first transplant
+  on or before the transplant, or after the death. Validation refuses both at every door; the
+  check finds what reached the database another way (a restore of older data, a direct load).
 
 Every problem of every patient is one row of `issues`, with the centre and patient code and a
 detail a data manager can act on; for roles that may not see patient codes both the code and
@@ -56,12 +59,14 @@ KEY_FIELDS: tuple[tuple[str, str], ...] = (
 NO_FIRST_TRANSPLANT = "no first transplant"
 NO_BASELINE_EDSS = "no baseline EDSS"
 OVERDUE_FOLLOW_UP = "overdue follow-up"
+ENGRAFTMENT_OUT_OF_ORDER = "engraftment date out of order"
 PROBLEMS: tuple[str, ...] = (
     NO_FIRST_TRANSPLANT,
     NO_BASELINE_EDSS,
     OVERDUE_FOLLOW_UP,
     *(f"missing {label} visit" for _, label, _, _ in VISIT_WINDOWS),
     *(f"missing {phrase(table, field)}" for field, table in KEY_FIELDS),
+    ENGRAFTMENT_OUT_OF_ORDER,
 )
 ISSUE_COLUMNS: tuple[str, ...] = ("centre_code", "patient_code", "problem", "detail")
 
@@ -79,7 +84,7 @@ class QualityReport:
 PATIENT_FACTS_SQL = """
 WITH first_transplant AS (
     SELECT patient_id, transplant_date AS day0, baseline_edss, conditioning, relapses_12m, gd_lesions_baseline,
-           missing_codes
+           missing_codes, neutrophil_engraftment_date, platelet_engraftment_date
     FROM transplants WHERE transplant_number = 1
 ),
 transplant_count AS (SELECT patient_id, count(*) AS n_transplants FROM transplants GROUP BY patient_id),
@@ -88,7 +93,7 @@ SELECT p.id AS patient_id, c.centre_code, p.patient_code, p.ms_onset_date, p.fol
        f.day0, f.baseline_edss AS recorded_baseline_edss, f.conditioning, f.relapses_12m, f.gd_lesions_baseline,
        f.missing_codes AS transplant_missing_codes,
        coalesce(tc.n_transplants, 0) AS n_transplants,
-       lv.last_visit_date, d.death_date
+       lv.last_visit_date, d.death_date, f.neutrophil_engraftment_date, f.platelet_engraftment_date
 FROM patients AS p
 JOIN centres AS c ON c.id = p.centre_id
 LEFT JOIN first_transplant AS f ON f.patient_id = p.id
@@ -120,7 +125,8 @@ def quality_report(snapshot: Snapshot, settings: EndpointSettings | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     con = snapshot.cursor()
     facts = con.execute(PATIENT_FACTS_SQL).df()
-    facts = _as_dates(facts, ["ms_onset_date", "followup_status_date", "day0", "last_visit_date", "death_date"])
+    facts = _as_dates(facts, ["ms_onset_date", "followup_status_date", "day0", "last_visit_date", "death_date",
+                              "neutrophil_engraftment_date", "platelet_engraftment_date"])
     endpoints = derive_endpoints(snapshot, settings)[["patient_id", "baseline_edss"]]
     facts = facts.merge(endpoints, on="patient_id", how="left")
     windows_sql = WINDOW_VISITS_SQL.format(
@@ -136,6 +142,7 @@ def quality_report(snapshot: Snapshot, settings: EndpointSettings | None = None,
             _overdue(facts, today),
             _missing_windows(facts, windows, today),
             _missing_fields(facts),
+            _engraftment_out_of_order(facts),
         ],
         ignore_index=True,
     )
@@ -262,6 +269,19 @@ def _missing_fields(facts: pd.DataFrame) -> pd.DataFrame:
         rows = eligible[~_documented(eligible, field, table)]
         where = "patient record" if table == "patients" else "first transplant record"
         frames.append(_issue_rows(rows, f"missing {phrase(table, field)}", f"{label(table, field)} is empty on the {where}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _engraftment_out_of_order(facts: pd.DataFrame) -> pd.DataFrame:
+    frames = []
+    for column, label in (("neutrophil_engraftment_date", "neutrophil"), ("platelet_engraftment_date", "platelet")):
+        d = facts[column]
+        early = d.notna() & facts["day0"].notna() & (d <= facts["day0"])
+        late = d.notna() & facts["death_date"].notna() & (d > facts["death_date"])
+        for mask, why in ((early, "on or before the transplant"), (late, "after the death")):
+            rows = facts[mask]
+            detail = pd.Series([f"{label} engraftment {_iso(x)} is {why}" for x in rows[column]], index=rows.index, dtype=object)
+            frames.append(_issue_rows(rows, ENGRAFTMENT_OUT_OF_ORDER, detail))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -156,3 +156,29 @@ def test_key_field_problems_use_the_data_dictionary_labels() -> None:
     assert problem == "missing Gd-enhancing lesions at baseline"
     assert detail == "Gd-enhancing lesions at baseline is empty on the first transplant record"
     assert "gd_lesions_baseline" not in " ".join(PROBLEMS)
+
+
+def test_engraftment_dates_out_of_order_are_listed() -> None:
+    import pandas as pd
+
+    from analytics.snapshot import Snapshot
+
+    day0 = dt.date(2020, 1, 15)
+    snap = Snapshot.from_tables({
+        "centres": pd.DataFrame([{"id": 1, "centre_code": "C1", "name": "c"}]),
+        "patients": pd.DataFrame([{"id": i, "centre_id": 1, "patient_code": f"P{i}", "study_id": f"S{i}", "sex": "F",
+                                   "birth_year": 1980} for i in (1, 2, 3)]),
+        "transplants": pd.DataFrame([
+            {"id": 1, "patient_id": 1, "transplant_number": 1, "transplant_date": day0, "phenotype": "RRMS",
+             "neutrophil_engraftment_date": day0},
+            {"id": 2, "patient_id": 2, "transplant_number": 1, "transplant_date": day0, "phenotype": "RRMS",
+             "platelet_engraftment_date": day0 + dt.timedelta(days=20)},
+            {"id": 3, "patient_id": 3, "transplant_number": 1, "transplant_date": day0, "phenotype": "RRMS",
+             "neutrophil_engraftment_date": day0 + dt.timedelta(days=10)},
+        ]),
+        "deaths": pd.DataFrame([{"id": 1, "patient_id": 2, "death_date": day0 + dt.timedelta(days=12), "cause": "TRANSPLANT_RELATED"}]),
+    })
+    issues = quality_report(snap, today=dt.date(2026, 1, 1)).issues
+    found = issues[issues["problem"] == "engraftment date out of order"]
+    assert list(found["patient_code"]) == ["P1", "P2"]
+    assert "on or before the transplant" in found["detail"].iloc[0] and "after the death" in found["detail"].iloc[1]

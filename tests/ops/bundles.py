@@ -63,7 +63,16 @@ def make_bundle(n_patients: int, *, seed: int = 1, centres: int = 3, prefix: str
                 "conditioning": rng.choice(("BEAM_ATG", "CY_ATG")),
                 "conditioning_intensity": "INTERMEDIATE",
                 "cd34_selection": rng.choice(("true", "false")),
+                "neutrophil_engraftment_date": (tx + dt.timedelta(days=rng.randint(8, 14))).isoformat(),
+                "platelet_engraftment_date": rng.choice(("", (tx + dt.timedelta(days=15)).isoformat())),
+                "hospital_days": str(rng.randint(12, 40)),
+                "atg_given": rng.choice(("true", "false", "")),
+                "cd34_dose": rng.choice(("4.5", "6.12", "")),
             }
+        )
+        rows["treatments"].append(
+            ref | {"drug": rng.choice(("NATALIZUMAB", "FINGOLIMOD")), "start_date": (tx - dt.timedelta(days=600)).isoformat(),
+                   "stop_date": (tx - dt.timedelta(days=60)).isoformat(), "stop_reason": "AHSCT"}
         )
         for d in visits:
             rows["visits"].append(ref | {"visit_date": d.isoformat(), "edss": rng.choice(("0", "1.0", "2.5", "4.0", "10"))})
@@ -71,7 +80,9 @@ def make_bundle(n_patients: int, *, seed: int = 1, centres: int = 3, prefix: str
             ref | {"onset_date": visits[2].isoformat(), "severity": "MILD", "steroids": "true", "recovery": "COMPLETE"}
         )
         for d in (visits[1], visits[5]):
-            rows["mri"].append(ref | {"scan_date": d.isoformat(), "new_t2": str(rng.randint(0, 2)), "gd_enhancing": "0"})
+            rows["mri"].append(ref | {"scan_date": d.isoformat(), "new_t2": str(rng.randint(0, 2)), "gd_enhancing": "0",
+                                      "t2_lesions_total": str(rng.randint(3, 40)), "spinal_cord_involvement": rng.choice(("true", "")),
+                                      "brainstem_involvement": "false"})
         rows["adverse_events"].append(
             ref
             | {

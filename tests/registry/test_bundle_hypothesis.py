@@ -65,6 +65,11 @@ def patient_rows(draw: st.DrawFn, centre: str, code: str) -> dict[str, list[dict
                 "conditioning": draw(opt(st.sampled_from(codes.CONDITIONING))),
                 "conditioning_intensity": draw(opt(st.sampled_from(codes.CONDITIONING_INTENSITY))),
                 "cd34_selection": draw(opt(st.booleans())),
+                "neutrophil_engraftment_date": draw(opt(st.integers(7, 30).map(lambda x, d=day: d + dt.timedelta(days=x)))),
+                "platelet_engraftment_date": draw(opt(st.integers(7, 40).map(lambda x, d=day: d + dt.timedelta(days=x)))),
+                "hospital_days": draw(opt(st.integers(0, 90))),
+                "atg_given": draw(opt(st.booleans())),
+                "cd34_dose": draw(opt(st.sampled_from([1.5, 2.0, 4.3, 5.5, 8.1]))),  # rendered with one decimal below
             }
         )
     start = tx_dates[-1]
@@ -76,13 +81,24 @@ def patient_rows(draw: st.DrawFn, centre: str, code: str) -> dict[str, list[dict
             pk | {"onset_date": day, "severity": draw(opt(st.sampled_from(codes.RELAPSE_SEVERITY))), "steroids": draw(opt(st.booleans())), "recovery": draw(opt(st.sampled_from(codes.RELAPSE_RECOVERY)))}
         )
     for day in draw(follow):
-        out["mri"].append(pk | {"scan_date": day, "new_t2": draw(opt(st.integers(0, 30))), "gd_enhancing": draw(opt(st.integers(0, 10)))})
+        out["mri"].append(pk | {"scan_date": day, "new_t2": draw(opt(st.integers(0, 30))), "gd_enhancing": draw(opt(st.integers(0, 10))),
+                                "t2_lesions_total": draw(opt(st.integers(0, 200))), "spinal_cord_involvement": draw(opt(st.booleans())),
+                                "brainstem_involvement": draw(opt(st.booleans()))})
+    # DMT periods: distinct drugs, before the (last) transplant or during follow-up; ongoing or stopped
+    for drug in draw(st.sets(st.sampled_from(codes.DMT_DRUG), max_size=3)):
+        begin = days_after(draw, diagnosis, 1500) if draw(st.booleans()) else start + dt.timedelta(days=draw(st.integers(0, 1500)))
+        stop = draw(opt(st.integers(0, 700).map(lambda x, b=begin: b + dt.timedelta(days=x))))
+        out["treatments"].append(pk | {"drug": drug, "start_date": begin, "stop_date": stop,
+                                       "stop_reason": draw(opt(st.sampled_from(codes.DMT_STOP_REASON)))})
     for day in draw(follow):
         for category in draw(st.sets(st.sampled_from(codes.AE_CATEGORY), min_size=1, max_size=2)):
             out["adverse_events"].append(
                 pk | {"onset_date": day, "category": category, "grade": draw(st.sampled_from(codes.AE_GRADES)), "serious": draw(opt(st.booleans())), "description": draw(opt(FREE_TEXT))}
             )
-    last = max([start] + [r[c] for e, c in (("visits", "visit_date"), ("relapses", "onset_date"), ("mri", "scan_date"), ("adverse_events", "onset_date")) for r in out[e]])
+    last = max([start] + [r[c] for e, c in (("visits", "visit_date"), ("relapses", "onset_date"), ("mri", "scan_date"), ("adverse_events", "onset_date"),
+                                            ("treatments", "start_date"), ("treatments", "stop_date"),
+                                            ("transplants", "neutrophil_engraftment_date"), ("transplants", "platelet_engraftment_date"))
+                        for r in out[e] if r[c] is not None])
     death = days_after(draw, last, 500) if draw(st.booleans()) else None
     if death is not None:
         out["deaths"].append(pk | {"death_date": death, "cause": draw(st.sampled_from(codes.DEATH_CAUSE))})

@@ -34,6 +34,8 @@ SEED: list[tuple[str, dict[str, Any]]] = [
     ("mri", {"centre_code": "AAA", "patient_code": "P1", "scan_date": D(2016, 9, 1), "new_t2": 0, "gd_enhancing": 0}),
     ("adverse_events", {"centre_code": "AAA", "patient_code": "P1", "onset_date": D(2015, 3, 20), "category": "INFECTION", "grade": 2}),
     ("deaths", {"centre_code": "AAA", "patient_code": "P3", "death_date": D(2020, 1, 1), "cause": "MS"}),
+    ("treatments", {"centre_code": "AAA", "patient_code": "P1", "drug": "NATALIZUMAB", "start_date": D(2012, 1, 1),
+                    "stop_date": D(2014, 10, 1), "stop_reason": "AHSCT"}),
 ]
 
 

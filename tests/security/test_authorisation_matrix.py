@@ -45,6 +45,7 @@ CREATE: dict[str, dict[str, Any]] = {
     "mri": P1 | {"scan_date": D(2017, 3, 1), "new_t2": 1},
     "adverse_events": P1 | {"onset_date": D(2017, 4, 1), "category": "OTHER", "grade": 1},
     "deaths": P1 | {"death_date": D(2024, 1, 1), "cause": "MS"},
+    "treatments": P1 | {"drug": "RITUXIMAB", "start_date": D(2017, 5, 1)},
 }
 UPDATE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "centres": ({"centre_code": "AAA"}, {"name": "Renamed"}),
@@ -55,6 +56,7 @@ UPDATE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "mri": (P1 | {"scan_date": D(2016, 9, 1)}, {"new_t2": 2}),
     "adverse_events": (P1 | {"onset_date": D(2015, 3, 20), "category": "INFECTION"}, {"grade": 3}),
     "deaths": ({"centre_code": "AAA", "patient_code": "P3"}, {"cause": "OTHER"}),
+    "treatments": (P1 | {"drug": "NATALIZUMAB", "start_date": D(2012, 1, 1)}, {"stop_reason": "INEFFICACY"}),
 }
 DELETE: dict[str, dict[str, Any]] = {
     "centres": {"centre_code": "CCC"},
@@ -65,6 +67,7 @@ DELETE: dict[str, dict[str, Any]] = {
     "mri": P1 | {"scan_date": D(2016, 9, 1)},
     "adverse_events": P1 | {"onset_date": D(2015, 3, 20), "category": "INFECTION"},
     "deaths": {"centre_code": "AAA", "patient_code": "P3"},
+    "treatments": P1 | {"drug": "NATALIZUMAB", "start_date": D(2012, 1, 1)},
 }
 ENTITIES = tuple(CREATE)
 

@@ -33,7 +33,8 @@ ADMIN = Actor("adm", "admin")
 EXPORT_COLUMNS = (
     "study_id, centre_code, sex, age_at_transplant, transplant_year, disease_duration_years, phenotype, "
     "baseline_edss, relapses_12m, gd_lesions_baseline, conditioning, conditioning_intensity, os_days, os_event, "
-    "rfs_days, rfs_event, pfs_days, pfs_event, cdi_days, cdi_event, neda_days, neda_event, trm_days, trm_status"
+    "rfs_days, rfs_event, pfs_days, pfs_event, cdi_days, cdi_event, neda_days, neda_event, trm_days, trm_status, "
+    "dmt_free_days, dmt_free_event, tf_neda_days, tf_neda_event, aggressive_factors"
 ).split(", ")
 DATE_PATTERNS = {
     "ISO date": re.compile(r"(?<!\d)(1[89]|20)\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?!\d)"),
