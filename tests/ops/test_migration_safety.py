@@ -129,7 +129,8 @@ def test_downgrade_and_upgrade_again_keeps_every_row(databases, backend: str, re
         engine.dispose()
         return
 
-    changed = sorted(t for t in before_rows if before_rows[t] != after_rows.get(t))
+    # data_version's counter is re-created by design (migration 0007: it must not repeat a value)
+    changed = sorted(t for t in before_rows if before_rows[t] != after_rows.get(t) and t != "data_version")
     assert not changed, f"downgrade {revision} -> {down} -> {revision} changed the rows of {changed}"
 
 
