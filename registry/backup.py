@@ -140,7 +140,7 @@ class Manifest:
 
     @property
     def total_rows(self) -> int:
-        return sum(n for t, n in self.row_counts.items() if t != "alembic_version")
+        return sum(n for t, n in self.row_counts.items() if t not in BOOKKEEPING_TABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +208,12 @@ def row_counts(conn: Connection) -> dict[str, int]:
     }
 
 
+BOOKKEEPING_TABLES = ("alembic_version", "data_version")
+"""Tables that hold one row about the database, not data: an empty registry has them filled."""
+
+
 def _data_rows(counts: Mapping[str, int]) -> int:
-    return sum(n for t, n in counts.items() if t != "alembic_version")
+    return sum(n for t, n in counts.items() if t not in BOOKKEEPING_TABLES)
 
 
 def _revision(conn: Connection) -> str | None:
@@ -405,7 +409,7 @@ def _head_revision() -> str | None:
 def _refuse_if_not_empty(url: str, counts: Mapping[str, int], *, force: bool) -> int:
     rows = _data_rows(counts)
     if rows and not force:
-        detail = ", ".join(f"{n} {t}" for t, n in counts.items() if n and t != "alembic_version")
+        detail = ", ".join(f"{n} {t}" for t, n in counts.items() if n and t not in BOOKKEEPING_TABLES)
         raise RestoreRefused(
             f"the registry at {_safe_url(url)} is not empty ({detail}); a restore replaces all of "
             f"it, audit trail included. Nothing was changed. Use --force to overwrite it."

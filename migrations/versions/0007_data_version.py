@@ -25,6 +25,7 @@ table that analytics read needs `create_triggers([new_table])` too
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -99,7 +100,10 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name=op.f("ck_data_version_single_row")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_version")),
     )
-    op.execute("INSERT INTO data_version (id, counter) VALUES (1, 0)")
+    # Start from the microseconds since 1970, not 0: a counter re-created by a downgrade and an
+    # upgrade must not repeat a value it had before (caches keyed by the old value would be
+    # served for other data); writes never outpace a million rows per second for long.
+    op.execute(f"INSERT INTO data_version (id, counter) VALUES (1, {time.time_ns() // 1000})")
     create_triggers()
 
 

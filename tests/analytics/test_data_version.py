@@ -118,3 +118,25 @@ def test_reading_the_version_touches_no_data_table(engine: Engine) -> None:
     [query] = [s for s in statements if "data_version" in s]
     for table in WATCHED:
         assert not re.search(rf"\b{table}\b", query), table
+
+
+def test_a_counter_recreated_by_downgrade_and_upgrade_does_not_repeat_a_version(databases) -> None:
+    from alembic.script import ScriptDirectory
+
+    from registry import migrate
+    from registry.db import make_engine
+
+    before_counter = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision("0007").down_revision
+    url = databases.new("sqlite")
+    engine = make_engine(url)
+    seen = {data_version(engine)}
+    cohort().write(engine)
+    seen.add(data_version(engine))
+    engine.dispose()
+    migrate.downgrade(url, str(before_counter))
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        assert data_version(engine) not in seen
+    finally:
+        engine.dispose()

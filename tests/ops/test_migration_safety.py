@@ -134,12 +134,15 @@ def test_downgrade_and_upgrade_again_keeps_every_row(databases, backend: str, re
         return
 
     after_values = _rows(url)
+    # data_version's counter is re-created by design (migration 0007: it must not repeat a value)
     changed = sorted(
         t for t, cols in kept.items()
-        if [{c: r[c] for c in cols} for r in before_values[t]] != [{c: r[c] for c in cols} for r in after_values[t]]
+        if t != "data_version"
+        and [{c: r[c] for c in cols} for r in before_values[t]] != [{c: r[c] for c in cols} for r in after_values[t]]
     )
     assert not changed, f"downgrade {revision} -> {down} -> {revision} changed the rows of {changed}"
-    untouched = sorted(t for t in before_rows if kept.get(t) == before_columns.get(t) and before_rows[t] != after_rows.get(t))
+    untouched = sorted(t for t in before_rows if t != "data_version" and kept.get(t) == before_columns.get(t)
+                       and before_rows[t] != after_rows.get(t))
     assert not untouched, f"tables {untouched}, which {revision} does not alter, changed (checksums)"
 
 
