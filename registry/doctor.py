@@ -386,7 +386,7 @@ def check_files(paths: Sequence[Path], *, service_user: str | None) -> Check:
         except KeyError:
             return Check("fail", name, f"no such service user {service_user!r}")
     if not paths:
-        return Check("pass", name, "no local registry, key or witness files to check (PostgreSQL, no key files found)")
+        return Check("pass", name, "no local registry, audit key or witness file found to check")
     problems: list[str] = []
     for p in paths:
         try:
