@@ -243,7 +243,7 @@ def judge_audit_privileges(p: AuditPrivileges | None) -> Check:
             f"and CLI as the application role (SELECT/INSERT on audit_log only) and keep the owner "
             f"role for `msreg init` (docs/deploy.md)",
         )
-    return Check("pass", name, f"{p.role} is not the owner ({p.owner}) and may only read and append audit_log")
+    return Check("pass", name, f"{p.role} is not the owner ({p.owner}) and may only read and append the audit trail")
 
 
 def check_database_role(url: str) -> Check | None:
