@@ -375,7 +375,7 @@ def judge_file(path: Path, mode: int, owner_uid: int, service_uid: int, service_
 
 
 def check_files(paths: Sequence[Path], *, service_user: str | None) -> Check:
-    """Registry, key and witness files: mode 0600 and owned by the service user."""
+    """Registry, key, witness and newest backup files: mode 0600 and owned by the service user."""
     name = "file permissions"
     if service_user is None:
         uid = os.geteuid()
@@ -629,6 +629,9 @@ def run_checks(settings: DoctorSettings, only: Iterable[str] = ()) -> list[Check
                 checks.append(result)
     if "file permissions" in wanted:
         files = [*registry_files(url), *audit_secret_files(url), *settings.secret_files]
+        if settings.backup_dir is not None and settings.backup_dir.is_dir():
+            latest = newest_backup(settings.backup_dir)  # a backup holds every patient too
+            files += [latest] if latest is not None else []
         checks.append(check_files(list(dict.fromkeys(files)), service_user=settings.service_user))
     if "dashboard" in wanted:
         checks += check_dashboard(settings.dashboard_config, settings.environment)
