@@ -243,7 +243,7 @@ def judge_audit_privileges(p: AuditPrivileges | None) -> Check:
             f"and CLI as the application role (SELECT/INSERT on audit_log only) and keep the owner "
             f"role for `msreg init` (docs/deploy.md)",
         )
-    return Check("pass", name, f"{p.role} is not the owner ({p.owner}) and may only read and append audit_log")
+    return Check("pass", name, f"{p.role} is not the owner ({p.owner}) and may only read and append the audit trail")
 
 
 def check_database_role(url: str) -> Check | None:
@@ -375,7 +375,7 @@ def judge_file(path: Path, mode: int, owner_uid: int, service_uid: int, service_
 
 
 def check_files(paths: Sequence[Path], *, service_user: str | None) -> Check:
-    """Registry, key and witness files: mode 0600 and owned by the service user."""
+    """Registry, key, witness and newest backup files: mode 0600 and owned by the service user."""
     name = "file permissions"
     if service_user is None:
         uid = os.geteuid()
@@ -386,7 +386,7 @@ def check_files(paths: Sequence[Path], *, service_user: str | None) -> Check:
         except KeyError:
             return Check("fail", name, f"no such service user {service_user!r}")
     if not paths:
-        return Check("pass", name, "no local registry, key or witness files to check (PostgreSQL, no key files found)")
+        return Check("pass", name, "no local registry, audit key or witness file found to check")
     problems: list[str] = []
     for p in paths:
         try:
@@ -629,6 +629,9 @@ def run_checks(settings: DoctorSettings, only: Iterable[str] = ()) -> list[Check
                 checks.append(result)
     if "file permissions" in wanted:
         files = [*registry_files(url), *audit_secret_files(url), *settings.secret_files]
+        if settings.backup_dir is not None and settings.backup_dir.is_dir():
+            latest = newest_backup(settings.backup_dir)  # a backup holds every patient too
+            files += [latest] if latest is not None else []
         checks.append(check_files(list(dict.fromkeys(files)), service_user=settings.service_user))
     if "dashboard" in wanted:
         checks += check_dashboard(settings.dashboard_config, settings.environment)

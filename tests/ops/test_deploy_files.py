@@ -168,7 +168,7 @@ def proxied_dashboard(tmp_path, sqlite_template) -> Iterator[str]:
     subprocess.run([MSREG, "user", "add", "proxy-admin", "--role", "admin", "--password-stdin", "--db", f"sqlite:///{db}"],
                    input=f"{PASSWORD}\n", text=True, check=True, capture_output=True, env=env)
     app = subprocess.Popen([MSREG, "dashboard", "--address", "127.0.0.1", "--port", str(port), "--db", f"sqlite:///{db}"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     conf = _nginx_setup(tmp_path, https_port=https_port, http_port=_free_port(), upstream_port=port)
     proxy = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -176,12 +176,20 @@ def proxied_dashboard(tmp_path, sqlite_template) -> Iterator[str]:
         _wait_for(f"http://127.0.0.1:{port}/_stcore/health")
         yield f"https://localhost:{https_port}"
     finally:
-        for proc in (proxy, app):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        import signal
+
+        proxy.terminate()
+        try:
+            proxy.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+        try:  # `msreg dashboard` and the Streamlit server it started: one process group
+            os.killpg(app.pid, signal.SIGTERM)
+            app.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow

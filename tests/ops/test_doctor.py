@@ -222,7 +222,7 @@ def test_no_backup_at_all_fails_and_no_folder_given_warns(tmp_path) -> None:
 def good_sqlite(backed_up) -> tuple[str, Path]:
     url, folder = backed_up
     db = Path(make_url(url).database)
-    for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+    for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), *folder.iterdir()):
         if f.exists():
             f.chmod(0o600)
     return url, folder
@@ -240,6 +240,12 @@ def test_a_good_sqlite_deployment_passes_every_check(good_sqlite) -> None:
 
 def _world_readable(url: str, _folder: Path) -> dict[str, str]:
     Path(make_url(url).database).chmod(0o644)
+    return {}
+
+
+def _backup_world_readable(_url: str, folder: Path) -> dict[str, str]:
+    for f in folder.iterdir():
+        f.chmod(0o644)
     return {}
 
 
@@ -297,6 +303,7 @@ def _database_gone(url: str, _folder: Path) -> dict[str, str]:
     ("fault", "fails"),
     [
         (_world_readable, {"file permissions"}),
+        (_backup_world_readable, {"file permissions"}),
         (_demo_registry, {"demo flag"}),
         (_altered_audit_row, {"audit chain"}),
         (_schema_behind, {"schema"}),

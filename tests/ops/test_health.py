@@ -28,6 +28,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop `msreg dashboard` and the Streamlit server it started (its own process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _health(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MSREG_DATABASE_URL"}
     return subprocess.run([MSREG, "health", *args], capture_output=True, text=True, timeout=timeout, env=env)
@@ -43,17 +56,13 @@ def dashboard(tmp_path_factory, sqlite_template) -> Iterator[tuple[str, int]]:
     url = f"sqlite:///{db}"
     port = _free_port()
     proc = subprocess.Popen([MSREG, "dashboard", "--address", "127.0.0.1", "--port", str(port), "--db", url],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         started = _health("--db", url, "--port", str(port), "--wait", "90")
         assert started.returncode == 0, started.stdout + started.stderr
         yield url, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def test_a_running_registry_is_healthy(dashboard) -> None:
