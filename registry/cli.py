@@ -90,6 +90,7 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_users",  # user, audit
     "registry.cli_ops",  # backup, restore
     "dashboard.cli",  # dashboard
+    "dashboard.report.cli",  # report safety
 ]
 
 _attach_commands()
