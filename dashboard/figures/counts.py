@@ -56,7 +56,7 @@ def transplants_per_year_figure(counts: pd.DataFrame, *, title: str, caption: st
     base_layout(fig, title=title, height=420)
     fig.update_layout(barmode="stack", xaxis_title="Year of transplant", yaxis_title="Transplants",
                       xaxis=dict(dtick=1 if counts["transplant_year"].nunique() <= 15 else 2), margin=dict(l=70))
-    add_caption(fig, caption, y=-0.2)
+    add_caption(fig, caption)
     return fig
 
 
@@ -91,7 +91,7 @@ def serious_ae_figure(
     fig.update_layout(barmode="stack", margin=dict(l=190), legend_title_text="CTCAE grade")
     fig.update_xaxes(title_text="Events", row=1, col=1)
     fig.update_yaxes(title_text="Events", row=1, col=2)
-    add_caption(fig, caption, y=-0.25)
+    add_caption(fig, caption, below_px=70)
     return fig
 
 

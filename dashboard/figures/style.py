@@ -87,22 +87,35 @@ def suppressed_label(min_group_size: int) -> str:
     return f"<{min_group_size}"
 
 
-def wrap(text: str, width: int = 120) -> str:
+CAPTION_CHARS = 110  # about 640 px of 11 px Arial: fits a full-width figure at 1280 px
+
+
+def wrap(text: str, width: int = CAPTION_CHARS) -> str:
     """Plotly annotations do not wrap: break long captions into `<br>`-separated lines."""
     return "<br>".join(textwrap.wrap(text, width)) if text else ""
 
 
-def add_caption(fig: go.Figure, caption: str, *, y: float = -0.12, base_margin: int = 70) -> None:
-    """Write the cohort and settings under the plot, so a screenshot still says what it shows."""
+def add_caption(fig: go.Figure, caption: str, *, below_px: int = 64, base_margin: int = 20,
+                chars: int = CAPTION_CHARS) -> None:
+    """Write the cohort and settings under the plot, so a screenshot still says what it shows.
+
+    Placed in pixels, not in fractions of the plot: `below_px` under the bottom of the plot
+    area, which clears the x tick labels and the axis title at any figure height (a fraction
+    of the plot drew the caption over the axis title on short figures). The caption starts at
+    the figure's left edge, not the plot's, so it has the whole width to itself.
+    """
     if not caption:
         return
-    wrapped = wrap(caption)
+    wrapped = wrap(caption, chars)
+    left = fig.layout.margin.l if fig.layout.margin.l is not None else 80
     fig.add_annotation(
         text=f"<span style='font-size:11px;color:#555'>{wrapped}</span>",
         xref="paper",
         yref="paper",
         x=0,
-        y=y,
+        y=0,
+        xshift=-(left - 8),
+        yshift=-below_px,
         xanchor="left",
         yanchor="top",
         showarrow=False,
@@ -110,7 +123,7 @@ def add_caption(fig: go.Figure, caption: str, *, y: float = -0.12, base_margin: 
         name="caption",
     )
     lines = wrapped.count("<br>") + 1
-    fig.update_layout(margin=dict(b=base_margin + 16 * lines))
+    fig.update_layout(margin=dict(b=below_px + base_margin + 15 * lines))
 
 
 def base_layout(fig: go.Figure, *, title: str, height: int) -> None:

@@ -294,6 +294,6 @@ def _survival_figure(
             f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "
             f"(too few to estimate, and a disclosure risk)."
         )
-    add_caption(fig, " ".join([caption, *notes]).strip(), y=-12 / domain_px, base_margin=30)
+    add_caption(fig, " ".join([caption, *notes]).strip(), below_px=12, base_margin=10)
     fig.update_layout(height=80 + domain_px + (fig.layout.margin.b or 30))
     return fig

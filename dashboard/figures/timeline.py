@@ -115,5 +115,5 @@ def patient_timeline_figure(
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(LANES)), row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS_TITLE, row=2, col=1)
     fig.update_layout(margin=dict(l=110))
-    add_caption(fig, caption, y=-0.14)
+    add_caption(fig, caption)
     return fig
