@@ -6,8 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= demo-registry.db
 # The demo's logins are printed once by `msreg demo`; for this synthetic registry they are
-# kept next to it (git-ignored) so that every `make demo` can show them again.
+# also kept next to it (git-ignored, owner-only) so that every `make demo` can show them again.
 DEMO_LOGINS ?= demo-logins.txt
+# `make demo PORT=8502`; without PORT, $$STREAMLIT_SERVER_PORT, else 8501.
+PORT ?=
 
 .PHONY: demo test install clean
 
@@ -21,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-## Build the synthetic demo registry (if absent) and start the dashboard on http://localhost:8501
+## Build the synthetic demo registry (if absent) and start the dashboard on http://localhost:8501 (or PORT)
 demo: install
-	@test -f $(DEMO_DB) || ($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo > $(DEMO_LOGINS)) \
+	@test -f $(DEMO_DB) || ($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo --logins-file $(DEMO_LOGINS)) \
 		|| (rm -f $(DEMO_DB) $(DEMO_LOGINS); exit 1)
-	@cat $(DEMO_LOGINS) 2>/dev/null || true
-	$(BIN)/msreg --db $(DEMO_DB) dashboard
+	@cat $(DEMO_LOGINS) 2>/dev/null || echo "(no $(DEMO_LOGINS): add accounts with \`msreg --db $(DEMO_DB) user add\`)"
+	$(BIN)/msreg --db $(DEMO_DB) dashboard $(if $(PORT),--port $(PORT))
 
 ## Run the whole test suite (SQLite always; PostgreSQL when a server answers)
 test: install

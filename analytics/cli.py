@@ -24,6 +24,14 @@ _SETTING_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--delta-cutoff", "delta_cutoff", click.FLOAT, "Baseline EDSS above which δ is 0.5 instead of 1.0 [default: 5.5]."),
     ("--mri-rebaseline-days", "mri_rebaseline_days", click.INT,
      "MRI activity counts for NEDA-3 only after this many days [default: 180]."),
+    # sensitivity settings: outputs say so (EndpointSettings.sensitivity_note)
+    ("--unknown-death-trm-days", "unknown_death_trm_days", click.INT,
+     "Sensitivity: deaths of UNKNOWN cause within this many days count as transplant-related [default: never]."),
+    ("--pfs-neda-censoring", "pfs_neda_censoring", click.Choice(["endpoints", "last_assessment", "last_contact"]),
+     "Sensitivity: censor PFS and NEDA-3 as ENDPOINTS.md says, at the last assessment, or at last contact "
+     "[default: endpoints]."),
+    ("--sex-unknown-as-missing", "sex_unknown_as_missing", click.BOOL,
+     "Treat sex U as missing in models (true/false) [default: true]."),
 )
 
 
@@ -58,12 +66,13 @@ def _parse_days(value: str) -> tuple[int, ...]:
 
 def _snapshot(url: str) -> Any:
     from analytics.snapshot import load_snapshot
-    from registry.access import cli_actor
+    from registry.cli import acting_actor
     from registry.db import make_engine
 
+    actor = acting_actor(url)  # `msreg --as NAME` reads with that account's scope
     engine = make_engine(url, read_only=True)  # never queued behind a writer's lock
     try:
-        return load_snapshot(engine, cli_actor())
+        return load_snapshot(engine, actor)
     finally:
         engine.dispose()
 
@@ -77,6 +86,8 @@ def _provenance(settings: Any, snapshot: Any) -> None:
         f"settings {json.dumps(settings.to_dict(), separators=(',', ':'))}",
         err=True,
     )
+    if settings.sensitivity_note():
+        click.echo(f"SENSITIVITY ANALYSIS: {settings.sensitivity_note()}", err=True)
 
 
 def _emit(frame: Any, fmt: str) -> None:
@@ -90,32 +101,94 @@ def _emit(frame: Any, fmt: str) -> None:
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
-    from registry.cli import CliContext, db_option, pass_cli
+    from registry.cli import CliContext, acting_actor, db_option, pass_cli, record_cli_access
 
     @export.command("survival")
     @click.argument("out", type=click.Path(dir_okay=False, writable=True))
+    @click.option("--k", "k", type=int, default=5, show_default=True,
+                  help="Every combination of quasi-identifiers (centre, sex, age, transplant year, phenotype) "
+                       "occurs at least k times.")
+    @click.option("--full-detail", is_flag=True,
+                  help="Write the ungeneralised dataset (administrators only; needs --reason; audited).")
+    @click.option("--reason", default=None, metavar="TEXT", help="Why a full-detail export is needed (audit trail).")
+    @click.option("--as", "as_user", default=None, metavar="USERNAME",
+                  help="Export as this registry account: its role and centre decide what may be written "
+                       "[default: the operating-system user, an administrator].")
     @endpoint_options
     @db_option
     @pass_cli
-    def export_survival(cli: CliContext, out: str, settings: Any) -> None:
-        """Write the analysis-ready survival dataset (ENDPOINTS.md) to OUT.csv or OUT.parquet.
+    def export_survival(cli: CliContext, out: str, k: int, full_detail: bool, reason: str | None,
+                        as_user: str | None, settings: Any) -> None:
+        """Write the analysis-ready survival dataset (docs/endpoints.md) to OUT.csv or OUT.parquet.
 
-        One de-identified row per patient (no dates, no patient codes), plus OUT.json recording
-        the settings, definitions version, data version and a description of the cohort.
+        One de-identified row per patient (no dates, no patient codes), k-anonymous by default
+        (age bands, transplant periods, small centres pooled, values blanked last; no patient
+        dropped), with per-export pseudonymous study ids; plus OUT.json recording k, each
+        generalisation, the blanked values, the settings, definitions and data version.
         """
         from pathlib import Path
 
+        from analytics.snapshot import load_snapshot
         from analytics.survival_export import ExportError, export_format, write_survival_export
+        from registry.access import AccessDenied
+        from registry.db import make_engine, session_scope
+        from registry.export_policy import (
+            actor_for_user,
+            record_full_detail_export,
+            require_full_detail,
+            require_row_level_export,
+            stable_study_ids,
+        )
 
         try:
             export_format(Path(out))
         except ExportError as exc:
             raise click.BadParameter(str(exc), param_hint="OUT") from exc
-        result = write_survival_export(_snapshot(cli.url), out, settings)
-        click.echo(f"wrote {result.rows} patient(s) to {result.path} (description: {result.sidecar})", err=True)
+        if k < 2:
+            raise click.BadParameter(f"k = {k}: k-anonymity needs k of at least 2; nothing was written", param_hint="--k")
+        engine = make_engine(cli.url)
+        try:
+            with session_scope(engine) as session:
+                actor = actor_for_user(session, as_user) if as_user else acting_actor(cli.url)
+                stable = stable_study_ids(session)
+            require_row_level_export(actor)
+            if full_detail:
+                reason = require_full_detail(actor, reason)
+            reader = make_engine(cli.url, read_only=True)  # never queued behind a writer's lock
+            try:
+                snapshot = load_snapshot(reader, actor)
+            finally:
+                reader.dispose()
+            try:
+                result = write_survival_export(snapshot, out, settings, k=k, full_detail=full_detail,
+                                               stable_study_ids=stable)
+            except ExportError as exc:
+                raise click.ClickException(f"{exc}; nothing was written") from exc
+            if full_detail:
+                try:
+                    with session_scope(engine) as session:
+                        record_full_detail_export(session, actor, file_name=Path(out).name, rows=result.rows,
+                                                  reason=reason or "", details={"settings": settings.to_dict()})
+                except Exception:
+                    result.path.unlink(missing_ok=True)  # an export that is not audited is not left behind
+                    result.sidecar.unlink(missing_ok=True)
+                    raise
+        except AccessDenied as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            engine.dispose()
+        disclosure = result.metadata.get("disclosure", {})
+        record_cli_access(
+            cli.url, "export",
+            {"what": "survival dataset", "file": str(Path(result.path).resolve()), "settings": settings.to_dict(),
+             "rows": result.rows, "k": None if full_detail else k, "full_detail": full_detail},
+            actor=actor,
+        )
+        click.echo(f"wrote {result.rows} patient(s) to {result.path} ({disclosure.get('mode', '')}; "
+                   f"description: {result.sidecar})", err=True)
 
     @main.command("survival")
-    @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm"]))
+    @click.argument("endpoint", type=click.Choice(["os", "rfs", "pfs", "cdi", "neda", "trm", "dmt_free", "tf_neda"]))
     @click.option("--by", "by", metavar="COLUMN", default=None, help="Group by a covariate of the survival export (centre_code, sex, phenotype, conditioning, "
                        "…; numeric ones such as age_at_transplant in bands).")
     @click.option("--at", "at", metavar="DAYS", default="365,730,1095,1825", show_default=True,
@@ -128,7 +201,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def survival(cli: CliContext, endpoint: str, by: str | None, at: str, fmt: str,
                  min_group_size: int | None, settings: Any) -> None:
-        """Kaplan–Meier survival (os, rfs, pfs, cdi, neda) or cumulative incidence (trm) at DAYS.
+        """Kaplan–Meier survival (os, rfs, pfs, cdi, neda, dmt_free, tf_neda) or cumulative incidence (trm) at DAYS.
 
         Columns: endpoint, group, time, n_risk, estimate, lower, upper (95% CI). Groups with
         fewer than 5 patients are listed with empty values (too few to estimate).
@@ -151,6 +224,10 @@ def register(main: click.Group, export: click.Group) -> None:
         table = survival_estimates(endpoints, endpoint, by=by, at=days, min_group_size=settings.min_group_size)
         for group in table.loc[table["suppressed"], "group"].unique():
             click.echo(f"group {group}: fewer than {settings.min_group_size} patients, not estimated", err=True)
+        record_cli_access(
+            cli.url, "report",
+            {"what": f"survival {endpoint}", "by": by, "at": list(days), "format": fmt, "settings": settings.to_dict(), "rows": len(table)},
+        )
         _emit(table.drop(columns=["suppressed"]), fmt)
 
     @main.command("quality")
@@ -170,6 +247,11 @@ def register(main: click.Group, export: click.Group) -> None:
         snapshot = _snapshot(cli.url)
         report = quality_report(snapshot, settings)
         _provenance(settings, snapshot)
+        record_cli_access(
+            cli.url, "report",
+            {"what": "quality issues" if issues else "quality", "format": fmt, "settings": settings.to_dict(),
+             "rows": len(report.issues) + (0 if issues else len(report.per_centre))},
+        )
         if fmt == "json":
             payload = {
                 "per_centre": json.loads(report.per_centre.to_json(orient="records", force_ascii=False)),

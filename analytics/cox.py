@@ -26,13 +26,14 @@ Data handling, decided here once:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import stats
 
 from analytics.kaplan_meier import _as_durations, _as_events
@@ -44,6 +45,7 @@ TABLE_COLUMNS: list[str] = ["term", "coef", "hr", "lower", "upper", "se", "p"]
 _DURATION = "__duration__"
 _EVENT = "__event__"
 _STRATUM = "__stratum__"
+_CLUSTER = "__cluster__"
 
 #: lifelines' Newton–Raphson stopping rule (norm of the step); its default is 1e-7.
 _PRECISION = 1e-12
@@ -57,7 +59,9 @@ class CoxResult:
     ``lower``/``upper`` the CI of the hazard ratio). ``n`` rows used, ``n_events`` events among
     them, ``n_dropped`` rows dropped for missing values, ``concordance`` Harrell's C,
     ``reference_levels`` the reference level of each categorical covariate, ``strata`` the
-    stratification columns, ``alpha``.
+    stratification columns, ``alpha``, ``cluster`` the column whose clusters the robust
+    (sandwich) standard errors allow for (None: model-based), ``warnings`` lifelines' convergence
+    warnings (separation, collinearity), to be shown to the user rather than lost in a log.
     """
 
     table: pd.DataFrame
@@ -68,6 +72,8 @@ class CoxResult:
     reference_levels: dict[str, object] = field(default_factory=dict)
     strata: tuple[str, ...] = ()
     alpha: float = 0.05
+    cluster: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def cox_model(
@@ -78,6 +84,7 @@ def cox_model(
     *,
     strata: str | Sequence[str] | None = None,
     alpha: float = 0.05,
+    cluster: str | None = None,
 ) -> CoxResult:
     """Fit ``Surv(duration, event) ~ covariates (+ strata(...))`` with Efron ties.
 
@@ -87,6 +94,8 @@ def cox_model(
     :param covariates: columns to model; categorical ones are one-hot encoded (module docs).
     :param strata: column(s) defining strata with their own baseline hazard.
     :param alpha: 1 - confidence level of the hazard-ratio intervals.
+    :param cluster: column of cluster labels (e.g. centre): robust standard errors clustered on
+        it (lifelines ``cluster_col``, R's ``cluster()``).
     :raises KeyError: a named column is not in ``df``.
     :raises ValueError: no covariate, no rows or no event left after dropping missing values,
         a constant covariate, invalid durations/events, or a fit that does not converge.
@@ -99,7 +108,7 @@ def cox_model(
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     if not covariates:
         raise ValueError("give at least one covariate; for a model-free comparison use logrank_test")
-    used = [duration_col, event_col, *covariates, *strata_cols]
+    used = [duration_col, event_col, *covariates, *strata_cols, *([cluster] if cluster else [])]
     missing_cols = [c for c in used if c not in df.columns]
     if missing_cols:
         raise KeyError(f"column(s) {missing_cols} not in the data; available: {list(df.columns)}")
@@ -129,16 +138,21 @@ def cox_model(
     if strata_cols:
         design[_STRATUM] = complete[strata_cols].astype(str).agg("|".join, axis=1).to_numpy()
         fit_kwargs["strata"] = [_STRATUM]
+    if cluster:
+        design[_CLUSTER] = complete[cluster].astype(str).to_numpy()
+        fit_kwargs["cluster_col"] = _CLUSTER
 
     fitter = CoxPHFitter(alpha=alpha)
     try:
-        fitter.fit(
-            design,
-            duration_col=_DURATION,
-            event_col=_EVENT,
-            fit_options={"precision": _PRECISION},
-            **fit_kwargs,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            fitter.fit(
+                design,
+                duration_col=_DURATION,
+                event_col=_EVENT,
+                fit_options={"precision": _PRECISION},
+                **fit_kwargs,
+            )
     except ConvergenceError as exc:
         raise ValueError(
             f"the Cox model did not converge ({exc}); look for collinear covariates or a level "
@@ -170,6 +184,8 @@ def cox_model(
         reference_levels=references,
         strata=tuple(strata_cols),
         alpha=float(alpha),
+        cluster=cluster,
+        warnings=tuple(dict.fromkeys(str(w.message).strip() for w in caught if issubclass(w.category, ConvergenceWarning))),
     )
 
 

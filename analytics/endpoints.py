@@ -67,6 +67,11 @@ SURVIVAL_EXPORT_COLUMNS: tuple[str, ...] = (
     "neda_event",
     "trm_days",
     "trm_status",
+    "dmt_free_days",
+    "dmt_free_event",
+    "tf_neda_days",
+    "tf_neda_event",
+    "aggressive_factors",
 )
 """Columns of the analysis-ready survival export, in the order of ENDPOINTS.md."""
 
@@ -76,9 +81,20 @@ COVARIATE_COLUMNS: tuple[str, ...] = SURVIVAL_EXPORT_COLUMNS[:12]
 IDENTITY_COLUMNS: tuple[str, ...] = ("patient_id", "centre_code", "patient_code", "study_id", "day0")
 DATE_COLUMNS: tuple[str, ...] = ("cdw_date", "cdi_date", "eda_date", "lc_date", "death_date", "death_cause")
 
+AGGRESSIVE_FEATURES: dict[str, str] = {
+    "f1_frequent_relapses": "F1 frequent early relapses",
+    "f2_incomplete_recovery": "F2 incomplete recovery from a relapse",
+    "f3_rapid_disability": "F3 rapid disability (EDSS ≥ 4.0 within 5 years of onset)",
+    "f4_mri_activity": "F4 high MRI activity",
+}
+"""The aggressive-MS features at transplant (ENDPOINTS.md), column -> label: 1 shown, 0 not shown."""
+
+PROFILE_COLUMNS: tuple[str, ...] = tuple(AGGRESSIVE_FEATURES) + tuple(f"{c}_no_data" for c in AGGRESSIVE_FEATURES)
+"""The features and, for each, 1 where it could not be assessed for lack of data (it is then 0)."""
+
 ENDPOINT_COLUMNS: tuple[str, ...] = IDENTITY_COLUMNS + tuple(
     c for c in SURVIVAL_EXPORT_COLUMNS if c not in IDENTITY_COLUMNS
-) + DATE_COLUMNS + ("baseline_source", "last_assessment_date")
+) + DATE_COLUMNS + ("baseline_source", "last_assessment_date", "post_dmt_date") + PROFILE_COLUMNS
 """Columns of `derive_endpoints`, in order."""
 
 Direction = Literal["worsening", "improvement"]
@@ -269,7 +285,8 @@ WITH
 -- Day 0: the first transplant. Later transplants are ignored (except as contacts).
 first_transplant AS MATERIALIZED (
     SELECT t.patient_id, t.transplant_date AS day0, t.phenotype, t.baseline_edss AS recorded_baseline,
-           t.relapses_12m, t.gd_lesions_baseline, t.conditioning, t.conditioning_intensity
+           t.relapses_12m, t.gd_lesions_baseline, t.conditioning, t.conditioning_intensity,
+           t.relapses_24m, t.baseline_edss_date
     FROM transplants AS t
     WHERE t.transplant_number = 1
 ),
@@ -314,6 +331,73 @@ first_mri_activity AS (
       AND (coalesce(m.new_t2, 0) >= 1 OR coalesce(m.gd_enhancing, 0) >= 1)
     GROUP BY m.patient_id
 ),
+-- Post-transplant DMT: the first treatment started strictly after day 0 (one started on day 0
+-- or before, even if it goes on, is not).
+first_post_dmt AS (
+    SELECT t.patient_id, min(t.start_date) AS post_dmt_date
+    FROM treatments AS t JOIN first_transplant AS f USING (patient_id)
+    WHERE t.start_date > f.day0
+    GROUP BY t.patient_id
+),
+-- Aggressive-MS profile at transplant (F1-F4), from data on or before day 0. Each feature is
+-- 1 when the data show it, else 0; `*_no_data` marks a 0 that the data could not decide.
+relapse_profile AS (
+    SELECT f.patient_id,
+           count(*) FILTER (WHERE r.onset_date BETWEEN f.day0 - 730 AND f.day0) AS relapses_730d,
+           bool_or(r.onset_date <= f.day0 AND r.recovery IN ('PARTIAL', 'NONE')) AS incomplete_recovery,
+           bool_or(r.onset_date <= f.day0 AND r.recovery IN ('COMPLETE', 'PARTIAL', 'NONE')) AS recovery_known
+    FROM relapses AS r JOIN first_transplant AS f USING (patient_id)
+    GROUP BY f.patient_id
+),
+early_edss AS (
+    -- every EDSS on or before day 0 with its date: the transplant's baseline and every visit
+    SELECT f.patient_id, coalesce(f.baseline_edss_date, f.day0) AS edss_date, f.recorded_baseline AS edss
+    FROM first_transplant AS f WHERE f.recorded_baseline IS NOT NULL
+    UNION ALL
+    SELECT v.patient_id, v.visit_date, v.edss
+    FROM visits AS v JOIN first_transplant AS f USING (patient_id)
+    WHERE v.edss IS NOT NULL AND v.visit_date <= f.day0
+),
+disability_profile AS (
+    SELECT e.patient_id,
+           bool_or(e.edss >= 4.0) AS rapid_disability,
+           true AS edss_known
+    FROM early_edss AS e
+    JOIN patients AS p ON p.id = e.patient_id
+    JOIN first_transplant AS f ON f.patient_id = e.patient_id
+    WHERE p.ms_onset_date IS NOT NULL
+      AND e.edss_date - p.ms_onset_date BETWEEN 0 AND 1826
+      AND e.edss_date <= f.day0
+    GROUP BY e.patient_id
+),
+mri_profile AS (
+    SELECT m.patient_id,
+           bool_or(coalesce(m.gd_enhancing >= 2, false) OR coalesce(m.spinal_cord_involvement, false)
+                   OR coalesce(m.brainstem_involvement, false)) AS high_activity,
+           bool_or(m.gd_enhancing IS NOT NULL OR m.spinal_cord_involvement IS NOT NULL
+                   OR m.brainstem_involvement IS NOT NULL) AS mri_known
+    FROM mri_scans AS m JOIN first_transplant AS f USING (patient_id)
+    WHERE m.scan_date BETWEEN f.day0 - 365 AND f.day0
+    GROUP BY m.patient_id
+),
+profile AS (
+    SELECT f.patient_id,
+           CASE WHEN coalesce(f.relapses_24m >= 2, false) OR coalesce(rp.relapses_730d, 0) >= 2 THEN 1 ELSE 0 END
+               AS f1_frequent_relapses,
+           CASE WHEN coalesce(rp.incomplete_recovery, false) THEN 1 ELSE 0 END AS f2_incomplete_recovery,
+           CASE WHEN coalesce(dp.rapid_disability, false) THEN 1 ELSE 0 END AS f3_rapid_disability,
+           CASE WHEN coalesce(f.gd_lesions_baseline >= 2, false) OR coalesce(mp.high_activity, false) THEN 1 ELSE 0 END
+               AS f4_mri_activity,
+           -- no data: nothing recorded that could have shown the feature
+           CASE WHEN f.relapses_24m IS NULL AND coalesce(rp.relapses_730d, 0) < 2 THEN 1 ELSE 0 END AS f1_no_data,
+           CASE WHEN NOT coalesce(rp.recovery_known, false) THEN 1 ELSE 0 END AS f2_no_data,
+           CASE WHEN dp.edss_known IS NULL THEN 1 ELSE 0 END AS f3_no_data,
+           CASE WHEN f.gd_lesions_baseline IS NULL AND NOT coalesce(mp.mri_known, false) THEN 1 ELSE 0 END AS f4_no_data
+    FROM first_transplant AS f
+    LEFT JOIN relapse_profile AS rp USING (patient_id)
+    LEFT JOIN disability_profile AS dp USING (patient_id)
+    LEFT JOIN mri_profile AS mp USING (patient_id)
+),
 -- Last contact: the latest date at which the patient is known to have been alive (or died).
 contacts AS (
     SELECT patient_id, transplant_date AS contact_date FROM transplants
@@ -321,6 +405,8 @@ contacts AS (
     UNION ALL SELECT patient_id, onset_date FROM relapses
     UNION ALL SELECT patient_id, scan_date FROM mri_scans
     UNION ALL SELECT patient_id, onset_date FROM adverse_events
+    UNION ALL SELECT patient_id, start_date FROM treatments
+    UNION ALL SELECT patient_id, stop_date FROM treatments WHERE stop_date IS NOT NULL
     UNION ALL SELECT id, last_contact_date FROM patients WHERE last_contact_date IS NOT NULL
     UNION ALL SELECT patient_id, death_date FROM deaths
 ),
@@ -336,7 +422,10 @@ joined AS (
            cc.worsening_date AS cdw_date,
            cc.improvement_date AS cdi_date,
            fr.relapse_date, fm.mri_date,
-           lc.lc_date, d.death_date, d.cause AS death_cause
+           lc.lc_date, d.death_date, d.cause AS death_cause,
+           dmt.post_dmt_date,
+           pr.f1_frequent_relapses, pr.f2_incomplete_recovery, pr.f3_rapid_disability, pr.f4_mri_activity,
+           pr.f1_no_data, pr.f2_no_data, pr.f3_no_data, pr.f4_no_data
     FROM first_transplant AS f
     JOIN patients AS p ON p.id = f.patient_id
     JOIN centres AS c ON c.id = p.centre_id
@@ -347,6 +436,8 @@ joined AS (
     LEFT JOIN first_mri_activity AS fm ON fm.patient_id = f.patient_id
     LEFT JOIN last_contact AS lc ON lc.patient_id = f.patient_id
     LEFT JOIN deaths AS d ON d.patient_id = f.patient_id
+    LEFT JOIN first_post_dmt AS dmt ON dmt.patient_id = f.patient_id
+    JOIN profile AS pr ON pr.patient_id = f.patient_id
 ),
 timed AS (
     SELECT *,
@@ -356,7 +447,8 @@ timed AS (
            least(cdw_date, death_date) AS pfs_end,
            -- CDI censored at the last assessment (day 0 if none); a death censors, never later
            -- than the death itself.
-           least(coalesce(last_assessment_date, day0), death_date) AS cdi_censor
+           least(coalesce(last_assessment_date, day0), death_date) AS cdi_censor,
+           least(post_dmt_date, death_date) AS dmt_free_end
     FROM joined
 )
 SELECT patient_id, centre_code, patient_code, study_id, day0,
@@ -373,22 +465,39 @@ SELECT patient_id, centre_code, patient_code, study_id, day0,
        CASE WHEN rfs_end IS NOT NULL THEN 1 ELSE 0 END AS rfs_event,
        -- PFS: CDW or death, else censored at the last assessment (day 0 if none).
        CASE WHEN baseline_edss IS NOT NULL
-            THEN coalesce(pfs_end, last_assessment_date, day0) - day0 END AS pfs_days,
+            THEN coalesce(pfs_end, CASE WHEN $pfs_neda_censoring = 'last_contact' THEN lc_date END,
+                          last_assessment_date, day0) - day0 END AS pfs_days,
        CASE WHEN baseline_edss IS NOT NULL THEN CASE WHEN pfs_end IS NOT NULL THEN 1 ELSE 0 END END AS pfs_event,
        -- CDI: mirrored rule, only for baseline >= 2.0; death censors.
        CASE WHEN baseline_edss >= 2.0 THEN coalesce(cdi_date, cdi_censor) - day0 END AS cdi_days,
        CASE WHEN baseline_edss >= 2.0 THEN CASE WHEN cdi_date IS NOT NULL THEN 1 ELSE 0 END END AS cdi_event,
        -- NEDA-3: EDA or death, else censored at last contact.
        CASE WHEN baseline_edss IS NOT NULL
-            THEN coalesce(least(eda_date, death_date), lc_date) - day0 END AS neda_days,
+            THEN coalesce(least(eda_date, death_date),
+                          CASE WHEN $pfs_neda_censoring = 'last_assessment' THEN coalesce(last_assessment_date, day0)
+                               ELSE lc_date END) - day0 END AS neda_days,
        CASE WHEN baseline_edss IS NOT NULL
             THEN CASE WHEN least(eda_date, death_date) IS NOT NULL THEN 1 ELSE 0 END END AS neda_event,
        -- TRM: 1 transplant-related death, 2 any other death (competing), 0 alive at last contact.
        coalesce(death_date, lc_date) - day0 AS trm_days,
-       CASE WHEN death_date IS NULL THEN 0 WHEN death_cause = 'TRANSPLANT_RELATED' THEN 1 ELSE 2 END AS trm_status,
+       -- (sensitivity: UNKNOWN deaths within $unknown_trm_days days count as transplant-related; -1 never)
+       CASE WHEN death_date IS NULL THEN 0 WHEN death_cause = 'TRANSPLANT_RELATED' THEN 1
+            WHEN death_cause = 'UNKNOWN' AND death_date - day0 <= $unknown_trm_days THEN 1 ELSE 2 END AS trm_status,
+       -- DMT-free survival: first post-transplant DMT start or death, else last contact.
+       coalesce(dmt_free_end, lc_date) - day0 AS dmt_free_days,
+       CASE WHEN dmt_free_end IS NOT NULL THEN 1 ELSE 0 END AS dmt_free_event,
+       -- Treatment-free NEDA-3: EDA, a post-transplant DMT start or death; empty where NEDA-3 is.
+       CASE WHEN baseline_edss IS NOT NULL
+            THEN coalesce(least(eda_date, dmt_free_end), lc_date) - day0 END AS tf_neda_days,
+       CASE WHEN baseline_edss IS NOT NULL
+            THEN CASE WHEN least(eda_date, dmt_free_end) IS NOT NULL THEN 1 ELSE 0 END END AS tf_neda_event,
+       f1_frequent_relapses + f2_incomplete_recovery + f3_rapid_disability + f4_mri_activity AS aggressive_factors,
        cdw_date, CASE WHEN baseline_edss >= 2.0 THEN cdi_date END AS cdi_date, eda_date, lc_date,
        death_date, death_cause,
-       baseline_source, last_assessment_date
+       baseline_source, last_assessment_date, post_dmt_date,
+       f1_frequent_relapses, f2_incomplete_recovery, f3_rapid_disability, f4_mri_activity,
+       f1_no_data AS f1_frequent_relapses_no_data, f2_no_data AS f2_incomplete_recovery_no_data,
+       f3_no_data AS f3_rapid_disability_no_data, f4_no_data AS f4_mri_activity_no_data
 FROM timed
 ORDER BY patient_id
 """
@@ -400,6 +509,8 @@ def endpoint_params(settings: EndpointSettings) -> dict[str, object]:
         **_cdw_params(settings),
         "mri_rebaseline_days": settings.mri_rebaseline_days,
         "baseline_lookback_days": settings.baseline_lookback_days,
+        "unknown_trm_days": -1 if settings.unknown_death_trm_days is None else settings.unknown_death_trm_days,
+        "pfs_neda_censoring": settings.pfs_neda_censoring,
     }
 
 
@@ -410,6 +521,7 @@ _INT_COLUMNS = (
     "relapses_12m",
     "gd_lesions_baseline",
     *SURVIVAL_EXPORT_COLUMNS[len(COVARIATE_COLUMNS) :],
+    *PROFILE_COLUMNS,
 )
 
 

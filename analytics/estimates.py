@@ -23,6 +23,7 @@ shown:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ import pandas as pd
 
 from analytics.aalen_johansen import cumulative_incidence
 from analytics.cox import CoxResult, cox_model
-from analytics.endpoints import COVARIATE_COLUMNS
+from analytics.endpoints import AGGRESSIVE_FEATURES, COVARIATE_COLUMNS
 from analytics.kaplan_meier import KaplanMeier
 from analytics.logrank import LogRankResult, logrank_test
 
@@ -41,6 +42,11 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "cdi": ("cdi_days", "cdi_event"),
     "neda": ("neda_days", "neda_event"),
     "trm": ("trm_days", "trm_status"),
+    "dmt_free": ("dmt_free_days", "dmt_free_event"),
+    "tf_neda": ("tf_neda_days", "tf_neda_event"),
+    # competing risks (death competes), columns added by analytics.engraftment
+    "neutrophil_engraftment": ("neutrophil_days", "neutrophil_status"),
+    "platelet_engraftment": ("platelet_days", "platelet_status"),
 }
 """Endpoint name → (time column, event/status column) of the endpoint table."""
 
@@ -51,11 +57,21 @@ ENDPOINT_LABELS: dict[str, str] = {
     "cdi": "Free of confirmed disability improvement",
     "neda": "NEDA-3 (no evidence of disease activity)",
     "trm": "Transplant-related mortality (cumulative incidence)",
+    "dmt_free": "DMT-free survival (no disease-modifying treatment started after transplant)",
+    "tf_neda": "Treatment-free NEDA-3 (no disease activity and no DMT after transplant)",
+    "neutrophil_engraftment": "Neutrophil engraftment (cumulative incidence, death competing)",
+    "platelet_engraftment": "Platelet engraftment (cumulative incidence, death competing)",
 }
+
+COMPETING_ENDPOINTS: frozenset[str] = frozenset({"trm", "neutrophil_engraftment", "platelet_engraftment"})
+"""Endpoints with status 0/1/2 estimated by Aalen–Johansen cumulative incidence of status 1."""
 
 DEFAULT_TIMES: tuple[int, ...] = (365, 730, 1095, 1825)
 ESTIMATE_COLUMNS: tuple[str, ...] = ("endpoint", "group", "time", "n_risk", "estimate", "lower", "upper", "suppressed")
-GROUPABLE_COLUMNS: tuple[str, ...] = tuple(c for c in COVARIATE_COLUMNS if c != "study_id")
+GROUPABLE_COLUMNS: tuple[str, ...] = tuple(c for c in COVARIATE_COLUMNS if c != "study_id") + (
+    "aggressive_factors",
+    *AGGRESSIVE_FEATURES,
+)
 ALL = "all"
 MISSING = "missing"
 
@@ -67,6 +83,9 @@ _BANDS: dict[str, tuple[list[float], list[str]]] = {
     "relapses_12m": ([1, 2, 3], ["0", "1", "2", "3+"]),
     "gd_lesions_baseline": ([1], ["0", "1+"]),
     "transplant_year": ([2010, 2015, 2020], ["<2010", "2010-2014", "2015-2019", "2020+"]),
+    # aggressive-MS profile: 3 and 4 features together (few patients have all four)
+    "aggressive_factors": ([1, 2, 3], ["0 features", "1 feature", "2 features", "3-4 features"]),
+    **{feature: ([1], ["not shown", "present"]) for feature in AGGRESSIVE_FEATURES},
 }
 
 
@@ -98,7 +117,7 @@ def group_labels(endpoints: pd.DataFrame, by: str | None) -> pd.Series:
         bounds, labels = _BANDS[by]
         numeric = pd.to_numeric(values, errors="coerce").astype(float)
         codes = np.searchsorted(np.asarray(bounds, dtype=float), numeric.to_numpy(), side="right")
-        out = pd.Series([labels[c] for c in codes], index=endpoints.index, dtype=object)
+        out = pd.Series(np.asarray(labels, dtype=object)[codes], index=endpoints.index, dtype=object)
         return out.where(numeric.notna(), MISSING)
     return values.astype(object).where(values.notna(), MISSING).astype(str)
 
@@ -126,7 +145,7 @@ def endpoint_data(endpoints: pd.DataFrame, endpoint: str, by: str | None = None)
 
 
 def _fit(endpoint: str, time: np.ndarray, event: np.ndarray) -> Any:
-    if endpoint == "trm":
+    if endpoint in COMPETING_ENDPOINTS:
         return cumulative_incidence(time, event, cause=1)
     return KaplanMeier().fit(time, event)
 
@@ -138,6 +157,46 @@ def _check_times(at: Sequence[float]) -> list[float]:
     return times
 
 
+@dataclass(frozen=True, slots=True)
+class GroupFit:
+    """One group's patients for one endpoint, and its estimator (None when suppressed)."""
+
+    group: str
+    time: np.ndarray
+    event: np.ndarray
+    fit: Any | None
+
+    @property
+    def n(self) -> int:
+        return len(self.time)
+
+
+def fit_groups(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = None, min_group_size: int = 5) -> list[GroupFit]:
+    """Every group of one endpoint and grouping, in display order, each fitted once.
+
+    One grouped pass: the group labels are built once, the rows are split by one stable sort on
+    the group codes (not one filter per group), and each group large enough to be shown is
+    fitted once; estimates, curves, medians, risk tables and the log-rank test all read from
+    the result.
+
+    :raises EstimateError: unknown endpoint or grouping column.
+    """
+    data = endpoint_data(endpoints, endpoint, by)
+    if not len(data):
+        return []
+    codes, uniques = pd.factorize(data["group"], sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    time, event = data["time"].to_numpy()[order], data["event"].to_numpy()[order]
+    where = {str(g): (bounds[i], bounds[i + 1]) for i, g in enumerate(uniques)}
+    fits = []
+    for group in _ordered_groups(pd.Series(list(where), dtype=object), by):
+        lo, hi = where[group]
+        t, e = time[lo:hi], event[lo:hi]
+        fits.append(GroupFit(group, t, e, _fit(endpoint, t, e) if hi - lo >= min_group_size else None))
+    return fits
+
+
 def survival_estimates(
     endpoints: pd.DataFrame,
     endpoint: str,
@@ -145,31 +204,48 @@ def survival_estimates(
     by: str | None = None,
     at: Sequence[float] = DEFAULT_TIMES,
     min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
+    min_at_risk: int | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Estimates at the given days, per group.
 
     Columns `endpoint, group, time, n_risk, estimate, lower, upper, suppressed`: Kaplan–Meier
     survival with log-log 95% CI (os, rfs, pfs, cdi, neda) or the cumulative incidence of a
     transplant-related death with log 95% CI (trm). See the module docstring for suppressed
-    groups and times past the follow-up.
+    groups and times past the follow-up. `fits` (from `fit_groups` with the same arguments)
+    saves refitting when the caller has them.
+
+    Two rules keep a table honest (the same as the figures'):
+
+    * at a time with fewer than ``min_at_risk`` patients at risk (default: ``min_group_size``,
+      the point where the curves stop) there is no estimate, unless the curve has ended (every
+      patient had an event), where the value is known;
+    * where survival is still 1 (or the incidence still 0) the estimator's interval has zero
+      width; the bound on the side that can move is replaced by the exact one-sided
+      ``1 - alpha/2`` bound from the patients followed to that time
+      (:mod:`analytics.intervals`).
 
     :raises EstimateError: unknown endpoint or grouping column, or invalid times.
     """
+    min_at_risk = min_group_size if min_at_risk is None else int(min_at_risk)
     times = _check_times(at)
-    data = endpoint_data(endpoints, endpoint, by)
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
     frames = []
-    for group in _ordered_groups(data["group"], by) if len(data) else ([ALL] if by is None else []):
-        sub = data[data["group"] == group]
-        if len(sub) < min_group_size:
-            frames.append(pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
-                                        "upper": np.nan, "suppressed": True, "group": group}))
+    if not fits and by is None:
+        frames.append(_suppressed(times, ALL))
+    for gf in fits:
+        if gf.fit is None:
+            frames.append(_suppressed(times, gf.group))
             continue
-        est = _fit(endpoint, sub["time"].to_numpy(), sub["event"].to_numpy()).at(times)
-        unknown = (est["n_risk"].to_numpy() == 0) & (not _curve_finished(sub))
+        est = gf.fit.at(times)
+        _exact_bounds_where_degenerate(est, gf.time, gf.event, endpoint, alpha)
+        unknown = (est["n_risk"].to_numpy() < min_at_risk) & (not _curve_finished(gf.event))
         for column in ("estimate", "lower", "upper"):
             est[column] = est[column].where(~unknown, np.nan)
         est["suppressed"] = False
-        est["group"] = group
+        est["group"] = gf.group
         frames.append(est)
     if not frames:
         return pd.DataFrame({c: [] for c in ESTIMATE_COLUMNS})
@@ -181,26 +257,53 @@ def survival_estimates(
     return out[list(ESTIMATE_COLUMNS)]
 
 
-def _curve_finished(sub: pd.DataFrame) -> bool:
+def _suppressed(times: list[float], group: str) -> pd.DataFrame:
+    return pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
+                         "upper": np.nan, "suppressed": True, "group": group})
+
+
+def _exact_bounds_where_degenerate(est: pd.DataFrame, time: np.ndarray, status: np.ndarray, endpoint: str,
+                                   alpha: float) -> None:
+    """S = 1 (or F = 0) at a time: the exact one-sided bound instead of a zero-width interval."""
+    from analytics.intervals import zero_event_upper_bound
+
+    incidence = endpoint in COMPETING_ENDPOINTS
+    for i, t in enumerate(est["time"].to_numpy()):
+        m = int(((time >= t) | ((status != 0) & (time <= t))).sum())
+        bound = zero_event_upper_bound(m, alpha)
+        if incidence and est.at[i, "estimate"] <= 0.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 0.0, bound
+        elif not incidence and est.at[i, "estimate"] >= 1.0:
+            est.at[i, "lower"], est.at[i, "upper"] = 1.0 - bound, 1.0
+
+
+def _curve_finished(event: np.ndarray) -> bool:
     """True when the curve's value beyond the last time is known (everyone had an event)."""
-    return bool((sub["event"] != 0).all())
+    return bool((event != 0).all())
 
 
-def survival_curves(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = None, min_group_size: int = 5) -> pd.DataFrame:
+def survival_curves(
+    endpoints: pd.DataFrame,
+    endpoint: str,
+    *,
+    by: str | None = None,
+    min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
+) -> pd.DataFrame:
     """The whole step curves per group, for figures: the estimator's `table_` plus `group`.
 
     Columns `group, time, n_risk, n_event, n_censor, estimate, lower, upper` (and `n_competing`
     for trm). Suppressed groups (fewer than `min_group_size` patients) are absent; ask
-    `survival_estimates` to learn which they are.
+    `survival_estimates` to learn which they are. `fits` as for `survival_estimates`.
     """
-    data = endpoint_data(endpoints, endpoint, by)
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
     frames = []
-    for group in _ordered_groups(data["group"], by) if len(data) else []:
-        sub = data[data["group"] == group]
-        if len(sub) < min_group_size:
+    for gf in fits:
+        if gf.fit is None:
             continue
-        table = _fit(endpoint, sub["time"].to_numpy(), sub["event"].to_numpy()).table_.drop(columns=["std_err"])
-        table.insert(0, "group", group)
+        table = gf.fit.table_.drop(columns=["std_err"])
+        table.insert(0, "group", gf.group)
         frames.append(table)
     if not frames:
         return pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor", "estimate", "lower", "upper"])
@@ -208,24 +311,34 @@ def survival_curves(endpoints: pd.DataFrame, endpoint: str, *, by: str | None = 
 
 
 def compare_groups(
-    endpoints: pd.DataFrame, endpoint: str, by: str, *, min_group_size: int = 5
+    endpoints: pd.DataFrame,
+    endpoint: str,
+    by: str,
+    *,
+    min_group_size: int = 5,
+    fits: Sequence[GroupFit] | None = None,
 ) -> LogRankResult | None:
     """Log-rank test across the groups that are shown (suppressed groups are left out).
 
     None when fewer than two groups are large enough or there is no event. For trm the test
     compares cause-specific hazards of transplant-related death (other deaths censored), which
-    is what the log-rank test can say about a competing-risks endpoint.
+    is what the log-rank test can say about a competing-risks endpoint. `fits` as for
+    `survival_estimates`.
 
     :raises EstimateError: unknown endpoint or grouping column.
     """
     check_by(by)
-    data = endpoint_data(endpoints, endpoint, by)
-    sizes = data["group"].value_counts()
-    data = data[data["group"].isin(sizes[sizes >= min_group_size].index)]
-    event = (data["event"] == 1).astype(int)
-    if data["group"].nunique() < 2 or event.sum() == 0:
+    if fits is None:
+        fits = fit_groups(endpoints, endpoint, by=by, min_group_size=min_group_size)
+    shown = [gf for gf in fits if gf.n >= min_group_size]
+    if len(shown) < 2:
         return None
-    return logrank_test(data["time"].to_numpy(), event.to_numpy(), data["group"].to_numpy())
+    time = np.concatenate([gf.time for gf in shown])
+    event = (np.concatenate([gf.event for gf in shown]) == 1).astype(int)
+    if event.sum() == 0:
+        return None
+    groups = np.concatenate([np.full(gf.n, gf.group, dtype=object) for gf in shown])
+    return logrank_test(time, event, groups)
 
 
 def early_mortality(endpoints: pd.DataFrame, *, by: str | None = None, days: int = 100) -> pd.DataFrame:
@@ -256,6 +369,10 @@ PROFILE_COVARIATES: tuple[str, ...] = (
 intensity; baseline EDSS (per point), disease duration (per year) and relapses in the 12 months
 before transplant (per relapse) as numbers."""
 
+AGGRESSIVE_COVARIATES: tuple[str, ...] = tuple(AGGRESSIVE_FEATURES)
+"""The aggressive-MS features F1-F4 as 0/1 covariates of the Cox model (hazard ratio: present
+against not shown); added to the profile on request."""
+
 _PROFILE_CATEGORICAL = ("age_band", "sex", "phenotype", "conditioning_intensity")
 
 
@@ -274,8 +391,9 @@ def profile_frame(endpoints: pd.DataFrame) -> pd.DataFrame:
         counts = values.value_counts()
         levels = sorted(counts.index, key=lambda level: (-counts[level], str(level)))
         out[column] = pd.Categorical(values, categories=levels)
-    for column in ("baseline_edss", "disease_duration_years", "relapses_12m"):
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in ("baseline_edss", "disease_duration_years", "relapses_12m", *AGGRESSIVE_COVARIATES):
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
 
 
@@ -299,7 +417,9 @@ def cox_profile(
     frame = profile_frame(endpoints)
     unknown = [c for c in covariates if c not in frame.columns]
     if unknown:
-        raise EstimateError(f"unknown covariate(s) {', '.join(unknown)}; profile covariates: {', '.join(PROFILE_COVARIATES)}")
+        raise EstimateError(
+            f"unknown covariate(s) {', '.join(unknown)}; profile covariates: {', '.join(PROFILE_COVARIATES + AGGRESSIVE_COVARIATES)}"
+        )
     frame["_event"] = (frame[event_col] == 1).astype(float).where(frame[event_col].notna(), np.nan)
     frame["_time"] = pd.to_numeric(frame[time_col], errors="coerce").astype(float)
     complete = frame[["_time", "_event", *covariates]].dropna()

@@ -1,6 +1,8 @@
 """Kaplan–Meier survival with log-log (Kalbfleisch–Prentice) confidence intervals.
 
-Matches R survival 3.5-3 ``survfit(Surv(time, status) ~ 1, conf.type = "log-log")``:
+Matches R survival 3.5-3 ``survfit(Surv(time, status) ~ 1, conf.type = "log-log")``. The
+estimate and its interval come from lifelines' ``KaplanMeierFitter`` (the library the design
+names; it agrees with R to rounding), wrapped in R's conventions where lifelines differs:
 
 * survival: the product-limit estimate ``S(t) = prod_{t_j <= t} (1 - d_j / n_j)``, where at a
   tied time every event is counted before any censoring (a subject censored at ``t_j`` is still
@@ -33,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = ["KaplanMeier"]
 
@@ -229,13 +230,16 @@ class KaplanMeier:
             n_censor = np.concatenate(([0], n_censor))
             n_risk = np.concatenate(([t.size], n_risk))
 
-        estimate = np.cumprod(1.0 - n_event / n_risk)
+        estimate, lower, upper = _lifelines_curve(t, e, times, self.alpha)
         with np.errstate(divide="ignore", invalid="ignore"):
             increments = np.where(
                 n_event > 0, n_event / (n_risk * (n_risk - n_event).astype(float)), 0.0
             )
         std_err = np.sqrt(np.cumsum(increments))
-        lower, upper = _log_log_interval(estimate, std_err, self.alpha)
+        # R's conventions where the interval is degenerate: 1 at S = 1, undefined (NaN) at S = 0
+        undefined = (estimate <= 0) | ~np.isfinite(std_err)
+        lower = np.where(estimate >= 1, 1.0, np.where(undefined, np.nan, lower))
+        upper = np.where(estimate >= 1, 1.0, np.where(undefined, np.nan, upper))
 
         self.table_ = pd.DataFrame(
             {
@@ -280,21 +284,21 @@ class KaplanMeier:
         return f"KaplanMeier(alpha={self.alpha}): n={self.n_}, events={self.n_events_}, median={self.median_}"
 
 
-def _log_log_interval(
-    estimate: np.ndarray, se_log: np.ndarray, alpha: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """R's ``conf.type = "log-log"`` from the standard error of ``log S``; 1 where S = 1, NaN
-    where S = 0 or the variance is infinite."""
-    z = stats.norm.ppf(1.0 - alpha / 2.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_s = np.log(estimate)
-        a = z * se_log / (-log_s)
-        lower = estimate ** np.exp(a)
-        upper = estimate ** np.exp(-a)
-    undefined = (estimate <= 0) | ~np.isfinite(se_log)
-    lower = np.where(estimate >= 1, 1.0, np.where(undefined, np.nan, lower))
-    upper = np.where(estimate >= 1, 1.0, np.where(undefined, np.nan, upper))
-    return lower, upper
+def _lifelines_curve(
+    t: np.ndarray, e: np.ndarray, times: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Survival and its log-log ("exponential Greenwood") interval from lifelines'
+    ``KaplanMeierFitter`` at ``times`` (the observed times, with 0): the same product-limit
+    estimate and interval as R (checked against R in the tests); the number at risk is not
+    taken from lifelines (its counts differ from R's)."""
+    from lifelines import KaplanMeierFitter
+
+    fitter = KaplanMeierFitter(alpha=alpha).fit(t, e)
+    survival = fitter.survival_function_.iloc[:, 0]
+    bounds = fitter.confidence_interval_survival_function_
+    step = np.searchsorted(survival.index.to_numpy(dtype=float), times, side="right") - 1
+    pick = lambda values: np.asarray(values, dtype=float)[np.maximum(step, 0)]  # noqa: E731
+    return pick(survival.to_numpy()), pick(bounds.iloc[:, 0].to_numpy()), pick(bounds.iloc[:, 1].to_numpy())
 
 
 def _smallest_time_at_or_below(times: np.ndarray, curve: np.ndarray, p: float) -> float:

@@ -5,6 +5,9 @@ Why these checks: each one names a gap that silently weakens an endpoint.
 - No baseline EDSS (after the visit fallback): no CDW, PFS, CDI or NEDA-3 for the patient.
 - Overdue follow-up: an alive patient whose latest visit (or, without visits, day 0) is more
   than 15 months ago; censoring there biases survival upwards if the unseen patients did worse.
+  A patient with a follow-up status (lost to follow-up, transferred, consent withdrawn) is not
+  overdue: the centre has recorded why nobody sees them, and a reminder would never end. Their
+  protocol windows ending after the status date are not counted as missing either.
 - Missing protocol visits: no visit in the window around day 100 (±30 days), month 6
   (day 182 ±45) or year 1 (day 365 ±60). A window is counted only once it is over (its last day
   is before `today`) and the patient was alive throughout it (no death on or before its last
@@ -29,6 +32,7 @@ import pandas as pd
 from analytics.endpoints import derive_endpoints
 from analytics.settings import EndpointSettings
 from analytics.snapshot import Snapshot
+from registry.dictionary import label, phrase
 
 OVERDUE_MONTHS = 15
 
@@ -56,7 +60,7 @@ PROBLEMS: tuple[str, ...] = (
     NO_BASELINE_EDSS,
     OVERDUE_FOLLOW_UP,
     *(f"missing {label} visit" for _, label, _, _ in VISIT_WINDOWS),
-    *(f"missing {field}" for field, _ in KEY_FIELDS),
+    *(f"missing {phrase(table, field)}" for field, table in KEY_FIELDS),
 )
 ISSUE_COLUMNS: tuple[str, ...] = ("centre_code", "patient_code", "problem", "detail")
 
@@ -78,7 +82,7 @@ WITH first_transplant AS (
 ),
 transplant_count AS (SELECT patient_id, count(*) AS n_transplants FROM transplants GROUP BY patient_id),
 last_visit AS (SELECT patient_id, max(visit_date) AS last_visit_date FROM visits GROUP BY patient_id)
-SELECT p.id AS patient_id, c.centre_code, p.patient_code, p.ms_onset_date,
+SELECT p.id AS patient_id, c.centre_code, p.patient_code, p.ms_onset_date, p.followup_status, p.followup_status_date,
        f.day0, f.baseline_edss AS recorded_baseline_edss, f.conditioning, f.relapses_12m, f.gd_lesions_baseline,
        coalesce(tc.n_transplants, 0) AS n_transplants,
        lv.last_visit_date, d.death_date
@@ -113,7 +117,7 @@ def quality_report(snapshot: Snapshot, settings: EndpointSettings | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     con = snapshot.cursor()
     facts = con.execute(PATIENT_FACTS_SQL).df()
-    facts = _as_dates(facts, ["ms_onset_date", "day0", "last_visit_date", "death_date"])
+    facts = _as_dates(facts, ["ms_onset_date", "followup_status_date", "day0", "last_visit_date", "death_date"])
     endpoints = derive_endpoints(snapshot, settings)[["patient_id", "baseline_edss"]]
     facts = facts.merge(endpoints, on="patient_id", how="left")
     windows_sql = WINDOW_VISITS_SQL.format(
@@ -198,7 +202,8 @@ def overdue_cutoff(today: dt.date, months: int = OVERDUE_MONTHS) -> dt.date:
 def _overdue(facts: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     cutoff = pd.Timestamp(overdue_cutoff(today))
     reference = facts["last_visit_date"].fillna(facts["day0"])
-    overdue = facts["death_date"].isna() & (reference < cutoff)
+    # lost to follow-up, transferred or consent withdrawn: nobody is chasing that patient any more
+    overdue = facts["death_date"].isna() & facts["followup_status"].isna() & (reference < cutoff)
     rows = facts[overdue]
     ref = reference[overdue]
 
@@ -212,10 +217,11 @@ def _overdue(facts: pd.DataFrame, today: dt.date) -> pd.DataFrame:
 
 def _window_due(windows: pd.DataFrame, facts: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     """Windows that are over by `today` for patients alive throughout them."""
-    w = windows.merge(facts[["patient_id", "death_date"]], on="patient_id")
+    w = windows.merge(facts[["patient_id", "death_date", "followup_status_date"]], on="patient_id")
     over = w["window_end"] < pd.Timestamp(today)
     alive = w["death_date"].isna() | (w["death_date"] > w["window_end"])
-    return w[over & alive]
+    followed = w["followup_status_date"].isna() | (w["followup_status_date"] > w["window_end"])
+    return w[over & alive & followed]
 
 
 def _missing_windows(facts: pd.DataFrame, windows: pd.DataFrame, today: dt.date) -> pd.DataFrame:
@@ -243,7 +249,7 @@ def _missing_fields(facts: pd.DataFrame) -> pd.DataFrame:
         eligible = facts if table == "patients" else facts[facts["day0"].notna()]
         rows = eligible[eligible[column].isna()]
         where = "patient record" if table == "patients" else "first transplant record"
-        frames.append(_issue_rows(rows, f"missing {field}", f"{field} is empty on the {where}"))
+        frames.append(_issue_rows(rows, f"missing {phrase(table, field)}", f"{label(table, field)} is empty on the {where}"))
     return pd.concat(frames, ignore_index=True)
 
 

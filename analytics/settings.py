@@ -24,6 +24,10 @@ separately), so that two exports with the same version and settings are comparab
 _MAX_DAYS = 3650
 
 
+PFS_NEDA_CENSORING: tuple[str, ...] = ("endpoints", "last_assessment", "last_contact")
+"""Values of `EndpointSettings.pfs_neda_censoring` (the first is ENDPOINTS.md's rule)."""
+
+
 class SettingsError(ValueError):
     """A setting has a value the endpoint definitions cannot use; the message names it."""
 
@@ -44,6 +48,18 @@ class EndpointSettings:
       an EDSS in [day 0 − this, day 0] is used (365).
     - `min_group_size`: groups with fewer patients get no estimates (5): too few to estimate,
       and a disclosure risk.
+
+    Sensitivity settings (the defaults are ENDPOINTS.md's rules; anything else is a sensitivity
+    analysis and is stamped as such on every output, see `sensitivity_note`):
+
+    - `unknown_death_trm_days`: deaths of UNKNOWN cause within this many days of day 0 count as
+      transplant-related for TRM (None: never; UNKNOWN deaths then compete, as ENDPOINTS.md says).
+    - `pfs_neda_censoring`: where PFS and NEDA-3 are censored without an event: "endpoints"
+      (ENDPOINTS.md: PFS at the last EDSS assessment, NEDA-3 at last contact), "last_assessment"
+      (both at the last assessment: NEDA-3 cannot be judged after it) or "last_contact" (both at
+      last contact).
+    - `sex_unknown_as_missing`: sex "U" is treated as missing in models (default True): a level
+      of one or two patients gives a hazard ratio of nothing.
     """
 
     confirmation_days: int = 182
@@ -52,8 +68,19 @@ class EndpointSettings:
     mri_rebaseline_days: int = 180
     baseline_lookback_days: int = 365
     min_group_size: int = 5
+    unknown_death_trm_days: int | None = None
+    pfs_neda_censoring: str = "endpoints"
+    sex_unknown_as_missing: bool = True
 
     def __post_init__(self) -> None:
+        if self.unknown_death_trm_days is not None:
+            _check_int("unknown_death_trm_days", self.unknown_death_trm_days, low=0, high=_MAX_DAYS)
+        if self.pfs_neda_censoring not in PFS_NEDA_CENSORING:
+            raise SettingsError(
+                f"pfs_neda_censoring must be one of {', '.join(PFS_NEDA_CENSORING)}, got {self.pfs_neda_censoring!r}"
+            )
+        if not isinstance(self.sex_unknown_as_missing, bool):
+            raise SettingsError(f"sex_unknown_as_missing must be true or false, got {self.sex_unknown_as_missing!r}")
         _check_int("confirmation_days", self.confirmation_days, low=1, high=_MAX_DAYS)
         _check_int("relapse_window_days", self.relapse_window_days, low=0, high=_MAX_DAYS)
         _check_int("mri_rebaseline_days", self.mri_rebaseline_days, low=0, high=_MAX_DAYS)
@@ -92,7 +119,19 @@ class EndpointSettings:
             f"baseline EDSS from the transplant record, else the latest visit in the "
             f"{self.baseline_lookback_days} days up to day 0; MRI activity counted after day "
             f"{self.mri_rebaseline_days}; groups under {self.min_group_size} patients not estimated"
+            + (f"; sensitivity analysis: {self.sensitivity_note()}" if self.sensitivity_note() else "")
         )
+
+    def sensitivity_note(self) -> str:
+        """What departs from ENDPOINTS.md's rules, in words ('' when nothing does)."""
+        parts = []
+        if self.unknown_death_trm_days is not None:
+            parts.append(f"deaths of unknown cause within {self.unknown_death_trm_days} days counted as transplant-related")
+        if self.pfs_neda_censoring == "last_assessment":
+            parts.append("PFS and NEDA-3 censored at the last assessment")
+        elif self.pfs_neda_censoring == "last_contact":
+            parts.append("PFS and NEDA-3 censored at last contact")
+        return "; ".join(parts)
 
 
 def _check_int(name: str, value: Any, *, low: int, high: int) -> None:

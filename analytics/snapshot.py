@@ -9,9 +9,9 @@ time (DESIGN.md).
 
 Reuse: `load_snapshot` keeps recent snapshots and returns the same object while the registry's
 data version is unchanged. The data version is checked with one cheap query: the head of the
-append-only audit chain (id and hash: every service write moves it) plus, for each table, its
-row count and latest `updated_at`, which also catches writes that bypass the services (bulk
-loads, restores, tests inserting through the ORM).
+append-only audit chain (id and hash) and a change counter that database triggers move on
+every write to a data table, which also catches writes that bypass the services (bulk loads,
+restores, tests inserting through the ORM). Both are primary-key look-ups: O(1).
 
 Scope: a centre user's snapshot holds only their centre's rows. Actors who may not see patient
 codes (governance, researcher: `registry.access.sees_patient_codes`) get the code column
@@ -35,9 +35,10 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, func, null, select
+from sqlalchemy import Engine, Select, String, cast, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from analytics import arrow_reader
 from registry import models
 from registry.access import Actor, sees_patient_codes
 
@@ -60,6 +61,8 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("ms_onset_date", pa.date32()),
             ("ms_diagnosis_date", pa.date32()),
             ("last_contact_date", pa.date32()),
+            ("followup_status", pa.string()),
+            ("followup_status_date", pa.date32()),
         ]
     ),
     "transplants": pa.schema(
@@ -79,6 +82,11 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("conditioning", pa.string()),
             ("conditioning_intensity", pa.string()),
             ("cd34_selection", pa.bool_()),
+            ("neutrophil_engraftment_date", pa.date32()),
+            ("platelet_engraftment_date", pa.date32()),
+            ("hospital_days", pa.int64()),
+            ("atg_given", pa.bool_()),
+            ("cd34_dose", pa.float64()),
         ]
     ),
     "visits": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("visit_date", pa.date32()), ("edss", pa.float64())]),
@@ -99,6 +107,9 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
             ("scan_date", pa.date32()),
             ("new_t2", pa.int64()),
             ("gd_enhancing", pa.int64()),
+            ("t2_lesions_total", pa.int64()),
+            ("spinal_cord_involvement", pa.bool_()),
+            ("brainstem_involvement", pa.bool_()),
         ]
     ),
     "adverse_events": pa.schema(
@@ -112,6 +123,16 @@ SNAPSHOT_SCHEMA: dict[str, pa.Schema] = {
         ]
     ),
     "deaths": pa.schema([("id", pa.int64()), ("patient_id", pa.int64()), ("death_date", pa.date32()), ("cause", pa.string())]),
+    "treatments": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("patient_id", pa.int64()),
+            ("drug", pa.string()),
+            ("start_date", pa.date32()),
+            ("stop_date", pa.date32()),
+            ("stop_reason", pa.string()),
+        ]
+    ),
 }
 
 _MODELS: dict[str, type[models.Base]] = {
@@ -123,6 +144,7 @@ _MODELS: dict[str, type[models.Base]] = {
     "mri_scans": models.MriScan,
     "adverse_events": models.AdverseEvent,
     "deaths": models.Death,
+    "treatments": models.Treatment,
 }
 
 
@@ -237,36 +259,37 @@ def _register(tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
 
 
 def data_version(engine: Engine) -> str:
-    """A fingerprint of the registry's data, cheap to compute (one query).
+    """The registry's data version: one string, the same in the dashboard, CLI and exports.
 
-    The audit head moves with every service write; per-table row counts and the latest
-    `updated_at` catch writes that bypass the services. Returned as `audit-<last audit id>:<digest>`.
+    O(1) whatever the registry's size: two primary-key look-ups in one query, the change
+    counter that triggers move on every write to a data table (`models.DataVersion`, from any
+    door: services, imports, restores, scripts) and the head of the audit chain (id and hash).
+    Returned as `audit-<last audit id>:<digest>`; the digest covers the counter and the head's
+    hash, so that a registry restored from an older backup and written to again does not repeat
+    an earlier version. It carries no timestamp, so outputs may quote it as it is.
     """
     audit = models.AuditEntry
-    parts: list[ColumnElement[Any]] = [
-        select(func.max(audit.id)).scalar_subquery(),
-        select(audit.row_hash).order_by(audit.id.desc()).limit(1).scalar_subquery(),
-    ]
-    for model in _MODELS.values():
-        table = model.__table__  # type: ignore[attr-defined]
-        parts.append(select(func.count()).select_from(table).scalar_subquery())
-        parts.append(select(func.max(table.c.updated_at)).scalar_subquery())
+    counter = models.DataVersion
+    head = select(audit.id, audit.row_hash).order_by(audit.id.desc()).limit(1).subquery()
+    stmt = select(
+        select(counter.counter).where(counter.id == 1).scalar_subquery(),
+        select(head.c.id).scalar_subquery(),
+        select(head.c.row_hash).scalar_subquery(),
+    )
     with engine.connect() as conn:
-        row = conn.execute(select(*parts)).one()
-    fingerprint = "|".join("" if v is None else str(v) for v in row)
-    # Compact and opaque: the audit head id (readable: "how many changes") and a digest of the
-    # rest, so that no record-change timestamp travels with outputs that quote the version.
-    digest = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:16]
-    return f"audit-{row[0] or 0}:{digest}"
+        changes, head_id, head_hash = conn.execute(stmt).one()
+    digest = hashlib.sha256(f"{changes or 0}|{head_hash or ''}".encode()).hexdigest()[:16]
+    return f"audit-{head_id or 0}:{digest}"
 
 
 def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Table]:
     """The snapshot tables read from the registry, as Arrow tables.
 
-    The queries are SQLAlchemy Core statements compiled for the engine's dialect; the rows are
-    fetched from the driver's cursor directly, skipping SQLAlchemy's Row objects and result
-    processing (half of the time on large tables), and turned into Arrow columns. SQLite
-    stores dates as ISO text, parsed by Arrow in one vectorised cast.
+    The queries are SQLAlchemy Core statements compiled for the engine's dialect and run
+    through the Arrow ADBC drivers (`analytics.arrow_reader`), which return Arrow columns
+    without a Python object per value; the columns are cast to `SNAPSHOT_SCHEMA` (SQLite's
+    ISO-text dates and 0/1 booleans included). An in-memory SQLite database, which no second
+    driver can open, is read through the engine's DB-API cursor as tuples instead.
 
     All tables are read in one read-only transaction, so they are consistent with each other:
     on SQLite a deferred BEGIN (under WAL a read snapshot that never blocks writers, unlike the
@@ -274,20 +297,14 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
     that the scope may not see are not even selected.
     """
     scope = scope or Scope()
+    statements = [(name, _select_for(name, schema, scope), schema) for name, schema in SNAPSHOT_SCHEMA.items()]
+    if arrow_reader.supports(engine):
+        return arrow_reader.fetch_all(engine, statements)
+    # An in-memory SQLite database (tests) is visible only through the engine's own connection.
     sqlite = engine.dialect.name == "sqlite"
     out: dict[str, pa.Table] = {}
     with _read_cursor(engine) as cursor, _gc_paused():
-        for name, schema in SNAPSHOT_SCHEMA.items():
-            table = _MODELS[name].__table__  # type: ignore[attr-defined]
-            cols: list[ColumnElement[Any]] = []
-            for fld in schema:
-                if name == "patients" and fld.name == "patient_code" and not scope.patient_codes:
-                    cols.append(null().label(fld.name))
-                else:
-                    cols.append(table.c[fld.name])
-            stmt = select(*cols).order_by(table.c.id)
-            if scope.centre_code is not None:
-                stmt = stmt.where(_in_centre(name, table, scope.centre_code))
+        for name, stmt, schema in statements:
             compiled = stmt.compile(dialect=engine.dialect)
             params: Any = (
                 tuple(compiled.params[key] for key in compiled.positiontup or ())
@@ -297,6 +314,21 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
             cursor.execute(str(compiled), params)
             out[name] = _to_arrow(cursor.fetchall(), schema, dates_as_text=sqlite)
     return out
+
+
+def _select_for(name: str, schema: pa.Schema, scope: Scope) -> Select[Any]:
+    """The snapshot query of one table: its schema's columns, in id order, within the scope."""
+    table = _MODELS[name].__table__  # type: ignore[attr-defined]
+    cols: list[ColumnElement[Any]] = []
+    for fld in schema:
+        if name == "patients" and fld.name == "patient_code" and not scope.patient_codes:
+            cols.append(cast(null(), String).label(fld.name))
+        else:
+            cols.append(table.c[fld.name])
+    stmt = select(*cols).order_by(table.c.id)
+    if scope.centre_code is not None:
+        stmt = stmt.where(_in_centre(name, table, scope.centre_code))
+    return stmt
 
 
 @contextmanager

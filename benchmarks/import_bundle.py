@@ -4,6 +4,14 @@
     .venv/bin/python -m benchmarks.import_bundle --patients 20000
     .venv/bin/python -m benchmarks.import_bundle --phases             # time read/parse/check/write apart
     .venv/bin/python -m benchmarks.import_bundle --profile out.prof   # cProfile of the import
+    .venv/bin/python -m benchmarks.import_bundle --patients 10000 --floor   # ratio to a bare load, peak memory
+
+With `--floor`, the import and a floor each run in a fresh process, so that their CPU seconds
+and peak memory (the process's maximum resident set) are their own: the floor is a bare SQL
+load of the same rows into the same migrated schema, performed here with the driver's
+`executemany` (sqlite3, one transaction, the rows already typed and keyed: no CSV reading,
+no validation, no audit), the least any import of these rows must cost. The ratio import /
+floor is printed in CPU seconds (steadier than wall time on a shared machine).
 
 The bundle is the synthetic cohort of `registry.demo.generate_cohort` (fixed seed and `today`),
 written as CSV files with `write_bundle`; it is imported into a fresh, migrated SQLite file as
@@ -84,9 +92,95 @@ def import_once(folder: Path, db: Path, *, phases: bool, profile: str | None) ->
         engine.dispose()
 
 
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def import_in_child(folder: str, db: str) -> dict[str, float]:
+    """The real import (as `msreg import`) in this fresh process: CPU seconds and peak memory."""
+    from registry import migrate
+    from registry.access import cli_actor
+    from registry.bundle import import_bundle
+    from registry.db import make_engine
+
+    url = f"sqlite:///{db}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    baseline = _peak_mb()
+    cpu = time.process_time()
+    result = import_bundle(engine, Path(folder), cli_actor(), today=TODAY)
+    cpu = time.process_time() - cpu
+    engine.dispose()
+    assert result.ok, [str(e) for e in result.errors[:10]]
+    return {"cpu": cpu, "peak_mb": _peak_mb(), "baseline_mb": baseline}
+
+
+def floor_in_child(n_patients: int, db: str) -> dict[str, float]:
+    """The floor: the same cohort's rows, typed and keyed, loaded with sqlite3 `executemany`
+    into the same migrated schema in one transaction (see the module docstring)."""
+    import sqlite3
+
+    import pandas as pd
+
+    from registry import migrate, models
+    from registry.demo import generate_cohort
+    from registry.demo.frames import bundle_frames
+
+    url = f"sqlite:///{db}"
+    migrate.upgrade(url)
+    frames = bundle_frames(generate_cohort(n_patients, seed=1, today=TODAY))
+    now = models.utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+    tables: dict[str, tuple[str, list[tuple[object, ...]]]] = {}
+    for name, frame in frames.items():
+        table = models.Base.metadata.tables.get(name)
+        if table is None:
+            continue
+        cols = [c for c in frame.columns if c in table.c]
+        data = frame[cols].astype(object).where(frame[cols].notna(), None)
+        for col in cols:
+            if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                data[col] = [None if v is None else v.date().isoformat() for v in data[col]]
+        rows = [(*r, now, now, 1) for r in data.itertuples(index=False, name=None)]
+        names = [*cols, "created_at", "updated_at", "version"]
+        sql = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        tables[name] = (sql, rows)
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    con.execute("PRAGMA foreign_keys = ON")
+    cpu = time.process_time()
+    con.execute("BEGIN IMMEDIATE")
+    for sql, rows in tables.values():
+        con.executemany(sql, rows)
+    con.execute("COMMIT")
+    cpu = time.process_time() - cpu
+    con.close()
+    return {"cpu": cpu, "peak_mb": _peak_mb(), "rows": float(sum(len(r) for _, r in tables.values()))}
+
+
+def floor_comparison(n_patients: int, folder: Path, tmp: Path) -> None:
+    """Import and floor, each in a fresh process; print CPU seconds, ratio and peak memory."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        floor = pool.submit(floor_in_child, n_patients, str(tmp / "floor.db")).result()
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        real = pool.submit(import_in_child, str(folder), str(tmp / "import.db")).result()
+    rows = int(floor["rows"])
+    print(f"  {f'floor (sqlite3 executemany, {rows:,} rows)':<44} {floor['cpu']:7.1f} CPU s   peak {floor['peak_mb']:6.0f} MB")
+    print(f"  {'import (the msreg import path)':<44} {real['cpu']:7.1f} CPU s   peak {real['peak_mb']:6.0f} MB "
+          f"(after start-up {real['baseline_mb']:.0f} MB)")
+    print(f"  {'import / floor':<44} {real['cpu'] / floor['cpu']:7.1f} x   (target 3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--floor", action="store_true", help="compare with a bare executemany load; report peak memory")
     parser.add_argument("--phases", action="store_true", help="time reading, parsing, checking and writing apart")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the import to FILE")
     args = parser.parse_args()
@@ -96,6 +190,9 @@ def main() -> None:
         rows = build_bundle(args.patients, folder)
         size = sum(p.stat().st_size for p in folder.iterdir())
         print(f"bundle: {args.patients:,} patients, {rows:,} rows, {size / 1e6:.0f} MB (built in {time.perf_counter() - t0:.1f} s, not timed)")
+        if args.floor:
+            floor_comparison(args.patients, folder, Path(tmp))
+            return
         elapsed = import_once(folder, Path(tmp) / "registry.db", phases=args.phases, profile=args.profile)
         db_size = (Path(tmp) / "registry.db").stat().st_size
         print(f"import: {elapsed:.1f} s total, {rows / elapsed:,.0f} rows/s (SQLite file {db_size / 1e6:.0f} MB, incl. {rows:,} audit rows)")

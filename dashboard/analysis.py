@@ -24,6 +24,7 @@ import pandas as pd
 
 from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
+from analytics.settings import EndpointSettings
 from dashboard.figures.style import time_step_years
 
 DAYS_PER_YEAR = 365.25
@@ -61,6 +62,25 @@ ENDPOINTS: dict[str, Endpoint] = {
                  "Event: confirmed EDSS improvement (baseline ≥ 2.0). Death censors. Censored at the last assessment."),
         Endpoint("trm", "Transplant-related mortality", "ci", "Cumulative incidence (%)",
                  "Aalen–Johansen cumulative incidence of death from transplant-related causes; other deaths compete."),
+        Endpoint("dmt_free", "DMT-free survival", "km", "Without DMT after transplant (%)",
+                 "Event: the first disease-modifying treatment started after day 0 (not on it), or death. "
+                 "Censored at last contact."),
+        Endpoint("tf_neda", "Treatment-free NEDA-3", "km", "NEDA-3 without DMT (%)",
+                 "Event: relapse, MRI activity after the re-baseline scan, CDW, a DMT started after day 0, or death. "
+                 "Censored at last contact."),
+    )
+}
+
+# Competing-risks endpoints of the Safety page (columns from analytics.engraftment).
+SAFETY_ENDPOINTS: dict[str, Endpoint] = {
+    e.key: e
+    for e in (
+        Endpoint("neutrophil_engraftment", "Neutrophil engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of neutrophil engraftment after the first transplant; death "
+                 "before engraftment competes."),
+        Endpoint("platelet_engraftment", "Platelet engraftment", "ci", "Engrafted (%)",
+                 "Aalen–Johansen cumulative incidence of platelet engraftment after the first transplant; death "
+                 "before engraftment competes."),
     )
 }
 
@@ -77,6 +97,11 @@ GROUPINGS: dict[str, str | None] = {
     "Relapses in prior 12 months": "relapses_12m",
     "Conditioning regimen": "conditioning",
     "Conditioning intensity": "conditioning_intensity",
+    "Aggressive-MS features (number)": "aggressive_factors",
+    "F1 frequent early relapses": "f1_frequent_relapses",
+    "F2 incomplete recovery": "f2_incomplete_recovery",
+    "F3 rapid disability": "f3_rapid_disability",
+    "F4 high MRI activity": "f4_mri_activity",
 }
 
 
@@ -127,7 +152,7 @@ class SurvivalResult:
     curves: pd.DataFrame  # estimator tables of the shown groups, with `group`
     risk: pd.DataFrame  # risk table of every group (the figure suppresses small ones)
     groups: pd.DataFrame  # group, n, events, median_days (KM), shown
-    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper (shown groups)
+    estimates: pd.DataFrame  # group, years, n_risk, estimate, lower, upper, events (≤ t; shown groups)
     logrank_p: float | None
     n_excluded: int
     notes: list[str] = field(default_factory=list)
@@ -142,47 +167,106 @@ def survival_curves(
     years: Sequence[int] = ESTIMATE_YEARS,
 ) -> SurvivalResult:
     """Curves, risk table, estimates at `years` and the log-rank p for one endpoint."""
-    ep = ENDPOINTS[endpoint]
-    data = estimates.endpoint_data(df, endpoint, by)
-    n_excluded = len(df) - len(data)
+    ep = ENDPOINTS[endpoint] if endpoint in ENDPOINTS else SAFETY_ENDPOINTS[endpoint]
+    # One grouped pass: every group split and fitted once, read by everything below.
+    fits = estimates.fit_groups(df, endpoint, by=by, min_group_size=min_group_size)
+    n_defined = sum(gf.n for gf in fits)
+    n_excluded = len(df) - n_defined
     at_days = [round(y * DAYS_PER_YEAR) for y in years]
-    est = estimates.survival_estimates(df, endpoint, by=by, at=at_days, min_group_size=min_group_size)
-    order = est["group"].drop_duplicates().tolist()  # analytics' group order (bands in band order)
-    times = risk_times(float(data["time"].max()) if len(data) else 0.0)
+    est = estimates.survival_estimates(df, endpoint, by=by, at=at_days, min_group_size=min_group_size, fits=fits)
+    times = risk_times(max(float(gf.time.max()) for gf in fits) if n_defined else 0.0)
     risks, summary = [], []
-    for g in order:
-        sub = data[data["group"] == g]
-        rt = risk_table(sub["time"].to_numpy(), sub["event"].to_numpy(), times, competing=ep.kind == "ci")
-        rt.insert(0, "group", g)
+    empty = np.array([], dtype=float)
+    # no patient with the endpoint defined: the overall group is still listed, with n = 0
+    listed = fits or ([estimates.GroupFit(estimates.ALL, empty, empty.astype(int), None)] if by is None else [])
+    for gf in listed:
+        rt = risk_table(gf.time, gf.event, times, competing=ep.kind == "ci")
+        rt.insert(0, "group", gf.group)
         risks.append(rt)
-        shown = len(sub) >= min_group_size
-        median = KaplanMeier().fit(sub["time"], sub["event"]).median_ if shown and ep.kind == "km" else math.nan
-        summary.append({"group": g, "n": len(sub), "events": int((sub["event"] == 1).sum()), "median_days": median,
+        shown = gf.fit is not None
+        median = _drawn_median(gf.fit, min_group_size) if shown and ep.kind == "km" else math.nan
+        summary.append({"group": gf.group, "n": gf.n, "events": int((gf.event == 1).sum()), "median_days": median,
                         "shown": shown})
     est = est[~est["suppressed"]].assign(years=lambda e: e["time"].map(dict(zip(at_days, years, strict=True))))
+    # Events up to each time, per group: what an estimate rests on (disclosure: an estimate
+    # resting on 1..k-1 events gives that count away beside its number at risk).
+    by_group = {gf.group: gf for gf in listed}
+    est["events"] = [int(((by_group[g].event == 1) & (by_group[g].time <= t)).sum())
+                     for g, t in zip(est["group"], est["time"], strict=True)]
     p = None
     if by is not None:
-        result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size)
+        result = estimates.compare_groups(df, endpoint, by, min_group_size=min_group_size, fits=fits)
         p = None if result is None or ep.kind == "ci" else float(result.p)
     notes = [f"{n_excluded} patient(s) without a defined {ep.label.lower()} left out"] if n_excluded else []
     return SurvivalResult(
         ep,
-        estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size),
+        estimates.survival_curves(df, endpoint, by=by, min_group_size=min_group_size, fits=fits),
         pd.concat(risks, ignore_index=True) if risks else pd.DataFrame(columns=["group", "time", "n_risk", "n_event", "n_censor"]),
         pd.DataFrame(summary, columns=["group", "n", "events", "median_days", "shown"]),
-        est[["group", "years", "n_risk", "estimate", "lower", "upper"]].reset_index(drop=True),
+        est[["group", "years", "n_risk", "estimate", "lower", "upper", "events"]].reset_index(drop=True),
         p,
         n_excluded,
         notes,
     )
 
 
+def _drawn_median(fit: KaplanMeier, min_at_risk: int) -> float:
+    """The Kaplan–Meier median, only where the curve is drawn (up to the last time with at
+    least `min_at_risk` at risk): a median from the undrawn tail ("200 months" beside a curve
+    that stops at 57%) rests on a handful of patients. NaN: not reached within the curve."""
+    drawn = fit.table_[fit.table_["n_risk"] >= min_at_risk]
+    if drawn.empty or math.isnan(fit.median_) or fit.median_ > float(drawn["time"].max()):
+        return math.nan
+    return float(fit.median_)
+
+
 MIN_EVENTS_PER_TERM = 5
 
 
-def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
+def small_profile_levels(df: pd.DataFrame, min_level_size: int = 5) -> dict[str, list[str]]:
+    """Levels of the Cox model's categorical covariates with fewer than `min_level_size`
+    patients (e.g. sex U, one patient): label of the covariate → levels.
+
+    Why they are left out of the model: a hazard ratio for one patient is both meaningless
+    (its interval spans everything) and a disclosure (it says whether that person had the event).
+    """
+    frame = estimates.profile_frame(df)
+    out: dict[str, list[str]] = {}
+    for column in ("age_band", "sex", "phenotype", "conditioning_intensity"):
+        counts = frame[column].value_counts()
+        small = sorted(str(level) for level, n in counts.items() if 0 < n < min_level_size)
+        if small:
+            out[column] = small
+    return out
+
+
+def without_small_levels(df: pd.DataFrame, min_level_size: int = 5) -> pd.DataFrame:
+    """`df` without the patients of `small_profile_levels`."""
+    small = small_profile_levels(df, min_level_size)
+    if not small:
+        return df
+    frame = estimates.profile_frame(df)
+    keep = pd.Series(True, index=df.index)
+    for column, levels in small.items():
+        keep &= ~frame[column].astype(object).astype(str).isin(levels) | frame[column].isna()
+    return df[keep.to_numpy()]
+
+
+def describe_small_levels(small: dict[str, list[str]], min_level_size: int = 5) -> str:
+    """The note under the Cox model: which levels were left out, and why."""
+    if not small:
+        return ""
+    parts = [f"{COVARIATE_LABELS.get(c, c)} {', '.join(levels)}" for c, levels in small.items()]
+    return (f"Left out of the model (fewer than {min_level_size} patients, too few to estimate and a disclosure "
+            f"risk): {'; '.join(parts)}.")
+
+
+def cox_table(df: pd.DataFrame, endpoint: str, min_level_size: int = 5, *,
+              aggressive_features: bool = False) -> tuple[pd.DataFrame, int]:
     """Hazard ratios (term, hr, lower, upper, p) of the patient-profile Cox model
-    (analytics.estimates.cox_profile) and the number of patients in it.
+    (analytics.estimates.cox_profile) and the number of patients in it; with
+    `aggressive_features`, F1-F4 of the aggressive-MS profile are covariates too. Patients of
+    covariate levels with fewer than `min_level_size` patients are left out (`small_profile_levels`).
 
     Empty when the model cannot be fitted (no event, nothing varies) or has fewer than
     MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
@@ -190,8 +274,10 @@ def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
     2007), and a centre of three patients would otherwise get a forest plot of nonsense.
     """
     empty = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    df = without_small_levels(df, min_level_size)
     try:
-        fit = estimates.cox_profile(df, endpoint)
+        covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
+        fit = estimates.cox_profile(df, endpoint, covariates)
     except estimates.EstimateError:
         return empty, 0
     if fit.n_events < MIN_EVENTS_PER_TERM * len(fit.table):
@@ -202,6 +288,52 @@ def cox_table(df: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, int]:
     return table, fit.n
 
 
+@dataclass
+class CheckedCox:
+    """The profile Cox model as the Outcomes page shows it (analytics.cox_checks)."""
+
+    hr: pd.DataFrame  # term (labelled), hr, lower, upper, p
+    ph: pd.DataFrame  # term (labelled), chisq, df, p (cox.zph), last row GLOBAL
+    n: int
+    notes: list[str]
+    ph_warning: str
+    converged: bool
+    reason: str = ""  # why there is no model ('' when there is one)
+
+
+def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False,
+                aggressive_features: bool = False) -> CheckedCox:
+    """The checked profile model, or an empty one with the reason: no model, or fewer than
+    MIN_EVENTS_PER_TERM events per estimated term (see `cox_table`)."""
+    from analytics.cox_checks import profile_model
+
+    empty_hr = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
+    empty_ph = pd.DataFrame(columns=["term", "chisq", "df", "p"])
+    try:
+        covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
+        model = profile_model(df, endpoint, settings, covariates=covariates, cluster_by_centre=cluster_by_centre)
+    except estimates.EstimateError as exc:
+        return CheckedCox(empty_hr, empty_ph, 0, [], "", False, reason=str(exc))
+    cox = model.table[model.table["model"] != "Fine–Gray"]
+    terms = cox[cox["term"] != "GLOBAL"]
+    if model.n_events < MIN_EVENTS_PER_TERM * len(terms):
+        return CheckedCox(empty_hr, empty_ph, model.n, model.notes, "", model.converged,
+                          reason=f"{model.n_events} events for {len(terms)} terms")
+    refs = {c: "reference" for c in COVARIATE_LABELS}
+    frame = estimates.profile_frame(df)
+    for column in COVARIATE_LABELS:
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype) and len(frame[column].cat.categories):
+            refs[column] = frame[column].cat.categories[0]
+    hr = terms[["term", "hr", "lower", "upper", "p"]].copy()
+    hr["term"] = [_term_label(t, refs) for t in hr["term"]]
+    ph_rows = cox[cox["ph_chisq"].notna()]
+    ph = pd.DataFrame({
+        "term": ["Global" if t == "GLOBAL" else COVARIATE_LABELS.get(t.partition("[")[0], t.partition("[")[0]) for t in ph_rows["term"]],
+        "chisq": ph_rows["ph_chisq"].to_numpy(), "df": ph_rows["ph_df"].to_numpy(), "p": ph_rows["ph_p"].to_numpy(),
+    })
+    return CheckedCox(hr.reset_index(drop=True), ph, model.n, model.notes, model.ph_warning, model.converged)
+
+
 COVARIATE_LABELS: dict[str, str] = {
     "age_band": "Age band",
     "sex": "Sex",
@@ -210,7 +342,46 @@ COVARIATE_LABELS: dict[str, str] = {
     "disease_duration_years": "Disease duration (per year)",
     "relapses_12m": "Relapses in prior 12 months (per relapse)",
     "conditioning_intensity": "Conditioning intensity",
+    "f1_frequent_relapses": "F1 frequent early relapses (present vs not)",
+    "f2_incomplete_recovery": "F2 incomplete relapse recovery (present vs not)",
+    "f3_rapid_disability": "F3 rapid disability (present vs not)",
+    "f4_mri_activity": "F4 high MRI activity (present vs not)",
 }
+
+
+AGGRESSIVE_GROUPINGS: tuple[str, ...] = (
+    "f1_frequent_relapses", "f2_incomplete_recovery", "f3_rapid_disability", "f4_mri_activity",
+)
+
+
+def profile_statement(assessed: pd.DataFrame, n: int, *, min_count: int | None = None) -> str:
+    """A plain sentence per feature: how many patients could not be assessed for lack of data.
+
+    With `min_count` (roles that see aggregates only) counts of 1 to min_count-1 read "fewer
+    than min_count", as every other small count on their pages.
+    """
+    def show(k: int) -> str:
+        return f"fewer than {min_count}" if min_count is not None and 0 < k < min_count else f"{k:,}"
+
+    parts = []
+    for row in assessed.itertuples(index=False):
+        no_data = int(row[3])
+        parts.append(f"{row[0]}: {show(no_data)} of {show(n)} patients could not be assessed for lack of data "
+                     f"(counted as not shown); present in {show(int(row[1]))}.")
+    return "\n".join(f"- {p}" for p in parts)
+
+
+def profile_assessment(df: pd.DataFrame) -> pd.DataFrame:
+    """Per aggressive-MS feature: patients in whom it is present, not shown, and not assessable
+    for lack of data (a subset of "not shown": missing data never count as present)."""
+    from analytics.endpoints import AGGRESSIVE_FEATURES
+
+    rows = []
+    for column, label in AGGRESSIVE_FEATURES.items():
+        present = int((df[column] == 1).sum())
+        no_data = int((df[f"{column}_no_data"] == 1).sum())
+        rows.append({"feature": label, "present": present, "not shown": len(df) - present, "no data": no_data})
+    return pd.DataFrame(rows, columns=["feature", "present", "not shown", "no data"])
 
 
 def _term_label(term: str, refs: dict[str, object]) -> str:

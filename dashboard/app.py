@@ -18,6 +18,7 @@ import streamlit as st
 
 from analytics.settings import EndpointSettings
 from dashboard import data
+from dashboard.badge import synthetic_badge
 from dashboard.context import Filters, PageContext, set_page_context
 from dashboard.login import require_actor
 from registry.access import Actor
@@ -38,7 +39,29 @@ def settings_sidebar() -> EndpointSettings:
         "MRI re-baseline (day)", MRI_REBASELINE_CHOICES, value=180, key="s_mri_rebaseline",
         help="MRI activity counts for NEDA-3 only on scans after this day (the new MRI baseline).",
     )
-    return EndpointSettings(confirmation_days=int(confirmation), mri_rebaseline_days=int(rebaseline))
+    return EndpointSettings(confirmation_days=int(confirmation), mri_rebaseline_days=int(rebaseline),
+                            **sensitivity_sidebar())
+
+
+CENSORING_LABELS = {
+    "endpoints": "as defined (PFS: last assessment; NEDA-3: last contact)",
+    "last_assessment": "both at the last assessment",
+    "last_contact": "both at last contact",
+}
+
+
+def sensitivity_sidebar() -> dict[str, object]:
+    """Sensitivity settings (EndpointSettings): off by default; every caption says when one is on."""
+    with st.sidebar.expander("Sensitivity analyses"):
+        unknown = st.checkbox("Count UNKNOWN deaths as transplant-related", key="s_unknown_trm",
+                              help="Deaths of unknown cause within the days below count as TRM instead of competing.")
+        days = st.number_input("… within (days)", min_value=0, max_value=3650, value=100, step=10, key="s_unknown_days",
+                               disabled=not unknown)
+        censoring = st.radio("PFS and NEDA-3 censoring", list(CENSORING_LABELS), format_func=CENSORING_LABELS.get,
+                             key="s_pfs_neda_censoring")
+        sex_missing = st.checkbox("Sex U treated as missing in models", value=True, key="s_sex_u_missing")
+    return {"unknown_death_trm_days": int(days) if unknown else None, "pfs_neda_censoring": str(censoring),
+            "sex_unknown_as_missing": bool(sex_missing)}
 
 
 def filters_sidebar(url: str, actor: Actor, version: str, settings: EndpointSettings) -> Filters:
@@ -65,8 +88,9 @@ def page(name: str, title: str, icon: str, *, default: bool = False) -> st.Page:
 
 def main() -> None:
     st.set_page_config(page_title="AHSCT-MS outcomes registry", page_icon="🩺", layout="wide")
-    actor = require_actor()  # shows the login form and stops until someone is logged in
     url = data.database_url()
+    synthetic_badge(url)  # before the login form too: a demo must never pass for real data
+    actor = require_actor()  # shows the login form and stops until someone is logged in
     version = data.data_version(url)
     counts = data.table_counts(url, data.scope_key(actor), version)
     # Only administrators and centre users write (registry.access); others never see the forms.
@@ -82,6 +106,7 @@ def main() -> None:
                 page("safety", "Safety", ":material/health_and_safety:"),
                 page("quality", "Data quality", ":material/rule:"),
                 page("timeline", "Patient timeline", ":material/timeline:"),
+                page("patient", "Patient", ":material/person:"),
                 *entry,
                 page("export", "Export", ":material/download:"),
             ]

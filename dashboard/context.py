@@ -17,6 +17,7 @@ import streamlit as st
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from dashboard import data
 from registry.access import Actor, sees_patient_codes
+from registry.disclosure import Release, release_for
 
 _KEY = "_msreg_page_context"
 
@@ -62,6 +63,12 @@ class PageContext:
     def sees_patient_codes(self) -> bool:
         return sees_patient_codes(self.actor)
 
+    @property
+    def release(self) -> Release:
+        """How counts are released to this actor (registry.disclosure): every page formats its
+        counts through it, with the threshold of the minimum-group-size setting."""
+        return release_for(self.actor, max(2, self.settings.min_group_size))
+
     def endpoints(self) -> pd.DataFrame:
         """All patients the actor may see (no cohort filter)."""
         return data.endpoints(self.url, self.scope, self.version, self.settings_key)
@@ -76,11 +83,12 @@ class PageContext:
             f"Settings: CDW confirmed after ≥{s.confirmation_days} days; MRI activity counted after day "
             f"{s.mri_rebaseline_days}; relapse window {s.relapse_window_days} days; δ(b) cut-off "
             f"{s.delta_cutoff:g}; groups under {s.min_group_size} patients not shown. Definitions: {DEFINITIONS_VERSION}."
+            + (f" SENSITIVITY ANALYSIS: {s.sensitivity_note()}." if s.sensitivity_note() else "")
         )
 
     def caption(self, n_patients: int, extra: str = "") -> str:
         """Plain-language cohort and settings, written under every figure."""
-        text = f"Cohort: {n_patients} patients ({self.filters.describe()}). {self.settings_text()}"
+        text = f"Cohort: {self.release.text(n_patients)} patients ({self.filters.describe()}). {self.settings_text()}"
         return f"{text} {extra}".strip()
 
 

@@ -64,9 +64,10 @@ def _actor(scope: ScopeKey) -> Actor:
 def data_version(url: str) -> str:
     """The registry's data version, re-read at most every 3 seconds.
 
-    Why a short TTL: the version query counts every table (about 0.1 s at 20,000 patients) and
-    would otherwise run on every click. A write from this dashboard clears the cache at once
-    (`clear_after_write`); one from elsewhere shows up within 3 seconds.
+    The version query is two primary-key look-ups (O(1), well under a millisecond at any
+    size); the short TTL only spares a database round trip per widget click. A write from this
+    dashboard clears the cache at once (`clear_after_write`); one from elsewhere shows up
+    within 3 seconds.
     """
     from analytics.snapshot import data_version as _version
 
@@ -132,8 +133,51 @@ def cox(
     settings: tuple[tuple[str, Any], ...],
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     endpoint: str,
+    aggressive_features: bool = False,
 ) -> tuple[pd.DataFrame, int]:
-    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint)
+    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
+                              min_level_size=_settings(settings).min_group_size, aggressive_features=aggressive_features)
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def engraftment(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    kind: str,
+    by: str | None,
+) -> tuple[analysis.SurvivalResult, pd.DataFrame] | None:
+    """Cumulative incidence of neutrophil or platelet engraftment (death competing) for the
+    cohort, and the estimates at days 14, 21 and 28 (analytics.engraftment); None when no
+    patient of the cohort has a recorded engraftment."""
+    from analytics import estimates
+    from analytics.engraftment import engraftment_dates, engraftment_times
+
+    frame = engraftment_times(cohort_frame(url, scope, version, settings, cohort), engraftment_dates(_snapshot(url, scope)))
+    endpoint = f"{kind}_engraftment"
+    if not (frame[f"{kind}_status"] == 1).any():
+        return None
+    size = _settings(settings).min_group_size
+    result = analysis.survival_curves(frame, endpoint, by=by, min_group_size=size, years=(1,))
+    table = estimates.survival_estimates(frame, endpoint, by=by, at=(14, 21, 28), min_group_size=size)
+    return result, table
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def cox_checked(
+    url: str,
+    scope: ScopeKey,
+    version: str,
+    settings: tuple[tuple[str, Any], ...],
+    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
+    endpoint: str,
+    cluster_by_centre: bool,
+    aggressive_features: bool = False,
+) -> analysis.CheckedCox:
+    return analysis.cox_checked(cohort_frame(url, scope, version, settings, cohort), endpoint, _settings(settings),
+                                cluster_by_centre=cluster_by_centre, aggressive_features=aggressive_features)
 
 
 def cohort_frame(
@@ -169,13 +213,14 @@ def transplants(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
 def patient_records(url: str, scope: ScopeKey, version: str, patient_id: int) -> dict[str, pd.DataFrame]:
-    """One patient's visits, relapses, MRI and AEs (dates kept server-side; the page turns
+    """One patient's visits, relapses, MRI, AEs and DMT periods (dates kept server-side; the page turns
     them into days since transplant before anything is drawn)."""
     con = _snapshot(url, scope).cursor()
     out = {}
     for name, cols in (("visits", "visit_date AS date, edss"), ("relapses", "onset_date AS date, severity"),
                        ("mri_scans", "scan_date AS date, new_t2, gd_enhancing"),
-                       ("adverse_events", "onset_date AS date, category, grade, serious")):
+                       ("adverse_events", "onset_date AS date, category, grade, serious"),
+                       ("treatments", "start_date AS date, stop_date, drug, stop_reason")):
         out[name] = con.execute(f"SELECT {cols} FROM {name} WHERE patient_id = ? ORDER BY 1", [int(patient_id)]).df()
     return out
 
@@ -201,7 +246,10 @@ def survival_export_files(
     cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
     cohort_text: str,
 ) -> tuple[bytes, bytes, dict[str, Any]]:
-    """The research export of the selected cohort as (CSV, Parquet, sidecar metadata).
+    """The k-anonymous research export of the selected cohort as (CSV, Parquet, sidecar metadata).
+
+    :raises AccessDenied: for governance (aggregates only).
+    :raises ExportError: the cohort is too small for k-anonymity.
 
     Built by analytics.survival_export (its columns, order, CSV escaping and metadata), so a
     download from the dashboard is the same dataset as `msreg export survival`, restricted to
@@ -213,13 +261,23 @@ def survival_export_files(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analytics.survival_export import export_metadata, survival_dataset
+    from analytics.survival_export import export_metadata, research_dataset, survival_dataset
+    from registry.db import session_scope
     from registry.disclosure import csv_safe_frame
+    from registry.export_policy import require_row_level_export, stable_study_ids
 
-    dataset = survival_dataset(cohort_frame(url, scope, version, settings, cohort))
+    require_row_level_export(_actor(scope))  # governance: aggregates only
+    with session_scope(reader_for(url)) as session:
+        stable = stable_study_ids(session)
+    from analytics.consent import without_withdrawn_consent
+
+    # consent withdrawn: never in a research download (analytics/consent.py)
+    full = survival_dataset(without_withdrawn_consent(cohort_frame(url, scope, version, settings, cohort), _snapshot(url, scope)))
+    # k = the minimum group size (5 by default): the same threshold as every count on the pages.
+    dataset, disclosure = research_dataset(full, k=max(2, _settings(settings).min_group_size), stable_study_ids=stable)
     now = dt.datetime.now(dt.UTC)
     meta = export_metadata(dataset, _settings(settings), version, file_name="ahsct_ms_survival",
-                           file_format="csv+parquet", generated_at=now)
+                           file_format="csv+parquet", generated_at=now, disclosure=disclosure, cohort_dataset=full)
     meta["cohort_filters"] = cohort_text
     csv = csv_safe_frame(dataset).to_csv(index=False, na_rep="", lineterminator="\n").encode("utf-8")
     table = pa.Table.from_pandas(dataset, preserve_index=False)

@@ -12,7 +12,13 @@ How it behaves, and why:
   or follows existing sessions at the next click, not at the next login.
 - Idle timeout: after `MSREG_DASHBOARD_IDLE_MINUTES` (default 30) without any interaction the
   session is cleared and the login form comes back, with a note why. A clinician leaving a
-  workstation on the ward should not leave the registry open.
+  workstation on the ward should not leave the registry open, so the server does not wait for
+  the next click: a small fragment (`_idle_watch`, `st.fragment(run_every=...)`) re-checks the
+  clock every few seconds and, once the time is up, reruns the app, which replaces every page's
+  content with the login form. Its own runs are not activity.
+- Access log (`registry.access_log`): logins, failed logins, lockouts and throttled attempts
+  (recorded by `registry.auth.authenticate` with the client's address), logouts and timeouts.
+  The address comes from `st.context.ip_address` ("localhost" for local connections).
 - Logout (sidebar) clears the *whole* session state, so no filter, cached selection or form
   value of one user is seen by the next one at the same browser.
 - Single sign-on: when `.streamlit/secrets.toml` has an `[auth]` section (Streamlit's OIDC
@@ -35,6 +41,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -67,6 +74,19 @@ def _session() -> Session:
     from registry.db import make_session_factory
 
     return make_session_factory(registry_engine())()
+
+
+def _read_session() -> Session:
+    """A Session on the read-only engine, for the identity check of every click.
+
+    Why not the writing engine: on SQLite it begins with BEGIN IMMEDIATE, so during a long
+    import every logged-in user's next click waited for the write lock and failed after the
+    busy timeout ("database is locked"). Reading the account needs no lock (WAL).
+    """
+    from dashboard.data import database_url, reader_for
+    from registry.db import make_session_factory
+
+    return make_session_factory(reader_for(database_url()))()
 
 
 def idle_timeout_seconds() -> float:
@@ -102,14 +122,14 @@ def actor_for_identity(user_info: Mapping[str, Any]) -> Actor | None:
         return None
     from registry.auth import active_actor
 
-    with _session() as session:
+    with _read_session() as session:
         return active_actor(session, email) or active_actor(session, email.lower())
 
 
 def _current_account(actor: Actor) -> Actor | None:
     from registry.auth import active_actor
 
-    with _session() as session:
+    with _read_session() as session:
         return active_actor(session, actor.username)
 
 
@@ -124,7 +144,25 @@ def _end_session(notice: str | None) -> None:
         st.logout()
 
 
+def client_address() -> str:
+    """The browser's address as the server sees it ("localhost" when local)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no request context
+        address = None
+    return address if isinstance(address, str) and address else "localhost"  # AppTest gives a mock
+
+
+def _record(actor: Actor, event: str, details: dict[str, Any] | None = None) -> None:
+    from registry.access_log import record_access
+
+    record_access(registry_engine(), actor, event, details or {}, door="dashboard", client=client_address())
+
+
 def logout() -> None:
+    actor = st.session_state.get(ACTOR_KEY)
+    if isinstance(actor, Actor):
+        _record(actor, "logout")
     _end_session("You have logged out.")
 
 
@@ -149,7 +187,7 @@ def _login_form() -> None:
 
         try:
             with _session() as session:
-                actor = authenticate(session, username.strip(), password)
+                actor = authenticate(session, username.strip(), password, client=client_address(), door="dashboard")
         except LoginFailed as exc:
             st.error(str(exc))
         else:
@@ -163,9 +201,29 @@ def _login_form() -> None:
 
 def _start_session(actor: Actor, *, via_sso: bool) -> None:
     st.session_state.clear()
-    st.session_state[ACTOR_KEY] = actor
+    st.session_state[ACTOR_KEY] = replace(actor, door="dashboard")
     st.session_state[LAST_SEEN_KEY] = time.time()
     st.session_state[VIA_SSO_KEY] = via_sso
+
+
+def idle_check_seconds() -> float:
+    """How often the server re-checks an open session's idle time: a quarter of the timeout,
+    between 1 and 30 seconds, so content disappears at most that long after the time is up."""
+    return min(30.0, max(1.0, idle_timeout_seconds() / 4))
+
+
+def _idle_watch() -> None:
+    """A fragment that reruns itself on the server's clock (no click needed); once the session
+    has been idle too long it reruns the whole app, whose login check then ends the session."""
+
+    @st.fragment(run_every=idle_check_seconds())
+    def watch() -> None:
+        last_seen = st.session_state.get(LAST_SEEN_KEY)
+        if last_seen is not None and time.time() - last_seen > idle_timeout_seconds():
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        watch()
 
 
 def require_actor() -> Actor:
@@ -187,20 +245,25 @@ def require_actor() -> Actor:
                 st.logout()
             st.stop()
         _start_session(mapped, via_sso=True)
+        _record(mapped, "login", {"via": "single sign-on"})
         actor = mapped
 
     if isinstance(actor, Actor):
         last_seen = st.session_state.get(LAST_SEEN_KEY, time.time())
-        if time.time() - last_seen > idle_timeout_seconds():
+        idle = time.time() - last_seen
+        if idle > idle_timeout_seconds():
+            _record(actor, "timeout", {"idle_seconds": int(idle)})
             _end_session("Your session ended after a period without activity. Please log in again.")
         else:
             current = _current_account(actor)
             if current is None:
                 _end_session("Your account is no longer active. Ask an administrator.")
             else:
+                current = replace(current, door="dashboard")
                 st.session_state[ACTOR_KEY] = current
                 st.session_state[LAST_SEEN_KEY] = time.time()
                 _logout_button()
+                _idle_watch()
                 return current
 
     _login_form()

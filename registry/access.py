@@ -6,8 +6,9 @@ decide *who* the actor is. Keeping the rules in one module means a new door cann
 
 from __future__ import annotations
 
-import getpass
-from dataclasses import dataclass
+import os
+import pwd
+from dataclasses import dataclass, field
 
 ROLES = ("centre", "governance", "researcher", "admin")
 
@@ -23,6 +24,10 @@ class Actor:
     username: str
     role: str
     centre_code: str | None = None
+    # Where the action came from, recorded on audit and access rows (registry.audit):
+    # "cli", "dashboard", "cli:import", ...; and the operating-system account behind a CLI run.
+    door: str | None = field(default=None, compare=False)
+    os_account: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -31,13 +36,24 @@ class Actor:
             raise ValueError(f"role {self.role!r} and centre {self.centre_code!r} do not fit")
 
 
-def cli_actor() -> Actor:
-    """The operating-system user running `msreg`: an administrator of the local registry."""
+def os_account() -> str:
+    """The operating-system account running this process, from the real uid (never $USER or
+    $LOGNAME, which anyone can set: `USER=someone-else msreg ...` must not change the record)."""
+    uid = os.getuid()
     try:
-        name = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        name = "unknown"
-    return Actor(username=f"cli:{name}", role="admin")
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return f"uid:{uid}"
+
+
+def cli_actor() -> Actor:
+    """The operating-system account running `msreg`: an administrator of the local registry.
+
+    `msreg --as NAME` acts as a registry account instead (`registry.auth.cli_actor_as`); the
+    OS account is recorded either way.
+    """
+    name = os_account()
+    return Actor(username=f"cli:{name}", role="admin", door="cli", os_account=name)
 
 
 def can_write_centre(actor: Actor, centre_code: str) -> bool:

@@ -1,9 +1,9 @@
-"""The audit trail: one append-only, hash-chained row per insert, update or delete.
+"""The audit trail: one append-only, HMAC-chained row per insert, update or delete.
 
-Each row's `row_hash` is SHA-256 over the previous row's hash and this row's canonical content,
-so changing or deleting any row breaks every later link (`verify_chain`). Appends are
-serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already serialises writers) so
-that concurrent writers cannot fork the chain.
+Each row's `row_hash` is HMAC-SHA-256 (key outside the database, registry.anchor) over the
+previous row's hash, its position and its canonical content, so changing, deleting, forging or
+moving any row breaks the chain (`verify_chain`); the witness file catches rows cut from the
+end. Linking, locking and the witness live in `registry.chain`, shared with the access log.
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from registry import anchor, chain
 from registry.access import Actor
-from registry.models import AuditEntry, utcnow
+from registry.chain import GENESIS_HASH, ChainProblem
+from registry.models import utcnow
 
-GENESIS_HASH = "0" * 64
-_PG_AUDIT_LOCK_KEY = 7_412_019  # arbitrary, constant: the advisory lock that serialises appends
+__all__ = ["GENESIS_HASH", "Change", "ChainProblem", "record", "row_hash", "to_json", "verify_chain"]
 
 
 def _json_default(v: Any) -> Any:
@@ -66,7 +65,9 @@ class Change:
 
 
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
-    """SHA-256 over the previous hash and the row's content fields, in a fixed order."""
+    """The unsigned link of rows written before migration 0004: SHA-256 over the previous hash
+    and the row's content fields. Anyone can recompute it, so it is accepted only for rows
+    *before* the first signed one (registry.chain)."""
     parts = [
         prev_hash,
         row["occurred_at"].astimezone(dt.UTC).isoformat(),
@@ -83,24 +84,28 @@ def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def _lock_and_last_hash(session: Session) -> str:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK_KEY})
-    last = session.execute(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
-    return last or GENESIS_HASH
+def actor_columns(actor: Actor) -> dict[str, Any]:
+    """Who acted and through which door, as stored on every audit and access row."""
+    return {
+        "actor": actor.username[:64],
+        "role": actor.role,
+        "centre_code": actor.centre_code,
+        "door": actor.door,
+        "os_account": actor.os_account,
+    }
 
 
 def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason: str | None = None) -> int:
-    """Append one audit row per change, chained to the last row; returns how many were written."""
-    prev = _lock_and_last_hash(session)
+    """Append one audit row per change, HMAC-linked to the chain's head; returns how many.
+
+    :raises registry.anchor.AnchorError: the key file is missing or wrong (nothing written).
+    """
     now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for ch in changes:
-        row = {
+    who = actor_columns(actor)
+    rows = (
+        {
             "occurred_at": now,
-            "actor": actor.username,
-            "role": actor.role,
-            "centre_code": actor.centre_code,
+            **who,
             "action": ch.action,
             "entity": ch.entity,
             "entity_key": to_json(ch.key) or "{}",
@@ -108,84 +113,21 @@ def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason:
             "new_values": to_json(ch.new),
             "reason": reason,
         }
-        row["prev_hash"] = prev
-        row["row_hash"] = prev = row_hash(prev, row)
-        rows.append(row)
-    if rows:
-        _append(session, rows, now)
-    return len(rows)
-
-
-_COLUMNS = (
-    "occurred_at", "actor", "role", "centre_code", "action", "entity",
-    "entity_key", "old_values", "new_values", "reason", "prev_hash", "row_hash",
-)
-
-
-def _append(session: Session, rows: list[dict[str, Any]], now: Any) -> None:
-    """INSERT the rows with the driver's executemany.
-
-    A bundle import appends a million rows; SQLAlchemy's per-row parameter processing cost
-    more than the insert itself. Every column is text except `occurred_at`, which is the same
-    for all rows and is converted once by its own column type, so the stored values are exactly
-    those an ORM insert would store.
-    """
-    conn = session.connection()
-    dialect = conn.dialect
-    table = AuditEntry.__table__
-    process = table.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
-    stamp = process(now) if process else now
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in _COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
+        for ch in changes
     )
-    values_of = operator.itemgetter(*_COLUMNS[1:])
-    conn.exec_driver_sql(sql, [(stamp, *values_of(r)) for r in rows])
-
-
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    audit_id: int
-    message: str
+    return chain.append(session, chain.AUDIT, rows, now)
 
 
 def verify_chain(session: Session, *, batch: int = 50_000) -> list[ChainProblem]:
-    """Recompute every link; report each row whose hash or back-link does not match."""
-    problems: list[ChainProblem] = []
-    prev = GENESIS_HASH
-    last_id = 0
-    cols = (
-        AuditEntry.id,
-        AuditEntry.occurred_at,
-        AuditEntry.actor,
-        AuditEntry.role,
-        AuditEntry.centre_code,
-        AuditEntry.action,
-        AuditEntry.entity,
-        AuditEntry.entity_key,
-        AuditEntry.old_values,
-        AuditEntry.new_values,
-        AuditEntry.reason,
-        AuditEntry.prev_hash,
-        AuditEntry.row_hash,
-    )
-    while True:
-        chunk: Sequence[Any] = session.execute(
-            select(*cols).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
-        ).all()
-        if not chunk:
-            break
-        for r in chunk:
-            m = r._mapping
-            if m["prev_hash"] != prev:
-                problems.append(
-                    ChainProblem(r.id, f"audit row {r.id}: link to the previous row is broken (a row was deleted or altered)")
-                )
-            expected = row_hash(m["prev_hash"], m)
-            if expected != m["row_hash"]:
-                problems.append(ChainProblem(r.id, f"audit row {r.id}: content does not match its hash (altered)"))
-            prev = m["row_hash"]
-            last_id = r.id
-    return problems
+    """Recompute every link of the audit chain with the registry's key ring; each problem
+    names its row. (Witness and access chain too: `registry.audit_verify.verify_registry`.)"""
+    ring = ring_or_none(chain.url_of(session.get_bind()))
+    report = chain.verify_rows(chain.AUDIT, chain.read_rows(session, chain.AUDIT, batch=batch), ring, legacy_hash=row_hash)
+    return report.problems
+
+
+def ring_or_none(url: str) -> anchor.KeyRing | None:
+    try:
+        return anchor.read_ring(anchor.key_path_for(url))
+    except anchor.KeyMissing:
+        return None

@@ -21,8 +21,18 @@ Decisions, and why:
 - `authenticate` commits its own bookkeeping (failed-login counter, lock, last login) because a
   failed login must be remembered although the caller sees an exception: give it a plain
   Session, not one inside `session_scope`, which would roll the counter back.
-- Logins are not written to the audit trail (it records changes to registry data and
-  accounts); they are logged through `logging` under `registry.auth`.
+- Every login, refusal, lockout and throttled attempt is an access-log event
+  (`registry.access_log.record_access`: who, door, client address, cause), written in the
+  same commit as the account's bookkeeping; they are also logged under `registry.auth`.
+- Throttling besides the per-account lockout: more than `CLIENT_MAX_FAILURES` failed logins
+  from one client address, or `GLOBAL_MAX_FAILURES` from everywhere, within `THROTTLE_WINDOW`
+  refuse further attempts *before* any password is checked and without counting them against
+  an account. So one address cannot lock more than a few accounts per window, and a
+  distributed attack cannot lock more than `GLOBAL_MAX_FAILURES / MAX_FAILED_LOGINS` of them:
+  nobody can keep every account locked. The counts come from the access log itself, so they
+  hold across dashboard processes.
+- A password longer than `MAX_PASSWORD_LENGTH` is refused before hashing: a
+  hundred-million-character "password" must not cost seconds of CPU per attempt.
 - User management (`add_user`, `disable_user`, `enable_user`, `reset_password`) is for admins,
   and each change appends an audit row for entity `users` keyed by username. Password hashes
   never enter the audit trail: a reset is recorded as `{"password": "reset"}`.
@@ -37,18 +47,19 @@ import logging
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry import audit
 from registry.access import ROLES, AccessDenied, Actor
-from registry.models import Centre, User, utcnow
+from registry.access_log import record_access
+from registry.models import AccessEvent, Centre, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,15 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # Argon2 accepts more; this only stops absurd inputs.
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+CLIENT_MAX_FAILURES = 10
+GLOBAL_MAX_FAILURES = 50
+
+THROTTLED_MESSAGE = (
+    "Login refused: too many failed logins recently (from this address or overall). "
+    f"Wait {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes and try again, or ask an administrator."
+)
+TOO_LONG_MESSAGE = f"Login refused: a password has at most {MAX_PASSWORD_LENGTH} characters."
 
 OWASP_ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
 """OWASP Password Storage Cheat Sheet: Argon2id, m=19456 KiB, t=2, p=1."""
@@ -119,13 +139,18 @@ class FailureCause(Enum):
     WRONG_PASSWORD = "wrong password"
     DISABLED = "account disabled"
     LOCKED = "account locked"
+    TOO_LONG = "password too long"
+    THROTTLED = "throttled"
 
 
 class LoginFailed(Exception):
-    """A refused login. `str()` is the same for every cause; `cause` says which, for logs only."""
+    """A refused login. `str()` is the same for every cause that concerns the account (it must
+    not tell which usernames exist); only throttling and an absurd password length, which
+    tell nothing about accounts, say so. `cause` says which, for logs only."""
 
     def __init__(self, cause: FailureCause, username: str) -> None:
-        super().__init__(LOGIN_FAILED_MESSAGE)
+        message = {FailureCause.THROTTLED: THROTTLED_MESSAGE, FailureCause.TOO_LONG: TOO_LONG_MESSAGE}.get(cause, LOGIN_FAILED_MESSAGE)
+        super().__init__(message)
         self.cause = cause
         self.username = username
 
@@ -157,45 +182,99 @@ def _actor_of(user: User) -> Actor:
     return Actor(username=user.username, role=user.role, centre_code=user.centre.centre_code if user.centre else None)
 
 
-def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None) -> Actor:
+def recent_failures(session: Session, now: dt.datetime, *, client: str | None = None) -> int:
+    """Failed logins in the last `THROTTLE_WINDOW`, from `client` or (None) from everywhere."""
+    query = select(func.count()).select_from(AccessEvent).where(
+        AccessEvent.event == "login.failed", AccessEvent.occurred_at > now - THROTTLE_WINDOW
+    )
+    if client is not None:
+        query = query.where(AccessEvent.client == client)
+    return int(session.execute(query).scalar_one())
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: dt.datetime | None = None,
+    client: str | None = None,
+    door: str = "dashboard",
+) -> Actor:
     """Check a username and password; return the Actor, or raise `LoginFailed`.
 
-    The password is verified (against a dummy hash for an unknown user) before any account
-    state is looked at, so every refusal costs the same time and tells nothing.
-    Commits the session (see the module docstring: a failure must be remembered).
-    :raises LoginFailed: unknown user, wrong password, disabled or locked account.
+    Refused before anything else: a password over `MAX_PASSWORD_LENGTH` (never hashed) and,
+    when too many logins failed recently from `client` or overall, every attempt (not checked,
+    not counted against the account). Otherwise the password is verified (against a dummy hash
+    for an unknown user) before any account state is looked at, so every refusal costs the same
+    time and tells nothing. Each outcome is an access-log event. Commits the session (see the
+    module docstring: a failure must be remembered).
+    :raises LoginFailed: unknown user, wrong password, disabled or locked account, throttled.
     """
     now = now or utcnow()
+    where = {"door": door, "client": client}
+    if len(password) > MAX_PASSWORD_LENGTH:
+        _refuse(session, FailureCause.TOO_LONG, username, where, {"length": len(password)})
+    if (client is not None and recent_failures(session, now, client=client) >= CLIENT_MAX_FAILURES) or (
+        recent_failures(session, now) >= GLOBAL_MAX_FAILURES
+    ):
+        _refuse(session, FailureCause.THROTTLED, username, where)
     user = _find_user(session, username, lock=True)
     password_ok = verify_password(user.password_hash if user and user.password_hash else _dummy_hash(), password)
     if user is None:
-        _refuse(session, FailureCause.UNKNOWN_USER, username)
+        _refuse(session, FailureCause.UNKNOWN_USER, username, where)
     if user.disabled:
-        _refuse(session, FailureCause.DISABLED, username)
+        _refuse(session, FailureCause.DISABLED, username, where)
     if user.locked_until is not None and user.locked_until > now:
-        _refuse(session, FailureCause.LOCKED, username)
+        _refuse(session, FailureCause.LOCKED, username, where)
     if not password_ok or not user.password_hash:
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
             log.warning("account %r locked until %s after %d failed logins", username, user.locked_until, MAX_FAILED_LOGINS)
-        _refuse(session, FailureCause.WRONG_PASSWORD, username)
+            record_access(
+                session, _actor_of(user), "lockout",
+                {"locked_until": user.locked_until.isoformat(), "failed_logins": MAX_FAILED_LOGINS}, **where,
+            )
+        _refuse(session, FailureCause.WRONG_PASSWORD, username, where)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     actor = _actor_of(user)
+    record_access(session, actor, "login", {}, **where)
     session.commit()
     log.info("login %r (%s)", username, user.role)
     return actor
 
 
-def _refuse(session: Session, cause: FailureCause, username: str) -> NoReturn:
+def _refuse(
+    session: Session, cause: FailureCause, username: str, where: dict[str, Any], details: dict[str, Any] | None = None
+) -> NoReturn:
+    event = "login.throttled" if cause is FailureCause.THROTTLED else "login.failed"
+    record_access(session, username.strip()[:64] or "(empty)", event, {"cause": cause.value, **(details or {})}, **where)
     session.commit()
     log.warning("login refused for %r: %s", username, cause.value)
     raise LoginFailed(cause, username)
+
+
+def cli_actor_as(session: Session, username: str) -> Actor:
+    """`msreg --as NAME`: the registry account NAME acting from the command line, recorded
+    with the OS account that ran it. Refused unless the account exists and is enabled.
+
+    :raises UserError: no such account, or it is disabled.
+    """
+    from registry.access import os_account
+
+    user = _find_user(session, username)
+    if user is None:
+        raise UserError(f"--as {username}: no registry user {username!r} (see `msreg user list`)")
+    if user.disabled:
+        raise UserError(f"--as {username}: the account {username!r} is disabled")
+    account = os_account()
+    return replace(_actor_of(user), door="cli", os_account=account)
 
 
 def active_actor(session: Session, username: str) -> Actor | None:
@@ -285,6 +364,7 @@ def add_user(
     session.flush()
     new = {"role": role, "centre_code": centre_code, "disabled": False}
     audit.record(session, actor, [audit.Change("INSERT", "users", _user_key(username), None, new)], reason="add user")
+    record_access(session, actor, "user.add", {"user": username, **new})
     return generated
 
 
@@ -300,6 +380,7 @@ def _set_disabled(session: Session, actor: Actor, username: str, disabled: bool,
     session.flush()
     change = audit.Change("UPDATE", "users", _user_key(username), {"disabled": not disabled}, {"disabled": disabled})
     audit.record(session, actor, [change], reason=reason or f"{verb} user")
+    record_access(session, actor, f"user.{verb}", {"user": username, "reason": reason})
 
 
 def disable_user(session: Session, actor: Actor, username: str, *, reason: str | None = None) -> None:
@@ -327,6 +408,7 @@ def reset_password(
     session.flush()
     change = audit.Change("UPDATE", "users", _user_key(username), {"password": "(previous)"}, {"password": "reset"})
     audit.record(session, actor, [change], reason=reason or "reset password")
+    record_access(session, actor, "user.reset-password", {"user": username, "reason": reason})
     return generated
 
 

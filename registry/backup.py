@@ -34,6 +34,9 @@ Decisions worth knowing:
   a backup nor a restore's checks queue behind a writer on SQLite.
 - Backups are written to a temporary file beside ``OUT`` and renamed into place only when
   complete (after fsync), so a crash never leaves a truncated file under the final name.
+  Every temporary file (the payload too) is 0600 in the destination's folder and removed on
+  failure or SIGTERM/SIGHUP; backups are recorded in the access log and restores in the
+  witness and the access log (registry.backup_trail).
 """
 
 from __future__ import annotations
@@ -57,6 +60,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 
+from registry.access import Actor
+from registry.backup_trail import (
+    chain_heads,
+    engine_heads,
+    private_empty_file,
+    record_backup,
+    record_restore,
+    removed_on_signals,
+    temp_dir_beside,
+)
 from registry.db import is_sqlite, make_engine, resolve_url
 
 FORMAT = "msreg-backup"
@@ -134,6 +147,7 @@ class Manifest:
 class BackupResult:
     path: Path
     manifest: Manifest
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +286,12 @@ def read_manifest(path: str | Path) -> Manifest:
 
 
 @contextmanager
-def _extracted_payload(path: Path, manifest: Manifest) -> Iterator[Path]:
-    """The payload in a temporary file, its SHA-256 checked against the manifest."""
-    with tempfile.TemporaryDirectory(prefix="msreg-restore-") as tmpdir:
-        target = Path(tmpdir) / PAYLOAD_NAME
+def _extracted_payload(path: Path, manifest: Manifest, *, near: Path | None = None) -> Iterator[Path]:
+    """The payload in a temporary file (0600, in a 0700 folder beside `near`, never /tmp),
+    its SHA-256 checked against the manifest."""
+    folder = temp_dir_beside(near or path)
+    with tempfile.TemporaryDirectory(prefix=f".{(near or path).name}.restore-", suffix=".partial", dir=folder) as tmpdir:
+        target = private_empty_file(Path(tmpdir) / PAYLOAD_NAME)
         try:
             with tarfile.open(path, mode="r:") as tar:
                 src = tar.extractfile(tar.getmember(PAYLOAD_NAME))
@@ -299,24 +315,40 @@ def _extracted_payload(path: Path, manifest: Manifest) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def backup(url: str | None, out: str | Path) -> BackupResult:
-    """Back the registry at `url` up to the file `out` (replaced atomically if it exists).
+def backup(url: str | None, out: str | Path, *, actor: Actor | None = None) -> BackupResult:
+    """Back the registry at `url` up to the file `out` (replaced atomically if it exists), and
+    record it in the access log as `actor` (default: the OS account, registry.backup_trail).
 
     :raises BackupError: the database cannot be read, or pg_dump is missing or fails.
     """
     resolved = resolve_url(url)
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="msreg-backup-") as tmpdir:
-        payload = Path(tmpdir) / PAYLOAD_NAME
+    heads: dict[str, Any] = {}
+    folder = temp_dir_beside(out)
+    with removed_on_signals(), tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".partial", dir=folder) as tmpdir:
+        payload = private_empty_file(Path(tmpdir) / PAYLOAD_NAME)
         if is_sqlite(resolved):
-            manifest = _backup_sqlite(resolved, payload)
+            manifest = _backup_sqlite(resolved, payload, heads)
         else:
-            manifest = _backup_postgresql(resolved, payload)
+            manifest = _backup_postgresql(resolved, payload, heads)
         _write_container(out, manifest, payload)
-    return BackupResult(path=out, manifest=manifest)
+    warning = record_backup(resolved, actor, manifest, out.resolve(), heads)
+    return BackupResult(path=out, manifest=manifest, warnings=(warning,) if warning else ())
 
 
-def restore(url: str | None, backup_file: str | Path, *, force: bool = False) -> RestoreResult:
+def restore(url: str | None, backup_file: str | Path, *, force: bool = False, actor: Actor | None = None) -> RestoreResult:
+    """Replace the registry at `url` with the contents of `backup_file`, verify it, and record
+    the restore (witness and access log, registry.backup_trail) as `actor`.
+
+    :raises RestoreRefused: the backup was made by the other backend, or the target is not
+        empty and `force` is False, or the target has tables the backup lacks; nothing changed.
+    :raises BackupError: the backup file is damaged, tools are missing, or verification failed.
+    """
+    with removed_on_signals():
+        return _restore(url, backup_file, force=force, actor=actor)
+
+
+def _restore(url: str | None, backup_file: str | Path, *, force: bool, actor: Actor | None) -> RestoreResult:
     """Replace the registry at `url` with the contents of `backup_file`, then verify it.
 
     :raises RestoreRefused: the backup was made by the other backend, or the target is not
@@ -334,22 +366,32 @@ def restore(url: str | None, backup_file: str | Path, *, force: bool = False) ->
             f"{manifest.backend} database, then move data with `msreg export bundle` and "
             f"`msreg import`."
         )
+    before: dict[str, Any] = {}
     if target_backend == "sqlite":
+        if _sqlite_path(resolved).exists():
+            before = _heads_of(resolved)
         result = _restore_sqlite(resolved, path, manifest, force=force)
     else:
+        before = _heads_of(resolved)
         result = _restore_postgresql(resolved, path, manifest, force=force)
+    warnings = list(result.warnings)
     head = _head_revision()
     if manifest.revision != head:
-        result = RestoreResult(
-            url=result.url,
-            manifest=result.manifest,
-            replaced_rows=result.replaced_rows,
-            warnings=(
-                f"the backup is at schema revision {manifest.revision} and this msreg expects {head}: "
-                f"run `msreg init` to upgrade it",
-            ),
+        warnings.append(
+            f"the backup is at schema revision {manifest.revision} and this msreg expects {head}: "
+            f"run `msreg init` to upgrade it"
         )
-    return result
+    else:  # an older schema cannot hold the restore event; `msreg init` then records nothing either
+        warnings += record_restore(resolved, actor, manifest, path.resolve(), before, result.replaced_rows)
+    return RestoreResult(url=result.url, manifest=result.manifest, replaced_rows=result.replaced_rows, warnings=tuple(warnings))
+
+
+def _heads_of(url: str) -> dict[str, Any]:
+    engine = make_engine(url, read_only=True)
+    try:
+        return engine_heads(engine)
+    finally:
+        engine.dispose()
 
 
 def _head_revision() -> str | None:
@@ -407,7 +449,7 @@ def _integrity_problems(con: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def _backup_sqlite(url: str, payload: Path) -> Manifest:
+def _backup_sqlite(url: str, payload: Path, heads: dict[str, Any]) -> Manifest:
     src_path = _sqlite_path(url)
     if not src_path.is_file():
         raise BackupError(f"{src_path}: no such SQLite registry")
@@ -428,6 +470,7 @@ def _backup_sqlite(url: str, payload: Path) -> Manifest:
     try:
         with engine.connect() as conn:
             counts, sums, revision = row_counts(conn), table_checksums(conn), _revision(conn)
+            heads.update(chain_heads(conn))
     finally:
         engine.dispose()
     return Manifest(
@@ -443,7 +486,7 @@ def _backup_sqlite(url: str, payload: Path) -> Manifest:
 
 def _restore_sqlite(url: str, path: Path, manifest: Manifest, *, force: bool) -> RestoreResult:
     target = _sqlite_path(url)
-    with _extracted_payload(path, manifest) as payload:
+    with _extracted_payload(path, manifest, near=target) as payload:
         check = sqlite3.connect(payload)
         try:
             problems = _integrity_problems(check)
@@ -467,6 +510,8 @@ def _restore_sqlite(url: str, path: Path, manifest: Manifest, *, force: bool) ->
                 engine.dispose()
             replaced = _refuse_if_not_empty(url, counts, force=force)
 
+        if not target.exists():
+            private_empty_file(target)  # 0600 from the start; SQLite gives WAL and SHM its mode
         src = sqlite3.connect(payload)
         dst = sqlite3.connect(target, timeout=30)
         try:
@@ -537,7 +582,7 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
         raise BackupError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
 
 
-def _backup_postgresql(url: str, payload: Path) -> Manifest:
+def _backup_postgresql(url: str, payload: Path, heads: dict[str, Any]) -> Manifest:
     pg_dump = _tool("pg_dump")
     dbname_args, env = _libpq(url)
     engine = make_engine(url, read_only=True)
@@ -548,6 +593,7 @@ def _backup_postgresql(url: str, payload: Path) -> Manifest:
                 # computed in the same transaction, so they describe exactly the dumped rows.
                 snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
                 counts, sums, revision = row_counts(conn), table_checksums(conn), _revision(conn)
+                heads.update(chain_heads(conn))
                 _run(
                     [pg_dump, "-Fc", "--no-owner", "--snapshot", snapshot, "--file", str(payload), *dbname_args],
                     env,

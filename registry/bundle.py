@@ -13,7 +13,7 @@ importing into an empty registry and exporting again gives byte-identical files.
 
 Decisions where the format is silent:
 - Hidden files (`.DS_Store`), `__MACOSX/` entries and folders are ignored; any other file that
-  is not one of the eight CSV files is an unknown file. A .zip whose files all sit in one top
+  is not one of the bundle's CSV files is an unknown file. A .zip whose files all sit in one top
   folder is read as if they were at its root.
 - The bundle's hash is SHA-256 of the .zip file, or of a folder's files (names and contents,
   in name order), so the same bundle gets the same hash on every machine.
@@ -30,7 +30,7 @@ import hashlib
 import io
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -285,11 +285,13 @@ def import_bundle(
     *,
     progress: bool = False,
     today: dt.date | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Import a bundle (folder or .zip), all or nothing.
 
     Returns the counts per file, or every error with nothing written. With an Engine the
     import commits on success; with a Session the caller commits.
+    `on_progress(done, total)` is called as records are written (the dashboard's progress bar).
     :raises AccessDenied: the bundle holds data of a centre the actor may not write
     """
     try:
@@ -313,8 +315,17 @@ def import_bundle(
             result.errors = _in_order(errors)
             return result  # nothing was written: the plan only reads
         bar = _progress_bar(plan.total_changes, show)
+        total_changes, written = plan.total_changes, [0]
+
+        def step(n: int) -> None:
+            if bar:
+                bar.update(n)
+            if on_progress is not None:
+                written[0] += n
+                on_progress(written[0], total_changes)
+
         try:
-            counts = apply_bulk(session, actor, plan, reason=result.reason, on_progress=bar.update if bar else None)
+            counts = apply_bulk(session, actor, plan, reason=result.reason, on_progress=step if bar or on_progress else None)
         finally:
             if bar:
                 bar.close()

@@ -7,19 +7,74 @@ module stays a table of contents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 import click
 
+from registry.cli_errors import DEBUG_ENV, Need, RegistryGroup, check_registry
 from registry.db import ENV_VAR, resolve_url
 
 
 @dataclass(frozen=True, slots=True)
 class CliContext:
-    url: str
+    """The `--db` URL as given (resolved), checked only when a command opens the registry.
+
+    Why checked lazily: `msreg COMMAND --help` and commands that need no registry must work
+    without one. A command reads `cli.url` (an existing registry with the code's schema),
+    `cli.existing_url` (any schema: backups) or `cli.new_url` (may be created: init, restore);
+    each fails with a one- or two-line message (registry.cli_errors) instead of creating an
+    empty file or printing a traceback.
+    """
+
+    raw_url: str
+    _checked: dict[Need, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def _checked_url(self, need: Need) -> str:
+        if need not in self._checked:
+            self._checked[need] = check_registry(self.raw_url, need)
+        return self._checked[need]
+
+    @property
+    def url(self) -> str:
+        """An existing registry whose schema is the code's."""
+        return self._checked_url(Need.CURRENT)
+
+    @property
+    def existing_url(self) -> str:
+        """An existing registry, whatever its schema revision."""
+        return self._checked_url(Need.EXISTING)
+
+    @property
+    def new_url(self) -> str:
+        """A registry that may not exist yet (its folder must)."""
+        return self._checked_url(Need.CREATE)
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+AS_USER_META = "msreg_as_user"
+
+
+def acting_actor(url: str):  # type: ignore[no-untyped-def]
+    """Who this `msreg` run acts as: the OS account as CLI administrator, or with `msreg --as
+    NAME` that registry account (checked to exist and be enabled). Errors end the command."""
+    from registry.access import cli_actor
+
+    ctx = click.get_current_context(silent=True)
+    name = ctx.meta.get(AS_USER_META) if ctx else None
+    if not name:
+        return cli_actor()
+    from registry.auth import UserError, cli_actor_as
+    from registry.db import make_engine, make_session_factory
+
+    engine = make_engine(url, read_only=True)
+    try:
+        with make_session_factory(engine)() as session:
+            return cli_actor_as(session, name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
 
 
 def db_option(f):  # type: ignore[no-untyped-def]
@@ -27,7 +82,11 @@ def db_option(f):  # type: ignore[no-untyped-def]
 
     def _store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None or ctx.obj is None:
-            ctx.obj = CliContext(url=resolve_url(value or (ctx.obj.url if ctx.obj else None)))
+            try:
+                url = resolve_url(value or (ctx.obj.raw_url if ctx.obj else None))
+            except Exception as exc:  # noqa: BLE001 - a malformed URL: say so, no traceback
+                raise click.BadParameter(f"cannot read {value!r} as a database URL or file path ({exc})") from None
+            ctx.obj = CliContext(raw_url=url)
 
     return click.option(
         "--db",
@@ -41,8 +100,46 @@ def db_option(f):  # type: ignore[no-untyped-def]
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def record_cli_access(url: str, event: str, details: dict, actor=None) -> None:  # type: ignore[no-untyped-def]
+    """Record an export, report or other access of this `msreg` run in the access log
+    (registry.access_log.record_access); a failure ends the command with the reason."""
+    from registry.access_log import record_access
+    from registry.anchor import AnchorError
+    from registry.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        record_access(engine, actor or acting_actor(url), event, details)
+    except AnchorError as exc:
+        raise click.ClickException(f"{event} done but not recorded in the access log: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _store_as(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[AS_USER_META] = value
+
+
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:  # read by registry.cli_errors (and by child processes such as the dashboard)
+        os.environ[DEBUG_ENV] = "1"
+
+
+@click.group(cls=RegistryGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
+              help=f"Show the full traceback of an error (also ${DEBUG_ENV}=1).")
 @db_option
+@click.option(
+    "--as",
+    "as_user",
+    metavar="NAME",
+    default=None,
+    expose_value=False,
+    callback=_store_as,
+    is_eager=True,
+    help="Act as the registry account NAME (it must exist and be enabled); the OS account is recorded too.",
+)
 def main() -> None:
     """AHSCT-in-MS outcomes registry.
 
@@ -57,14 +154,58 @@ def export() -> None:
 
 
 @main.command()
+@click.option(
+    "--app-role",
+    metavar="NAME",
+    help="PostgreSQL: create or update the application's login role NAME with least privilege "
+    "(SELECT/INSERT only on the audit and access logs). Run init as the owner role.",
+)
+@click.option("--app-password-stdin", is_flag=True, help="Read the application role's password from standard input.")
 @db_option
 @pass_cli
-def init(cli: CliContext) -> None:
-    """Create the schema, or upgrade it to the newest migration."""
-    from registry.migrate import current_revision, upgrade
+def init(cli: CliContext, app_role: str | None, app_password_stdin: bool) -> None:
+    """Create the schema, or upgrade it to the newest migration; create the audit key and witness.
 
-    upgrade(cli.url)
-    click.echo(f"schema at revision {current_revision(cli.url)} ({_safe(cli.url)})")
+    The key and the witness (both 0600) go beside an SQLite registry, or into $MSREG_KEY_DIR,
+    or for PostgreSQL into ~/.config/msreg/keys. Back them up apart from the database.
+    """
+    import sys
+
+    from registry import anchor
+    from registry.db import make_engine
+    from registry.migrate import current_revision, upgrade
+    from registry.provision import ensure_anchor, ensure_app_role
+
+    url = cli.new_url
+    upgrade(url)
+    click.echo(f"schema at revision {current_revision(url)} ({_safe(url)})")
+    engine = make_engine(url)
+    try:
+        try:
+            setup = ensure_anchor(engine, url)
+        except anchor.AnchorError as exc:
+            raise click.ClickException(str(exc)) from exc
+        made = "created" if setup.created_key else "found"
+        click.echo(f"audit key {made}: {setup.key_path} (0600; back it up apart from the database)")
+        click.echo(f"audit witness: {setup.witness_path}")
+        if app_role:
+            password = None
+            if app_password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n") or None
+                if password is None:
+                    raise click.UsageError("--app-password-stdin: no password on standard input")
+            try:
+                ensure_app_role(engine, app_role, password)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            from sqlalchemy.engine import make_url
+
+            app_url = make_url(url).set(username=app_role, password=None).render_as_string(hide_password=True)
+            click.echo(f"application role {app_role}: SELECT/INSERT on audit_log and access_log, no owner rights")
+            click.echo(f"  migrations (msreg init): {_safe(url)}")
+            click.echo(f"  application (MSREG_DATABASE_URL): {app_url}")
+    finally:
+        engine.dispose()
 
 
 def _safe(url: str) -> str:
@@ -87,9 +228,14 @@ COMMAND_MODULES: list[str] = [
     "registry.cli_data",  # import, export bundle
     "registry.cli_demo",  # demo
     "analytics.cli",  # export survival, survival, quality
+    "analytics.cli_stats",  # compare, cox, benchmark
     "registry.cli_users",  # user, audit
+    "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
     "registry.cli_ops",  # backup, restore
+    "registry.cli_doctor",  # doctor, health
     "dashboard.cli",  # dashboard
+    "registry.cli_dictionary",  # dictionary
+    "registry.cli_queries",  # query
     "dashboard.report.cli",  # report safety
 ]
 

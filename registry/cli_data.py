@@ -14,7 +14,7 @@ import click
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
-    from registry.cli import CliContext, db_option, pass_cli
+    from registry.cli import CliContext, acting_actor, db_option, pass_cli, record_cli_access
 
     @main.command("import")
     @click.argument("bundle", type=click.Path(path_type=Path))
@@ -22,17 +22,26 @@ def register(main: click.Group, export: click.Group) -> None:
     @db_option
     @pass_cli
     def import_cmd(cli: CliContext, bundle: Path, progress: bool) -> None:
-        """Import a bundle (folder or .zip) per BUNDLE_FORMAT.md: all or nothing."""
+        """Import a bundle (folder or .zip of CSV files): all or nothing.
+
+        The files, columns, codes and rejection rules are described in docs/bundle-format.md.
+        """
         from sqlalchemy.exc import DBAPIError
 
-        from registry.access import AccessDenied, cli_actor
+        from dataclasses import replace
+
+        from registry.access import AccessDenied
+        from registry.anchor import AnchorError
         from registry.bundle import import_bundle
         from registry.db import make_engine
         from registry.services import ServiceError
 
+        actor = replace(acting_actor(cli.url), door="cli:import")
         engine = make_engine(cli.url)
         try:
-            result = import_bundle(engine, bundle, cli_actor(), progress=progress)
+            result = import_bundle(engine, bundle, actor, progress=progress)
+        except AnchorError as exc:
+            raise click.ClickException(str(exc)) from exc
         except (AccessDenied, ServiceError) as exc:
             raise click.ClickException(str(exc)) from exc
         except DBAPIError as exc:
@@ -63,6 +72,9 @@ def register(main: click.Group, export: click.Group) -> None:
             counts = export_bundle(engine, out_dir)
         finally:
             engine.dispose()
+        record_cli_access(
+            cli.url, "export", {"what": "bundle", "folder": str(out_dir.resolve()), "rows": dict(counts), "total_rows": sum(counts.values())}
+        )
         for entity, n in counts.items():
             click.echo(f"{ENTITIES[entity].file:<20} {n:>9}")
         click.echo(f"wrote {out_dir}")

@@ -12,6 +12,7 @@ import datetime as dt
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import click
 from sqlalchemy import Engine
@@ -52,13 +53,16 @@ def register(main: click.Group, export: click.Group) -> None:
                   help="Random seed: the same seed on the same day gives the same registry.")
     @click.option("--progress/--no-progress", default=True, show_default=True,
                   help="Progress bar on stderr for large cohorts.")
+    @click.option("--logins-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Also keep the demo logins in this file (readable by you only), e.g. for `make demo`.")
     @db_option
     @pass_cli
-    def demo(cli: CliContext, n_patients: int, seed: int, progress: bool) -> None:
+    def demo(cli: CliContext, n_patients: int, seed: int, progress: bool, logins_file: Path | None) -> None:
         """Fill an EMPTY registry with a realistic synthetic multi-centre cohort and demo users.
 
         About 12 fictional centres, transplants from 2004 to today, follow-up calibrated to
-        published AHSCT-in-MS outcomes. Refused when the registry already holds patients.
+        published AHSCT-in-MS outcomes. Refused when the registry already holds patients. The
+        registry records that it is synthetic, and the dashboard then says so on every page.
         """
         from registry.access import cli_actor
         from registry.bundle import import_bundle, write_bundle
@@ -80,7 +84,8 @@ def register(main: click.Group, export: click.Group) -> None:
                     f"the demo cohort was rejected by the importer ({len(result.errors)} error(s)); "
                     "nothing was imported. This is a bug in registry.demo: please report it with the seed."
                 )
-            logins = _demo_users(engine, [c["centre_code"] for c in bundle["centres"]])
+            _mark_synthetic(engine)
+            logins = _demo_users(engine, [c["centre_code"] for c in bundle["centres"]], logins_file)
         finally:
             engine.dispose()
         for line in summary_lines(bundle, seed):
@@ -105,8 +110,19 @@ def _require_empty(engine: Engine) -> None:
         )
 
 
-def _demo_users(engine: Engine, centre_codes: list[str]) -> str:
-    """Create the demo accounts and say how to log in; their passwords are shown only here."""
+def _mark_synthetic(engine: Engine) -> None:
+    """Record in the registry itself that its patients are invented (registry.synthetic)."""
+    from registry.access import cli_actor
+    from registry.db import session_scope
+    from registry.synthetic import mark_synthetic
+
+    with session_scope(engine) as session:
+        mark_synthetic(session, cli_actor())
+
+
+def _demo_users(engine: Engine, centre_codes: list[str], logins_file: Path | None = None) -> str:
+    """Create the demo accounts and say how to log in, and truthfully where the logins are kept:
+    only in this output, or also in `logins_file` (owner-only permissions)."""
     from registry.auth import create_demo_users
     from registry.db import session_scope
 
@@ -115,8 +131,25 @@ def _demo_users(engine: Engine, centre_codes: list[str]) -> str:
             logins = create_demo_users(session, centre_codes)
     except Exception as exc:  # noqa: BLE001 - the cohort is in; users are a convenience
         return f"demo users not created ({exc}); add accounts with `msreg user add`"
-    lines = ["log in to the dashboard (`msreg dashboard`) as (passwords shown only now):"]
+    rows = []
     for login in logins:
         role = login.role + (f" {login.centre_code}" if login.centre_code else "")
-        lines.append(f"  {login.username:<24} {login.password:<28} {role}")
-    return "\n".join(lines)
+        rows.append(f"  {login.username:<24} {login.password:<28} {role}")
+    if logins_file is None:
+        kept = ("passwords shown only now and stored nowhere else (the registry keeps only their hashes; "
+                "`msreg user reset-password NAME` sets a new one)")
+    else:
+        _write_private(logins_file, "\n".join(["demo logins of this synthetic registry:", *rows]) + "\n")
+        kept = (f"these logins are also kept in {logins_file} (readable by you only; "
+                "the registry keeps only the passwords' hashes)")
+    return "\n".join([f"log in to the dashboard (`msreg dashboard`) as ({kept}):", *rows])
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read (it holds passwords)."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)

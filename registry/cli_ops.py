@@ -25,9 +25,12 @@ def register(main: click.Group, export: click.Group) -> None:
         table, which `msreg restore` verifies.
         """
         from registry.backup import BackupError, backup
+        from registry.cli import acting_actor
 
+        url = cli.existing_url  # any schema: back up before an upgrade
+        actor = acting_actor(url)
         try:
-            result = backup(cli.url, out)
+            result = backup(url, out, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest
@@ -35,13 +38,16 @@ def register(main: click.Group, export: click.Group) -> None:
             f"backed up {m.backend} registry at revision {m.revision} "
             f"({m.total_rows} rows in {len(m.row_counts)} tables) to {result.path}"
         )
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
 
     @main.command("restore")
     @click.argument("backup_file", metavar="IN", type=click.Path(exists=True, dir_okay=False))
     @click.option(
         "--force",
         is_flag=True,
-        help="Overwrite a registry that already holds data (all of it is replaced, audit trail included).",
+        help="Overwrite a registry that already holds data (all of it is replaced, audit trail included; "
+        "the restore and the heads it replaced are recorded in the witness and the access log).",
     )
     @db_option
     @pass_cli
@@ -53,9 +59,12 @@ def register(main: click.Group, export: click.Group) -> None:
         check (SQLite) and every table's checksum are verified against the backup.
         """
         from registry.backup import BackupError, restore
+        from registry.cli import acting_actor
 
+        url = cli.new_url  # may create the registry
+        actor = acting_actor(url)
         try:
-            result = restore(cli.url, backup_file, force=force)
+            result = restore(url, backup_file, force=force, actor=actor)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         m = result.manifest

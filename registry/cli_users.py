@@ -1,7 +1,8 @@
 """`msreg` commands: user, audit.
 
-The command line acts as `access.cli_actor()`, an administrator of the local registry: whoever
-can run `msreg` against the database already holds its credentials. Generated passwords are
+The command line acts as `access.cli_actor()`, an administrator of the local registry (whoever
+can run `msreg` against the database already holds its credentials), or with `msreg --as NAME`
+as that registry account; the OS account is recorded either way. Generated passwords are
 printed once and stored only as hashes; `--password-stdin` reads a chosen one instead (so it
 never appears in the shell history or the process list).
 """
@@ -35,15 +36,18 @@ def register(main: click.Group, export: click.Group) -> None:
         refusals and a missing schema into a message and exit status 1."""
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        from registry.access import AccessDenied, cli_actor
+        from registry.access import AccessDenied
+        from registry.anchor import AnchorError
         from registry.auth import UserError
+        from registry.cli import acting_actor
         from registry.db import make_engine, session_scope
 
+        actor = acting_actor(cli.url)
         engine = make_engine(cli.url)
         try:
             with session_scope(engine) as session:
-                return action(session, cli_actor())
-        except (UserError, AccessDenied) as exc:
+                return action(session, actor)
+        except (UserError, AccessDenied, AnchorError) as exc:
             raise click.ClickException(str(exc)) from exc
         except (OperationalError, ProgrammingError) as exc:
             raise click.ClickException(f"database error: {exc.orig} (is the schema created? run `msreg init`)") from exc
@@ -125,34 +129,6 @@ def register(main: click.Group, export: click.Group) -> None:
     @main.group("audit")
     def audit_group() -> None:
         """Check and read the audit trail."""
-
-    @audit_group.command("verify")
-    @db_option
-    @pass_cli
-    def audit_verify(cli: CliContext) -> None:
-        """Recompute the hash chain: exit 0 with OK, or 1 naming each broken row.
-
-        The OK line ends with the newest row's hash (the chain's head). Someone who can rewrite
-        the whole table can recompute every hash; writing the head down elsewhere now and then
-        (a ticket, the backup log) makes such a rewrite detectable too.
-        """
-        from sqlalchemy import func, select
-
-        from registry.audit import GENESIS_HASH, verify_chain
-        from registry.models import AuditEntry
-
-        def check(session, _actor):  # type: ignore[no-untyped-def]
-            count = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
-            head = session.execute(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
-            return verify_chain(session), count, head
-
-        problems, count, head = _run(cli, check)
-        if problems:
-            for p in problems:
-                click.echo(p.message, err=True)
-            click.echo(f"audit trail BROKEN: {len(problems)} problem(s) in {count} rows", err=True)
-            sys.exit(1)
-        click.echo(f"audit trail OK: {count} rows, hash chain intact, head {head or GENESIS_HASH}")
 
     @audit_group.command("show")
     @click.option("--entity", help="Only this entity (table name, e.g. patients, users).")

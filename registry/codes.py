@@ -28,6 +28,11 @@ AE_CATEGORY = (
 )
 DEATH_CAUSE = ("TRANSPLANT_RELATED", "MS", "OTHER", "UNKNOWN")
 AE_GRADES = (1, 2, 3, 4, 5)
+# Why a patient is no longer followed (blank: followed). Ends overdue-follow-up reminders;
+# CONSENT_WITHDRAWN also keeps the patient out of research exports from then on.
+FOLLOWUP_STATUS = ("LOST", "TRANSFERRED", "CONSENT_WITHDRAWN")
+# A data query (clarification request from the registry office to a centre).
+QUERY_STATUS = ("OPEN", "ANSWERED", "CLOSED")
 
 # EDSS is an ordinal scale in half steps from 1.0; 0 is the only value below 1.0 (no 0.5).
 EDSS_STEPS: tuple[float, ...] = (0.0,) + tuple(x / 2 for x in range(2, 21))
@@ -42,3 +47,27 @@ def is_edss_step(value: float | Decimal) -> bool:
         return Decimal(str(value)) in EDSS_STEP_SET
     except ArithmeticError:
         return False
+
+# Disease-modifying treatments (treatments.csv) and why a period ended.
+DMT_DRUG = (
+    "INTERFERON_BETA",
+    "GLATIRAMER",
+    "TERIFLUNOMIDE",
+    "DIMETHYL_FUMARATE",
+    "DIROXIMEL_FUMARATE",
+    "FINGOLIMOD",
+    "SIPONIMOD",
+    "OZANIMOD",
+    "PONESIMOD",
+    "CLADRIBINE",
+    "NATALIZUMAB",
+    "ALEMTUZUMAB",
+    "OCRELIZUMAB",
+    "OFATUMUMAB",
+    "UBLITUXIMAB",
+    "RITUXIMAB",
+    "MITOXANTRONE",
+    "CYCLOPHOSPHAMIDE",
+    "OTHER",
+)
+DMT_STOP_REASON = ("INEFFICACY", "INTOLERANCE", "SAFETY", "PREGNANCY", "AHSCT", "PATIENT_CHOICE", "OTHER")

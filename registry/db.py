@@ -70,6 +70,22 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool, read_only: bool = F
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a new SQLite registry file with mode 0600 (patient data: owner only), before
+    SQLite would create it with the umask's mode (often 0644). Its WAL and shared-memory files
+    get the same mode from SQLite. An existing file is left as it is."""
+    database = make_url(url).database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def make_engine(url: str | None = None, *, for_migrations: bool = False, read_only: bool = False) -> Engine:
     """The application engine (or, with `for_migrations`, the one Alembic uses).
 
@@ -82,6 +98,8 @@ def make_engine(url: str | None = None, *, for_migrations: bool = False, read_on
     """
     resolved = resolve_url(url)
     if is_sqlite(resolved):
+        if not read_only:
+            create_private_sqlite_file(resolved)
         engine = create_engine(resolved, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine, foreign_keys=not for_migrations, read_only=read_only)
         return engine

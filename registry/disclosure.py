@@ -1,4 +1,43 @@
-"""Statistical disclosure control for what leaves the registry: small counts and CSV cells.
+"""Statistical disclosure control for what leaves the registry: the release policy, small
+counts, and CSV cells.
+
+The release layer (`DisclosurePolicy`, `Release`): the one API for counts
+------------------------------------------------------------------------------
+Every count that a page, figure, table, caption, export or CLI output shows goes through a
+`Release`, obtained once per viewer::
+
+    release = release_for(actor)            # or DEFAULT_POLICY.release_for(role), k from settings
+    release.text(n)                         # "<5", "0", "45" (bound roles) or "47" (exact roles)
+    release.number(n)                       # 45, 0 or None (hidden) for chart heights / hover data
+    release.count(n)                        # a `Released` (value, text, hidden, rounded)
+    release.proportion(events, n)           # "2.3%", or "—" when events or non-events are 1..k-1
+    release.estimate_shown(events)          # may a KM/CIF estimate resting on `events` be shown?
+    release.frame(df, ["patients", ...])    # count columns replaced by their released text
+    release.mark_counts(trace, "y", ...)    # tag Plotly trace fields that hold released counts
+    release.footnote(n_hidden)              # "3 cells hidden (counts below 5). Counts rounded ..."
+
+The policy (`DisclosurePolicy`: threshold k, default 5; the roles it binds, governance and
+researcher; the rounding base, default k) decides; pages never format a count themselves.
+Centre users and administrators get an exact `Release` (`release.exact`): counts as they are.
+
+For a bound role a count is released as
+- 0 as "0" (it identifies no-one, and hiding it would make tables unreadable);
+- 1 to k-1 as "<k" (hidden; charts draw nothing there and mark it);
+- k or more rounded to the nearest multiple of the rounding base (never below k), e.g. 47 -> 45.
+
+Why rounding rather than complementary suppression: a released total, a risk set at two times,
+a rate beside its denominator, or the same table under two sidebar filters all let a hidden
+count be recovered by subtraction; complementary suppression can only protect one table at a
+time and empties much of a chart. With every released count a multiple of 5 (or "<5"), any
+difference of released counts is a multiple of 5, and each released count stands for an interval
+of 5 values, so no count of 1-4 follows by differencing across tables, filters or times. Rates
+and Kaplan-Meier or cumulative-incidence estimates are shown only when the events behind them
+are 0 or at least k (a rate of 2.3 % beside 45 patients is one death).
+
+`Release.mark_counts` writes `meta={"msreg_counts": [fields]}` into a Plotly trace, so that the
+browser-payload test (tests/security/test_released_payload.py) can tell counts from days,
+percentages and years. Research exports are k-anonymous on their quasi-identifiers
+(registry.k_anonymity).
 
 Small counts (`suppress_counts`)
 --------------------------------
@@ -38,7 +77,9 @@ quote; numbers, dates and None pass through unchanged, so a negative number stay
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
+import math
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,8 +104,22 @@ def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(csv_safe)
+            out[column] = _csv_safe_column(out[column])
     out.columns = [csv_safe(c) for c in out.columns]
+    return out
+
+
+def _csv_safe_column(values: pd.Series) -> pd.Series:
+    """`csv_safe` of every cell, tested column-wise (a Python call per cell cost more than the
+    rest of a 10,000-patient export); cells that are not text are left as they are."""
+    try:
+        risky = values.str.startswith(FORMULA_PREFIXES).eq(True)
+    except (AttributeError, TypeError):  # no text at all, or a type .str refuses: cell by cell
+        return pd.Series([csv_safe(v) for v in values], index=values.index, dtype=object, name=values.name)
+    if not risky.any():
+        return values
+    out = values.astype(object).copy()
+    out[risky] = "'" + values[risky].astype(str)
     return out
 
 
@@ -223,3 +278,148 @@ def suppress_counts(
     if not with_totals:
         shown = shown.iloc[:-1, :-1]
     return shown
+
+
+BOUND_ROLES: frozenset[str] = frozenset({"governance", "researcher"})
+"""Roles that see aggregates only: every count they get is released through the policy."""
+COUNTS_META = "msreg_counts"
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """One count as released: `value` is what may be drawn (None when hidden), `text` what is written."""
+
+    value: int | None
+    text: str
+    hidden: bool = False
+    rounded: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosurePolicy:
+    """Threshold k (counts 1..k-1 hidden), the roles it binds, and the rounding base for counts
+    of k or more (0: no rounding). One object, read by every page, figure, export and CLI output."""
+
+    k: int = MIN_CELL
+    bound_roles: frozenset[str] = BOUND_ROLES
+    rounding: int | None = None  # None: round to multiples of k
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise ValueError(f"disclosure threshold k = {self.k} must be at least 2")
+        if self.rounding is not None and self.rounding < 0:
+            raise ValueError(f"rounding base {self.rounding} must be 0 (none) or positive")
+
+    @property
+    def base(self) -> int:
+        return self.k if self.rounding is None else self.rounding
+
+    def binds(self, role: str) -> bool:
+        return role in self.bound_roles
+
+    def release_for(self, role: str) -> Release:
+        return Release(self, exact=not self.binds(role))
+
+
+DEFAULT_POLICY = DisclosurePolicy()
+
+
+def release_for(actor: Any, k: int | None = None) -> Release:
+    """The `Release` for an `Actor` (or a role name), with threshold `k` (default: the policy's)."""
+    role = actor if isinstance(actor, str) else actor.role
+    policy = DEFAULT_POLICY if k is None or k == DEFAULT_POLICY.k else DisclosurePolicy(k=k)
+    return policy.release_for(role)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """How counts are released to one viewer (see the module docstring)."""
+
+    policy: DisclosurePolicy = field(default_factory=DisclosurePolicy)
+    exact: bool = False
+
+    @property
+    def k(self) -> int:
+        return self.policy.k
+
+    @property
+    def small(self) -> str:
+        """The mark of a hidden count: "<5"."""
+        return f"<{self.policy.k}"
+
+    def count(self, n: Any) -> Released:
+        if n is None or pd.isna(n):
+            return Released(None, "—", hidden=True)
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"count {n} is negative")
+        if self.exact or n == 0:
+            return Released(n, f"{n:,}")
+        if n < self.policy.k:
+            return Released(None, self.small, hidden=True)
+        base = self.policy.base
+        value = max(self.policy.k, base * math.floor(n / base + 0.5)) if base > 1 else n
+        return Released(value, f"{value:,}", rounded=value != n)
+
+    def text(self, n: Any) -> str:
+        return self.count(n).text
+
+    def number(self, n: Any) -> int | None:
+        return self.count(n).value
+
+    def counts(self, values: Iterable[Any]) -> list[Released]:
+        return [self.count(v) for v in values]
+
+    def is_small(self, n: Any) -> bool:
+        """True for a count of 1..k-1 (which a bound role never sees)."""
+        return n is not None and not pd.isna(n) and 0 < int(n) < self.policy.k
+
+    def estimate_shown(self, events: Any) -> bool:
+        """An estimate (rate, KM, cumulative incidence) resting on `events` may be shown: always to
+        exact roles; to bound roles when the events are 0 or at least k."""
+        return self.exact or not self.is_small(events)
+
+    def proportion(self, events: Any, n: Any, *, digits: int = 1) -> str:
+        """`events / n` as a percentage, or "—" when n is 0 or (bound roles) the events or the
+        non-events are 1..k-1: the rate times the denominator would give the count away."""
+        if n is None or pd.isna(n) or int(n) == 0:
+            return "—"
+        events, n = int(events), int(n)
+        if not self.exact and (self.is_small(events) or self.is_small(n - events) or self.is_small(n)):
+            return "—"
+        return f"{100 * events / n:.{digits}f}%"
+
+    def frame(self, frame: pd.DataFrame, count_columns: Sequence[str]) -> pd.DataFrame:
+        """A copy of `frame` whose count columns hold their released text (exact roles: unchanged)."""
+        out = frame.copy()
+        if self.exact:
+            return out
+        for column in count_columns:
+            out[column] = [self.text(v) for v in out[column]]
+        return out
+
+    def hidden_in(self, values: Iterable[Any]) -> int:
+        """How many of `values` this viewer gets as hidden (1..k-1)."""
+        return 0 if self.exact else sum(1 for v in values if self.is_small(v))
+
+    def footnote(self, n_hidden: int = 0, *, cells: str = "cells") -> str:
+        """What the viewer must know about the counts shown: hidden cells and rounding."""
+        if self.exact:
+            return ""
+        parts = []
+        if n_hidden:
+            parts.append(f"{n_hidden} {cells} hidden (counts below {self.policy.k}, shown as {self.small}).")
+        if self.policy.base > 1:
+            parts.append(f"Counts of {self.policy.k} or more are rounded to the nearest {self.policy.base}.")
+        return " ".join(parts)
+
+    def mark_counts(self, trace: Any, *fields: str) -> Any:
+        """Tag the fields of a Plotly trace (e.g. "y", "customdata.0", "x") that hold released
+        counts, so tests of the browser payload know which numbers are counts."""
+        meta = dict(trace.meta) if isinstance(trace.meta, dict) else {}
+        meta[COUNTS_META] = sorted(set(meta.get(COUNTS_META, [])) | set(fields))
+        trace.meta = meta
+        return trace

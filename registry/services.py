@@ -48,11 +48,13 @@ from registry.models import (
     AdverseEvent,
     Base,
     Centre,
+    DataQuery,
     Death,
     MriScan,
     Patient,
     Relapse,
     Transplant,
+    Treatment,
     User,
     Visit,
     utcnow,
@@ -82,6 +84,7 @@ MODELS: dict[str, type[Base]] = {
     "mri": MriScan,
     "adverse_events": AdverseEvent,
     "deaths": Death,
+    "treatments": Treatment,
 }
 CHUNK = 20_000  # rows per executemany; bounds memory of one statement
 
@@ -562,6 +565,9 @@ def _refuse_if_in_use(session: Session, entity: str, current: Stored) -> None:
         held = ", ".join(f"{n} {e}" for e, n in counts.items() if n)
         if held:
             raise DeleteRefused(f"patient {label} has clinical records ({held}); delete or move those first")
+        queries = session.execute(select(func.count()).select_from(DataQuery).where(DataQuery.patient_id == current.id)).scalar_one()
+        if queries:
+            raise DeleteRefused(f"patient {label} has {queries} data quer{'y' if queries == 1 else 'ies'} (kept as the record of what was asked)")
     elif entity == "centres":
         patients = session.execute(select(func.count()).select_from(Patient).where(Patient.centre_id == current.id)).scalar_one()
         users = session.execute(select(func.count()).select_from(User).where(User.centre_id == current.id)).scalar_one()

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,6 +138,9 @@ ENTITIES: dict[str, EntitySpec] = {
                 _c("ms_onset_date", "date"),
                 _c("ms_diagnosis_date", "date"),
                 _c("last_contact_date", "date"),
+                _c("followup_status", "code", codes_=codes.FOLLOWUP_STATUS),
+                _c("followup_status_date", "date"),
+                _c("followup_status_reason", "text", max_length=500),
             ),
             ("centre_code", "patient_code"),
         ),
@@ -160,6 +163,11 @@ ENTITIES: dict[str, EntitySpec] = {
                 _c("conditioning", "code", codes_=codes.CONDITIONING),
                 _c("conditioning_intensity", "code", codes_=codes.CONDITIONING_INTENSITY),
                 _c("cd34_selection", "bool"),
+                _c("neutrophil_engraftment_date", "date"),
+                _c("platelet_engraftment_date", "date"),
+                _c("hospital_days", "count"),
+                _c("atg_given", "bool"),
+                _c("cd34_dose", "number"),
             ),
             ("centre_code", "patient_code", "transplant_number"),
         ),
@@ -185,7 +193,16 @@ ENTITIES: dict[str, EntitySpec] = {
         EntitySpec(
             "mri",
             "mri_scans",
-            (_CENTRE, _PATIENT, _c("scan_date", "date", True), _c("new_t2", "count"), _c("gd_enhancing", "count")),
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("scan_date", "date", True),
+                _c("new_t2", "count"),
+                _c("gd_enhancing", "count"),
+                _c("t2_lesions_total", "count"),
+                _c("spinal_cord_involvement", "bool"),
+                _c("brainstem_involvement", "bool"),
+            ),
             ("centre_code", "patient_code", "scan_date"),
         ),
         EntitySpec(
@@ -208,11 +225,24 @@ ENTITIES: dict[str, EntitySpec] = {
             (_CENTRE, _PATIENT, _c("death_date", "date", True), _c("cause", "code", True, codes.DEATH_CAUSE)),
             ("centre_code", "patient_code"),
         ),
+        EntitySpec(
+            "treatments",
+            "treatments",
+            (
+                _CENTRE,
+                _PATIENT,
+                _c("drug", "code", True, codes.DMT_DRUG),
+                _c("start_date", "date", True),
+                _c("stop_date", "date"),
+                _c("stop_reason", "code", codes_=codes.DMT_STOP_REASON),
+            ),
+            ("centre_code", "patient_code", "drug", "start_date"),
+        ),
     )
 }
 
 # Patient-level children, in bundle order; their rows refer to a patient.
-CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events", "deaths")
+CHILD_ENTITIES: tuple[str, ...] = ("transplants", "visits", "relapses", "mri", "adverse_events", "deaths", "treatments")
 
 
 def spec_of(entity: str) -> EntitySpec:
@@ -493,7 +523,48 @@ def check_record(
         onset, diagnosis = values.get("ms_onset_date"), values.get("ms_diagnosis_date")
         if onset is not None and diagnosis is not None and onset > diagnosis:
             err("ms_onset_date", onset, f"MS onset {onset.isoformat()} is after the diagnosis on {diagnosis.isoformat()}")
+        # a follow-up status is dated (lost since when, consent withdrawn on which day), and
+        # a date alone says nothing; checked only when both columns are given (a bundle file
+        # without them leaves the stored status untouched)
+        if "followup_status" in values and "followup_status_date" in values:
+            status, since = values.get("followup_status"), values.get("followup_status_date")
+            if status is not None and since is None:
+                err("followup_status_date", None, "a follow-up status needs its date (since when)")
+            elif status is None and since is not None:
+                err("followup_status", None, f"a follow-up status date ({since.isoformat()}) needs the status (LOST, TRANSFERRED or CONSENT_WITHDRAWN)")
+    elif entity in _RECORD_RULES:
+        for column, value, message in _RECORD_RULES[entity](values):
+            err(column, value, message)
     return errors
+
+
+def _treatment_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    """A treatment period never stops before it starts (a one-day period is allowed)."""
+    start, stop = values.get("start_date"), values.get("stop_date")
+    if start is not None and stop is not None and stop < start:
+        yield "stop_date", stop, f"treatment stop {stop.isoformat()} is before its start on {start.isoformat()}"
+
+
+def _transplant_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    """Haematology of one transplant: engraftment after the infusion, a dose that is not negative.
+
+    Engraftment on the transplant day itself is refused: counts recover days after the infusion
+    (day 0), never on it.
+    """
+    tx = values.get("transplant_date")
+    for column, label in (("neutrophil_engraftment_date", "neutrophil"), ("platelet_engraftment_date", "platelet")):
+        d = values.get(column)
+        if d is not None and tx is not None and d <= tx:
+            yield column, d, f"{label} engraftment {d.isoformat()} is not after the transplant on {tx.isoformat()}"
+    dose = values.get("cd34_dose")
+    if dose is not None and dose < 0:
+        yield "cd34_dose", dose, f"{dose:g} is below 0 (a CD34+ dose in 10^6 cells/kg)"
+
+
+_RECORD_RULES: dict[str, Callable[[Mapping[str, Any]], Iterator[tuple[str, Any, str]]]] = {
+    "treatments": _treatment_rules,
+    "transplants": _transplant_rules,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,17 +662,24 @@ def check_references(
 
 # Dated columns of each child entity, with a label for messages.
 _DATED: dict[str, tuple[tuple[str, str], ...]] = {
-    "transplants": (("transplant_date", "transplant"), ("baseline_edss_date", "baseline EDSS")),
+    "transplants": (
+        ("transplant_date", "transplant"),
+        ("baseline_edss_date", "baseline EDSS"),
+        ("neutrophil_engraftment_date", "neutrophil engraftment"),
+        ("platelet_engraftment_date", "platelet engraftment"),
+    ),
     "visits": (("visit_date", "visit"),),
     "relapses": (("onset_date", "relapse"),),
     "mri": (("scan_date", "MRI scan"),),
     "adverse_events": (("onset_date", "adverse event"),),
     "deaths": (("death_date", "death"),),
+    "treatments": (("start_date", "treatment start"), ("stop_date", "treatment stop")),
 }
 _PATIENT_DATES: tuple[tuple[str, str], ...] = (
     ("ms_onset_date", "MS onset"),
     ("ms_diagnosis_date", "MS diagnosis"),
     ("last_contact_date", "last contact"),
+    ("followup_status_date", "follow-up status date"),
 )
 
 
@@ -706,6 +784,7 @@ def check_history(patient: Record | None, children: Sequence[Record]) -> list[Fi
         elif death.new:
             death_conflicts_with_old.append((label, d))
 
+    errors += check_treatment_overlaps([r for r in children if r.entity == "treatments"])
     if before_birth:
         label, d = min(before_birth, key=lambda x: x[1])
         errors.append(patient.error("birth_year", f"birth year {birth_year} is after the {label} on {d.isoformat()}"))  # type: ignore[union-attr]
@@ -715,4 +794,43 @@ def check_history(patient: Record | None, children: Sequence[Record]) -> list[Fi
         elif death_conflicts_with_old:
             label, d = min(death_conflicts_with_old, key=lambda x: x[1])
             errors.append(death.error("death_date", f"death {death_date.isoformat()} is before the {label} on {d.isoformat()} already in the registry"))
+    return errors
+
+
+def check_treatment_overlaps(treatments: Sequence[Record]) -> list[FieldError]:
+    """Two periods of the same drug of one patient must not overlap.
+
+    A period runs from `start_date` to `stop_date` (ongoing: open-ended). A period that starts on
+    the day the previous one stopped follows it and is accepted (a restart, e.g. after a dose
+    interruption recorded as two periods). The error goes to the new record of the pair, and
+    names the other period.
+    """
+    errors: list[FieldError] = []
+    by_drug: dict[Any, list[Record]] = {}
+    for rec in treatments:
+        if rec.values.get("drug") is not None and rec.values.get("start_date") is not None:
+            by_drug.setdefault(rec.values["drug"], []).append(rec)
+    for drug, periods in by_drug.items():
+        if len(periods) < 2:
+            continue
+        periods.sort(key=lambda r: r.values["start_date"])
+        for i, a in enumerate(periods):
+            a_stop = a.values.get("stop_date")
+            for b in periods[i + 1 :]:
+                b_start = b.values["start_date"]
+                if a_stop is not None and b_start >= a_stop:
+                    break  # sorted by start: no later period overlaps a either
+                target = _blame(b, a)
+                if target is None:
+                    continue
+                other = a if target is b else b
+                stop = other.values.get("stop_date")
+                until = f"to {stop.isoformat()}" if stop is not None else "ongoing"
+                errors.append(
+                    target.error(
+                        "start_date",
+                        f"{drug} period from {target.values['start_date'].isoformat()} overlaps the {drug} period "
+                        f"from {other.values['start_date'].isoformat()} ({until})",
+                    )
+                )
     return errors

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,19 @@ from registry.db import make_engine
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+# The audit key ring and witness of every test registry (registry.anchor) go to one throw-away
+# folder: never into the developer's ~/.config. Set before any test (and inherited by the
+# processes tests start). Tests about the default locations unset it with monkeypatch.
+_KEY_DIR = tempfile.mkdtemp(prefix="msreg-test-keys-")
+os.environ["MSREG_KEY_DIR"] = _KEY_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_keys() -> Iterator[None]:
+    yield
+    shutil.rmtree(_KEY_DIR, ignore_errors=True)
+
 
 PG_SERVER_URL = os.environ.get("MSREG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")

@@ -4,6 +4,10 @@ marks, the number-at-risk table, the log-rank p, estimates at 1/2/3/5 years and 
 Why comparisons by centre come with a warning: centres differ in case mix (phenotype, EDSS,
 era), so unadjusted curves by centre describe, they do not rank; the Cox model below adjusts for
 the patient profile.
+
+Every count here goes through the viewer's release (`ctx.release`, registry.disclosure):
+patients and events in the estimates table, the risk table, the Cox model's n; an estimate
+resting on 1..k-1 events is not shown to governance or researchers.
 """
 
 from __future__ import annotations
@@ -32,52 +36,105 @@ if n == 0:
     st.warning("No patients with this endpoint in the selected cohort.")
     st.stop()
 
-extra = " ".join(res.notes) + ("." if res.notes else "")
+# The note on patients left out (no baseline EDSS, ...) is a count: through the release.
+notes = [f"{ctx.release.text(res.n_excluded)} patient(s) without a defined {ep.label.lower()} left out"] if res.n_excluded else []
+extra = " ".join(notes) + ("." if notes else "")
 if res.logrank_p is not None:
     extra += f" Log-rank p = {res.logrank_p:.3g}."
 caption = ctx.caption(n, extra.strip())
 title = ep.label + ("" if by is None else f" by {grouping_label.lower()}")
 make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
+test_text = f"Log-rank p = {res.logrank_p:.3g}" if res.logrank_p is not None else ""
 fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
-           min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes)
+           min_group_size=ctx.settings.min_group_size, release=ctx.release, test_text=test_text)
 st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
 
 if res.logrank_p is not None:
     st.metric("Log-rank p", f"{res.logrank_p:.3g}", help="Groups with too few patients are left out of the test.")
 
 st.subheader("Estimates")
-# Counts of groups too small to show are suppressed here as in the figure's risk table.
+# Counts of groups too small to show are "<5" for everyone, as in the figure's risk table;
+# the others are released to the viewer (exact, or small hidden and the rest rounded).
+release = ctx.release
 small = f"<{ctx.settings.min_group_size}"
 g = res.groups
 table = pd.DataFrame({
     "group": g["group"],
-    "patients": [str(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
-    "events": [str(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
-    "median (months)": [
-        "—" if not s or ep.kind == "ci" else "not reached" if pd.isna(m) else f"{m / (analysis.DAYS_PER_YEAR / 12):.1f}"
-        for m, s in zip(g["median_days"], g["shown"], strict=True)
+    "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+    "events": [release.text(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
+    "median (years)": [
+        "—" if not s or ep.kind == "ci" or not release.estimate_shown(e) else "not reached" if pd.isna(m)
+        else f"{m / analysis.DAYS_PER_YEAR:.1f}"
+        for m, s, e in zip(g["median_days"], g["shown"], g["events"], strict=True)
     ],
 })
 est = res.estimates.copy()
+hidden_estimates = 0
 for y in analysis.ESTIMATE_YEARS:
     e = est[est["years"] == y].set_index("group")
-    table[f"{y} y"] = [
-        analysis.format_estimate(*e.loc[g, ["estimate", "lower", "upper"]]) if g in e.index else "—" for g in table["group"]
-    ]
+    column = []
+    for group in table["group"]:
+        if group in e.index and not release.estimate_shown(e.loc[group, "events"]):
+            hidden_estimates += 1
+            column.append(f"fewer than {release.k} events")
+        else:
+            column.append(analysis.format_estimate(*e.loc[group, ["estimate", "lower", "upper"]]) if group in e.index else "—")
+    table[f"{y} y"] = column
 st.dataframe(table, hide_index=True, width="stretch")
 st.caption("95% confidence intervals (Kaplan–Meier: log-log; cumulative incidence: log). "
-           "'—': follow-up too short, or group too small.")
+           "'—': follow-up too short, or group too small. "
+           + release.footnote(release.hidden_in(list(g["n"]) + list(g["events"])))
+           + (f" {hidden_estimates} estimate(s) not shown: they rest on fewer than {release.k} events." if hidden_estimates else ""))
+
+st.subheader("Outcomes by aggressive-MS profile at transplant")
+st.caption("Features of aggressive MS shown by the data on or before day 0: F1 frequent early relapses, F2 incomplete "
+           "recovery from a relapse, F3 EDSS ≥ 4.0 within 5 years of onset, F4 high MRI activity. Missing data never "
+           "count as present.")
+profile_views = {"Number of features": "aggressive_factors", **{
+    label: column for label, column in analysis.GROUPINGS.items() if column in analysis.AGGRESSIVE_GROUPINGS}}
+view = st.radio("Profile", list(profile_views), horizontal=True, key="o_profile")
+prof = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, profile_views[view])
+prof_extra = " ".join(prof.notes) + ("." if prof.notes else "")
+if prof.logrank_p is not None:
+    prof_extra += f" Log-rank p = {prof.logrank_p:.3g}."
+st.plotly_chart(
+    make(prof.curves, prof.risk, title=f"{ep.label} by {view.lower()}",
+         caption=ctx.caption(int(prof.groups["n"].sum()) if len(prof.groups) else 0, prof_extra.strip()),
+         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes),
+    theme=None, width="stretch", key="outcomes_profile",
+)
+frame = data.cohort_frame(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key())
+assessed = analysis.profile_assessment(frame)
+st.markdown(analysis.profile_statement(assessed, len(frame), min_count=None if ctx.sees_patient_codes else ctx.settings.min_group_size))
 
 if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
-    hr, n_model = data.cox(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint)
-    if hr.empty:
+    with_features = st.checkbox("Include the aggressive-MS features F1–F4 as covariates", key="o_cox_features")
+    cluster = st.toggle("Robust standard errors clustered by centre", key="o_cluster",
+                        help="Patients of one centre share unmeasured practice; clustered (sandwich) errors allow for it.")
+    model = data.cox_checked(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, cluster,
+                             with_features)
+    if model.hr.empty:
         st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
-                "patients with complete data in this cohort (hazard ratios would be unreliable).")
+                "patients with complete data in this cohort (hazard ratios would be unreliable)"
+                + (f" — {model.reason}." if model.reason else "."))
     else:
-        st.plotly_chart(
-            forest_figure(hr, title=f"{ep.label}: Cox proportional hazards",
-                          caption=ctx.caption(n_model, "Complete-case analysis; Efron ties.")),
+        if not model.converged:
+            st.error("The Cox model did not converge cleanly (separation or collinearity): its hazard ratios are "
+                     "unreliable. " + " ".join(n for n in model.notes if n.startswith("convergence")))
+        if model.ph_warning:
+            st.warning(model.ph_warning)
+        forest_col, ph_col = st.columns([3, 2])
+        forest_col.plotly_chart(
+            forest_figure(model.hr, title=f"{ep.label}: Cox proportional hazards",
+                          caption=ctx.caption(model.n, "Complete-case analysis; Efron ties."
+                                              + (" Robust standard errors clustered by centre." if cluster else ""))),
             theme=None, width="stretch", key="outcomes_forest",
         )
-        st.dataframe(hr.round(3), hide_index=True, width="stretch")
+        ph_col.markdown("**Proportional-hazards test** (as R's `cox.zph`)")
+        ph_col.dataframe(model.ph.round(3), hide_index=True, width="stretch")
+        ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")
+        for note in model.notes:
+            if not note.startswith("convergence"):
+                st.caption(f"Note: {note}.")
+        st.dataframe(model.hr.round(3), hide_index=True, width="stretch")

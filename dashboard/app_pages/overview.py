@@ -3,6 +3,10 @@ headline outcomes (RFS, PFS, NEDA-3, OS at 1, 2 and 5 years; TRM and early morta
 
 Why the headline numbers come with 95% CIs and numbers at risk: a 5-year estimate resting on
 30 patients still at risk reads very differently from one resting on 3,000.
+
+Every count goes through the viewer's release (`ctx.release`, registry.disclosure), so the
+sidebar's centre filter cannot show a governance user "Deaths 4" for one centre, and the
+follow-up table's patients and alive are released (rounded) so deaths are not their difference.
 """
 
 from __future__ import annotations
@@ -30,30 +34,38 @@ if df.empty:
     st.warning("No patients match the cohort filters in the sidebar.")
     st.stop()
 
+release = ctx.release
 cols = st.columns(5)
-cols[0].metric("Patients", f"{len(df):,}")
+cols[0].metric("Patients", release.text(len(df)))
 cols[1].metric("Centres", df["centre_code"].nunique())
-cols[2].metric("Deaths", int(df["os_event"].fillna(0).sum()))
+deaths = int(df["os_event"].fillna(0).sum())
+cols[2].metric("Deaths", release.text(deaths))
 fu = analysis.median_follow_up_years(df)
 cols[3].metric("Median follow-up", "—" if math.isnan(fu) else f"{fu:.1f} years", help="Reverse Kaplan–Meier")
 early = estimates.early_mortality(df).iloc[0]
 cols[4].metric(
     "Early mortality (≤100 days)",
-    f"{100 * early['proportion']:.1f}%",
-    help="All-cause deaths within 100 days of the first transplant, of all transplanted patients.",
+    release.proportion(early["deaths"], early["patients"]),
+    help="All-cause deaths within 100 days of the first transplant, of all transplanted patients."
+    + ("" if release.exact else f" Not shown when fewer than {release.k} deaths (or survivors)."),
 )
+if not release.exact:
+    st.caption(release.footnote())
 
 st.subheader("Headline outcomes")
 rows = []
 for key in HEADLINE:
     res = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), key, None)
     est = res.estimates.set_index("years")
-    row = {"Endpoint": res.endpoint.label, "Patients": int(res.groups["n"].sum()), "Events": int(res.groups["events"].sum())}
+    row = {"Endpoint": res.endpoint.label, "Patients": release.text(int(res.groups["n"].sum())),
+           "Events": release.text(int(res.groups["events"].sum()))}
     for y in HEADLINE_YEARS:
         if y in est.index:
             e = est.loc[y]
-            row[f"{y} year{'s' if y > 1 else ''}"] = analysis.format_estimate(e["estimate"], e["lower"], e["upper"])
-            row[f"at risk {y}y"] = int(e["n_risk"])
+            row[f"{y} year{'s' if y > 1 else ''}"] = (
+                analysis.format_estimate(e["estimate"], e["lower"], e["upper"]) if release.estimate_shown(e["events"])
+                else f"fewer than {release.k} events")
+            row[f"at risk {y}y"] = release.text(e["n_risk"])
     rows.append(row)
 trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None)
 trm_est = trm.estimates.set_index("years")
@@ -61,7 +73,9 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 st.caption("Kaplan–Meier estimates with 95% log-log confidence intervals; '—' where follow-up is too short or the "
            f"cohort has fewer than {ctx.settings.min_group_size} patients.")
 trm_text = ", ".join(
-    f"{y} year{'s' if y > 1 else ''}: {analysis.format_estimate(r['estimate'], r['lower'], r['upper'])}"
+    f"{y} year{'s' if y > 1 else ''}: "
+    + (analysis.format_estimate(r['estimate'], r['lower'], r['upper']) if release.estimate_shown(r["events"])
+       else f"fewer than {release.k} events")
     for y, r in trm_est.iterrows() if y in (1, 2, 5)
 )
 st.markdown(f"**Transplant-related mortality** (cumulative incidence, other deaths competing): {trm_text or '—'}")
@@ -74,22 +88,33 @@ with left:
     per_year = tx.groupby(["transplant_year", "centre_code"]).size().rename("n").reset_index()
     later = int((tx["transplant_number"] > 1).sum())
     st.plotly_chart(
-        transplants_per_year_figure(per_year, title="Transplants per year and centre",
-                                    caption=ctx.caption(len(df), f"{len(tx)} transplants, {later} of them a second "
-                                                        "or later transplant.")),
+        transplants_per_year_figure(per_year, title="Transplants per year" + (" and centre" if release.exact else ""),
+                                    caption=ctx.caption(len(df), f"{release.text(len(tx))} transplants, "
+                                                        f"{release.text(later)} of them a second or later transplant."),
+                                    release=release),
         theme=None, width="stretch", key="overview_per_year",
     )
 with right:
     st.subheader("Follow-up completeness")
     comp = analysis.follow_up_completeness(df, dt.date.today())
+    if not release.exact:
+        # Patients and alive released (rounded) so that deaths are not their difference; the
+        # share seen is hidden where the living not seen, or seen, are 1..k-1.
+        comp = comp.assign(seen_last_12m_pct=[
+            release.proportion(round(p * a / 100), a, digits=0) if not math.isnan(p) else "—"
+            for p, a in zip(comp["seen_last_12m_pct"], comp["alive"], strict=True)])
+        comp = release.frame(comp, ["patients", "alive"])
     st.dataframe(
         comp, hide_index=True, width="stretch",
         column_config={
             "centre_code": "Centre",
             "patients": "Patients",
             "alive": "Alive",
-            "seen_last_12m_pct": st.column_config.NumberColumn("Alive, seen ≤12 months (%)", format="%.0f"),
+            "seen_last_12m_pct": (st.column_config.NumberColumn("Alive, seen ≤12 months (%)", format="%.0f")
+                                  if release.exact else "Alive, seen ≤12 months"),
             "clark_c_pct": st.column_config.NumberColumn("Clark's C (%)", format="%.0f",
                                                          help="Observed / potential person-time of follow-up"),
         },
     )
+    if not release.exact:
+        st.caption(release.footnote(release.hidden_in(analysis.follow_up_completeness(df, dt.date.today())["alive"])))

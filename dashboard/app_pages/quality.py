@@ -4,16 +4,22 @@ The report itself (analytics.quality) decides what is overdue or inconsistent; t
 scopes and shows it. Roles that may not see patient codes get the list without them (the
 snapshot they are computed from has no codes) and without the details, which quote calendar
 dates, so they can see how much is to fix, and where, but not for whom.
+
+Governance and researchers get counts only, through their release (registry.disclosure): the
+per-centre table's counts released (1–4 as "<5", the rest rounded), percentages hidden where
+the incomplete records are 1–4, and the records to fix as counts per centre and problem.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
 from analytics.quality import PROBLEMS
-from dashboard import data
+from dashboard import data, query_panel
 from dashboard.context import page_context
 
 ctx = page_context()
@@ -25,7 +31,27 @@ if ctx.filters.centres:
     per_centre = per_centre[per_centre["centre_code"].isin(ctx.filters.centres)]
     issues = issues[issues["centre_code"].isin(ctx.filters.centres)]
 
+release = ctx.release
 st.subheader("By centre")
+if not release.exact:
+    count_columns = [c for c in per_centre.columns if pd.api.types.is_integer_dtype(per_centre[c])]
+    pct_columns = [c for c in per_centre.columns if c.endswith("_pct")]
+    shown_per_centre = release.frame(per_centre, count_columns)
+    for c in pct_columns:
+        shown_per_centre[c] = [release.proportion(round(p * n / 100), n) if not pd.isna(p) else "—"
+                               for p, n in zip(per_centre[c], per_centre["patients"], strict=True)]
+    st.dataframe(shown_per_centre, hide_index=True, width="stretch")
+    st.caption(" ".join([ctx.settings_text(), release.footnote(release.hidden_in(per_centre[count_columns].to_numpy().ravel())),
+                         f"Percentages not shown where fewer than {release.k} records are (in)complete."]))
+    st.subheader(f"Records to fix ({release.text(len(issues))})")
+    if issues.empty:
+        st.success("Nothing to fix in this selection.")
+    else:
+        # Counts per centre and problem: a list of records is row-level data.
+        table = issues.groupby(["centre_code", "problem"]).size().unstack(fill_value=0)
+        st.dataframe(table.apply(lambda col: [release.text(v) for v in col]), width="stretch")
+        st.caption(release.footnote(release.hidden_in(table.to_numpy().ravel())))
+    st.stop()
 st.dataframe(per_centre, hide_index=True, width="stretch")
 st.caption(ctx.settings_text())
 
@@ -41,4 +67,13 @@ else:
     # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
     # with the centre would point at a person.
     shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
-    st.dataframe(shown, hide_index=True, width="stretch")
+    config = {}
+    if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
+        shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
+                                   for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
+        config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+
+# Data queries: counts per centre for every role that sees them; open, answer, close.
+query_panel.render(ctx.actor, data.engine_for(ctx.url), data.reader_for(ctx.url),
+                   issues if ctx.sees_patient_codes else None)

@@ -1,15 +1,19 @@
-"""Safety: transplant-related mortality (cumulative incidence, other deaths competing), early
-mortality and TRM by centre against the registry (funnel plot), and serious adverse events.
+"""Safety: transplant-related mortality (cumulative incidence, other deaths competing; stacked
+with the other causes; compared between groups by Gray's test), early mortality and TRM by
+centre against the registry (observed/expected funnel with an exact signal rule), serious
+adverse events, and time to engraftment by centre and regimen (cumulative incidence, death
+competing).
 
 Decisions:
-- Funnel-plot rates use only patients whose status at the horizon is known (followed past
-  it, or dead before it): a patient transplanted last month cannot count as a 100-day survivor.
-- Centres with fewer patients than the minimum group size show "<5" and no rate, as curves do.
-- For governance and researchers (no patient codes) the early-death counts by centre go
-  through registry.disclosure.suppress_counts: 1–4 hidden, with complementary cells so that
-  none can be worked out from the total; the rate beside a hidden count is hidden too.
-- The serious-AE table (category × grade) hides counts of 1–4 with complementary suppression
-  (registry.disclosure) so that no hidden count can be worked out from the totals.
+- Centre benchmarking, the TRM group comparison and their disclosure rules are in
+  dashboard/safety_views.py (one call each here): estimates from every patient (Aalen–Johansen
+  / Kaplan–Meier), never from complete cases.
+- Every count goes through the viewer's release (`ctx.release`, registry.disclosure): for
+  governance and researchers counts of 1–4 show as "<5" and others are rounded to 5, and a rate
+  or estimate resting on 1–4 events is not shown (2.3% of 45 is one death).
+- Serious AEs are coarsened for those roles (pooled grades, wider windows, small categories
+  pooled) so that every serious AE is drawn or marked hidden; the table shows the same counts,
+  with its totals, and never the word None.
 """
 
 from __future__ import annotations
@@ -17,11 +21,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import estimates
-from dashboard import analysis, data
+from dashboard import analysis, data, safety_views
 from dashboard.context import page_context
-from dashboard.figures import cumulative_incidence_figure, funnel_figure, serious_ae_figure
-from registry.disclosure import suppress_counts
+from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
+from dashboard.figures.counts import serious_ae_counts
 
 ctx = page_context()
 df = ctx.cohort()
@@ -34,64 +37,15 @@ trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filte
 st.plotly_chart(
     cumulative_incidence_figure(trm.curves, trm.risk, title="Transplant-related mortality",
                                 caption=ctx.caption(len(df), "Aalen–Johansen; deaths from other causes compete."),
-                                min_group_size=ctx.settings.min_group_size,
-                                hide_small_counts=not ctx.sees_patient_codes),
+                                min_group_size=ctx.settings.min_group_size, release=ctx.release),
     theme=None, width="stretch", key="safety_trm",
 )
 
-HORIZONS = {
-    "Early mortality (all-cause death ≤100 days)": ("os_days", "os_event", 100, lambda s: s == 1),
-    "TRM within 1 year": ("trm_days", "trm_status", 365, lambda s: s == 1),
-}
-
-
-def rate_by_centre(frame: pd.DataFrame, days_col: str, status_col: str, horizon: int, is_event) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Per centre: patients with known status at the horizon, and events by the horizon."""
-    d = frame[frame[days_col].notna()]
-    event = is_event(d[status_col]) & (d[days_col] <= horizon)
-    known = event | (d[days_col] >= horizon)
-    out = pd.DataFrame({"centre_code": d["centre_code"], "known": known, "event": event & known})
-    g = out.groupby("centre_code").agg(n=("known", "sum"), events=("event", "sum")).reset_index()
-    return g.astype({"n": int, "events": int})
-
-
-st.subheader("Centres against the registry")
-metric = st.radio("Measure", list(HORIZONS), key="sf_metric", horizontal=True)
-days_col, status_col, horizon, is_event = HORIZONS[metric]
-per_centre = rate_by_centre(df, days_col, status_col, horizon, is_event)
-st.plotly_chart(
-    funnel_figure(per_centre, title=f"{metric} by centre", rate_label=metric.split(" (")[0],
-                  caption=ctx.caption(int(per_centre["n"].sum()), f"Patients with known status at day {horizon}; "
-                                      "binomial 95% and 99.8% limits around the registry rate."),
-                  min_group_size=ctx.settings.min_group_size),
-    theme=None, width="stretch", key="safety_funnel",
-)
-
-by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
-trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
-early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
-small = f"<{ctx.settings.min_group_size}"
-deaths = early["deaths"].astype(int)
-if not ctx.sees_patient_codes:
-    # Governance and researchers: death counts of 1–4 hidden, with complementary cells.
-    deaths = suppress_counts(early[["deaths"]].astype(int), ctx.settings.min_group_size, with_totals=False)["deaths"]
-rows = []
-for _, g in by_centre.groups.iterrows():
-    centre = g["group"]
-    shown = bool(g["shown"]) and not pd.isna(deaths.get(centre, pd.NA))
-    e = early.loc[centre]
-    rows.append({
-        "Centre": centre,
-        "Patients": str(g["n"]) if g["shown"] else small,
-        "Early deaths ≤100 d": str(int(deaths[centre])) if shown else small,
-        "Early mortality": f"{100 * e['proportion']:.1f}%" if shown else "—",
-        "TRM at 1 year (95% CI)": (analysis.format_estimate(*trm1.loc[centre, ["estimate", "lower", "upper"]])
-                                   if g["shown"] and centre in trm1.index else "—"),
-    })
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-st.caption("Early mortality: all-cause deaths within 100 days of all patients (as `msreg`); the funnel counts only "
-           "patients whose 100-day status is known. TRM: cumulative incidence with 95% CI."
-           + ("" if ctx.sees_patient_codes else " Death counts of 1–4 are hidden, with complementary cells."))
+# Competing risks (stacked incidence, TRM by group) and centre benchmarking: dashboard/safety_views.py
+safety_views.render_stacked_incidence(ctx, df)
+safety_views.render_trm_comparison(ctx, df)
+safety_views.render_benchmark(ctx)
+release = ctx.release
 
 st.subheader("Serious adverse events")
 ae = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
@@ -101,12 +55,51 @@ if ae.empty:
 else:
     st.plotly_chart(
         serious_ae_figure(ae, title="Serious adverse events by category, grade and time since transplant",
-                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."
-                                              + ("" if ctx.sees_patient_codes else " Counts of 1–4 are not drawn, with complementary cells.")),
-                          min_cell=None if ctx.sees_patient_codes else ctx.settings.min_group_size),
+                          caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."),
+                          release=release),
         theme=None, width="stretch", key="safety_ae",
     )
-    table = ae.groupby(["category", "grade"]).size().unstack(fill_value=0)
-    table.columns = [f"grade {c}" for c in table.columns]
-    st.dataframe(suppress_counts(table, ctx.settings.min_group_size, total_label="total"), width="stretch")
-    st.caption("Counts of 1–4 hidden with complementary cells, so none can be recovered from the totals.")
+    counts = serious_ae_counts(ae, release)
+    table = counts.by_category.copy()
+    table.columns = [c.lower() for c in table.columns]
+    table.loc["total"] = table.sum()
+    table["total"] = table.sum(axis=1)
+    shown = table.astype("Int64") if release.exact else table.apply(lambda col: [release.text(v) for v in col])
+    st.dataframe(shown, width="stretch")
+    st.caption(" ".join(p for p in (counts.note, release.footnote(release.hidden_in(table.to_numpy().ravel()))) if p)
+               or "Exact counts.")
+
+st.subheader("Engraftment")
+left, right = st.columns(2)
+kind = left.radio("Cell line", ["neutrophil", "platelet"], format_func=str.capitalize, horizontal=True, key="sf_engraft")
+engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by")
+by_column = {"Centre": "centre_code", "Conditioning regimen": "conditioning", "Whole cohort": None}[engraft_by]
+engraftment = data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, by_column)
+if engraftment is None:
+    st.info("No engraftment dates recorded for this cohort.")
+else:
+    eng, at_days = engraftment
+    n_eng = int(eng.groups["n"].sum())
+    left_out = len(df) - n_eng
+    note = (f"{left_out} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
+            if left_out else "")
+    st.plotly_chart(
+        engraftment_figure(eng.curves, title=f"{kind.capitalize()} engraftment" + ("" if by_column is None else f" by {engraft_by.lower()}"),
+                           caption=ctx.caption(n_eng, note + "Aalen–Johansen cumulative incidence; death before engraftment competes."),
+                           min_group_size=ctx.settings.min_group_size),
+        theme=None, width="stretch", key="safety_engraftment",
+    )
+    small = f"<{ctx.settings.min_group_size}"
+    g = eng.groups
+    eng_table = pd.DataFrame({
+        "group": g["group"],
+        "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+    })
+    for day in (14, 21, 28):
+        e = at_days[(at_days["time"] == day) & ~at_days["suppressed"]].set_index("group")
+        eng_table[f"by day {day}"] = [
+            analysis.format_estimate(*e.loc[x, ["estimate", "lower", "upper"]]) if x in e.index else "—" for x in eng_table["group"]
+        ]
+    st.dataframe(eng_table, hide_index=True, width="stretch")
+    st.caption("Engraftment: the first transplant's recorded neutrophil (or platelet) engraftment date. A death within "
+               "100 days without engraftment competes; patients still within 100 days are censored at last contact.")

@@ -21,8 +21,9 @@ st.markdown(
    msreg demo
    msreg dashboard
    ```
-2. **Import a bundle** exported from your local system (a folder or .zip of CSV files, see
-   BUNDLE_FORMAT.md):
+2. **Import a bundle** exported from your local system (a folder or .zip of CSV files; the
+   files and columns are listed on the **Data entry** page's Upload tab and in
+   docs/bundle-format.md):
    ```
    msreg import path/to/bundle.zip
    ```

@@ -1,10 +1,14 @@
 """Patient timeline: one patient's EDSS course with the baseline and worsening threshold, the
-relapses, MRI activity and adverse events, and where CDW and the end of NEDA-3 fell.
+DMT periods before and after day 0, relapses, MRI activity and adverse events, and where CDW
+and the end of NEDA-3 fell.
 
 Who sees what: centre users pick among their own patients by patient code (the snapshot holds
 only their centre), administrators by centre and patient code, and governance/researchers by
 study_id only: for them the snapshot has no patient codes, and the page shows days since
 transplant, never calendar dates.
+
+Governance and researchers see aggregates only (registry.disclosure): a single patient's
+course, even under a study id, is row-level data, so the page tells them so and shows nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from dashboard.figures import patient_timeline_figure
 
 ctx = page_context()
 st.title("Patient timeline")
+if not ctx.release.exact:
+    st.info("Single-patient timelines are not available to your role: governance and research accounts see "
+            "aggregates only (see the disclosure policy in the README).")
+    st.stop()
 df = ctx.cohort()
 if df.empty:
     st.warning("No patients match the cohort filters in the sidebar.")
@@ -52,6 +60,12 @@ relapses = rec["relapses"].assign(day=lambda f: days_since(f["date"]))
 mri = rec["mri_scans"].assign(day=lambda f: days_since(f["date"]))
 mri["counts"] = mri["day"] > ctx.settings.mri_rebaseline_days
 aes = rec["adverse_events"].assign(day=lambda f: days_since(f["date"]))
+dmt = rec["treatments"]
+dmt = pd.DataFrame({
+    "drug": dmt["drug"], "start": days_since(dmt["date"]),
+    "stop": [None if pd.isna(v) else float((pd.Timestamp(v) - pd.Timestamp(day0)).days) for v in dmt["stop_date"]],
+    "stop_reason": dmt["stop_reason"],
+})
 b = None if pd.isna(p["baseline_edss"]) else float(p["baseline_edss"])
 delta = None if b is None else analysis.minimum_change(b, ctx.settings.delta_cutoff)
 
@@ -63,6 +77,7 @@ fig = patient_timeline_figure(
     baseline_edss=b,
     delta=delta,
     markers={"CDW": marker(p["cdw_date"]), "End of NEDA-3": marker(p["eda_date"]), "Death": marker(p["death_date"])},
+    treatments=dmt,
     title=f"{id_label} {choice} ({p['centre_code']}, {p['phenotype']})",
     caption=ctx.settings_text() + (" No baseline EDSS: CDW, PFS and NEDA-3 undefined." if b is None else ""),
 )
@@ -73,6 +88,8 @@ summary = pd.DataFrame(
         ("Relapse-free survival", p["rfs_days"], p["rfs_event"]),
         ("Progression-free survival", p["pfs_days"], p["pfs_event"]),
         ("NEDA-3", p["neda_days"], p["neda_event"]),
+        ("DMT-free survival", p["dmt_free_days"], p["dmt_free_event"]),
+        ("Treatment-free NEDA-3", p["tf_neda_days"], p["tf_neda_event"]),
         ("Overall survival", p["os_days"], p["os_event"]),
         ("TRM (0 alive, 1 TRM, 2 other death)", p["trm_days"], p["trm_status"]),
     ],

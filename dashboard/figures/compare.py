@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from scipy.stats import binom
 
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
+from registry.disclosure import Release, release_for
 
 
 # 1-2-5 ticks read naturally on a log axis (plotly's default labels the minor ticks 2…9).
@@ -107,18 +108,29 @@ def funnel_figure(
     caption: str,
     rate_label: str,
     min_group_size: int = 5,
+    release: Release | None = None,
 ) -> go.Figure:
     """Each centre's event rate against its number of transplants, inside binomial limits.
 
     ``centres``: ``centre_code, n, events``. Centres with fewer than ``min_group_size``
     transplants are counted in the registry rate but not drawn (a rate of 1 in 3 identifies).
+    For a role bound by the disclosure policy (``release``), centres whose events (or
+    non-events) are 1..k-1 are not drawn either, since the rate times the number of patients
+    is the count; the numbers in the hover text are released (rounded), and the caption names
+    the centres left out.
     """
+    release = release or release_for("admin")
     total_n = int(centres["n"].sum())
     total_e = int(centres["events"].sum())
     rate = total_e / total_n if total_n else 0.0
     fig = go.Figure()
-    shown = centres[centres["n"] >= min_group_size]
-    hidden = centres[centres["n"] < min_group_size]
+    drawable = centres["n"] >= min_group_size
+    few = pd.Series(False, index=centres.index)
+    if not release.exact:
+        few = centres["events"].map(release.is_small) | (centres["n"] - centres["events"]).map(release.is_small)
+    shown = centres[drawable & ~few]
+    hidden = centres[~drawable]
+    few_events = centres[drawable & few]
     n_max = max(int(centres["n"].max()) if len(centres) else 10, 10)
     grid = np.unique(np.linspace(1, n_max * 1.1, 300).round().astype(int))
     for level, style in ((0.998, dict(dash="dash", color="#777")), (0.95, dict(dash="dot", color="#777"))):
@@ -129,7 +141,7 @@ def funnel_figure(
         fig.add_trace(go.Scatter(x=grid.tolist(), y=hi.tolist(), mode="lines", line=style, name=name, legendgroup=name,
                                  showlegend=False, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[int(grid[0]), int(grid[-1])], y=[rate, rate], mode="lines",
-                             line=dict(color="#222", width=1.5), name=f"Registry rate {rate:.1%}", hoverinfo="skip"))
+                             line=dict(color="#222", width=1.5), name=f"Registry rate {release.proportion(total_e, total_n)}", hoverinfo="skip"))
     if not shown.empty:
         lo95, hi95 = funnel_limits(rate, shown["n"].to_numpy(), 0.95)
         lo998, hi998 = funnel_limits(rate, shown["n"].to_numpy(), 0.998)
@@ -137,18 +149,20 @@ def funnel_figure(
         flag = np.where((rates > hi998) | (rates < lo998), "outside 99.8%",
                         np.where((rates > hi95) | (rates < lo95), "outside 95%", "within limits"))
         colours = {"within limits": OKABE_ITO[0], "outside 95%": OKABE_ITO[4], "outside 99.8%": OKABE_ITO[1]}
-        fig.add_trace(
+        events_shown = release.counts(shown["events"])
+        n_shown = release.counts(shown["n"])
+        fig.add_trace(release.mark_counts(
             go.Scatter(
-                x=shown["n"].astype(int).tolist(),
+                x=shown["n"].astype(int).tolist() if release.exact else [r.value for r in n_shown],
                 y=rates.astype(float).tolist(),
                 mode="markers+text",
                 text=shown["centre_code"].astype(str).tolist(),
                 textposition="top center",
                 marker=dict(size=11, color=[colours[f] for f in flag], line=dict(color="white", width=1)),
-                customdata=[[int(e), str(f)] for e, f in zip(shown["events"], flag, strict=True)],
+                customdata=[[e.text, str(f), n.text] for e, n, f in zip(events_shown, n_shown, flag, strict=True)],
                 name="Centres",
-                hovertemplate="%{text}: %{customdata[0]} of %{x} (%{y:.1%})<br>%{customdata[1]}<extra></extra>",
-            )
+                hovertemplate="%{text}: %{customdata[0]} of %{customdata[2]} (%{y:.1%})<br>%{customdata[1]}<extra></extra>",
+            ), "x", "customdata.0", "customdata.2"),
         )
     base_layout(fig, title=title, height=520)
     y_hi = max(rate * 3, float((shown["events"] / shown["n"]).max()) * 1.15 if len(shown) else 0, 0.05)
@@ -158,5 +172,10 @@ def funnel_figure(
     if len(hidden):
         note = (f" {len(hidden)} centre(s) with fewer than {min_group_size} transplants are in the registry "
                 f"rate but not drawn.")
+    if len(few_events):
+        note += (f" Not drawn, fewer than {release.k} events or survivors (the rate would give the count away): "
+                 f"{', '.join(few_events['centre_code'].astype(str))}.")
+    if not release.exact:
+        note += " " + release.footnote()
     add_caption(fig, caption + note)
     return fig

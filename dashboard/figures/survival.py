@@ -15,6 +15,13 @@ Why the figure (not only the page) enforces the minimum group size: the figure i
 the browser, so it is the last place where a curve of three patients can be held back. Such a
 group keeps its risk-table rows, with every count shown as ``<5``, and the caption says why it
 has no curve.
+
+Disclosure (registry.disclosure): figures take the viewer's `Release`. For roles bound by the
+policy (governance, researcher) the risk table shows the number at risk only, released (small
+counts as "<5", others rounded): with events and censored beside it, at risk at the start minus
+at risk now minus censored would give a hidden event count. Groups whose events are 1..k-1 get
+no curve (its steps would count them), and censor ticks (individual last-contact times) are
+left out.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from registry.disclosure import Release, release_for
 
 from dashboard.figures.style import (
     TIME_AXIS_TITLE,
@@ -62,6 +71,7 @@ def km_figure(
     min_group_size: int = 5,
     x_max_years: float | None = None,
     hide_small_counts: bool = False,
+    release: Release | None = None,
     test_text: str = "",
 ) -> go.Figure:
     """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
@@ -77,7 +87,7 @@ def km_figure(
         y_title=y_title,
         min_group_size=min_group_size,
         x_max_years=x_max_years,
-        hide_small_counts=hide_small_counts,
+        release=_release(release, hide_small_counts, min_group_size),
         start=1.0,
         show_censors=True,
         test_text=test_text,
@@ -94,6 +104,7 @@ def cumulative_incidence_figure(
     min_group_size: int = 5,
     x_max_years: float | None = None,
     hide_small_counts: bool = False,
+    release: Release | None = None,
     test_text: str = "",
 ) -> go.Figure:
     """Aalen–Johansen cumulative incidence (e.g. TRM with other deaths competing).
@@ -110,11 +121,18 @@ def cumulative_incidence_figure(
         y_title=y_title,
         min_group_size=min_group_size,
         x_max_years=x_max_years,
-        hide_small_counts=hide_small_counts,
+        release=_release(release, hide_small_counts, min_group_size),
         start=0.0,
         show_censors=False,
         test_text=test_text,
     )
+
+
+def _release(release: Release | None, hide_small_counts: bool, min_group_size: int) -> Release:
+    """The viewer's release; `hide_small_counts=True` (older callers) means a bound role."""
+    if release is not None:
+        return release
+    return release_for("governance" if hide_small_counts else "admin", max(2, min_group_size))
 
 
 def _survival_figure(
@@ -126,7 +144,7 @@ def _survival_figure(
     y_title: str,
     min_group_size: int,
     x_max_years: float | None,
-    hide_small_counts: bool,
+    release: Release,
     start: float,
     show_censors: bool,
     test_text: str = "",
@@ -134,9 +152,15 @@ def _survival_figure(
     sizes = group_sizes(risk_table)
     groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
     too_small = [g for g in groups if sizes.get(g, 0) < min_group_size]
+    few_events: list[str] = []
+    if not release.exact and "n_event" in curves.columns:
+        events = curves.groupby(curves["group"].astype(str))["n_event"].sum()
+        few_events = [g for g in groups if g not in too_small and release.is_small(events.get(g, 0))]
+    show_censors = show_censors and release.exact
     # KMunicate's three rows per group stay readable for a few groups; past COMPACT_AFTER
     # groups (e.g. twelve centres) only the number at risk is shown, and the caption says so.
-    compact = len(groups) > COMPACT_AFTER
+    # Bound roles get the number at risk only (see the module docstring).
+    compact = len(groups) > COMPACT_AFTER or not release.exact
     rows = [r for r in RISK_ROWS if r[0] in risk_table.columns and (not compact or r[0] == "n_risk")]
     n_table_rows = max(1, len(groups) * len(rows))
     band_alpha = 0.18 if len(groups) <= 3 else 0.08  # overlapping bands of many groups stay see-through
@@ -153,7 +177,7 @@ def _survival_figure(
     y_max = start
     x_max = 0.0
     for i, group in enumerate(groups):
-        if group in too_small:
+        if group in too_small or group in few_events:
             continue
         c = colour(i)
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
@@ -238,10 +262,8 @@ def _survival_figure(
                 continue
             if group in too_small:
                 text = [small] * len(rt)
-            elif hide_small_counts:  # aggregate-only roles: no count of 1 to min_group_size-1 shown
-                text = [small if 0 < int(v) < min_group_size else str(int(v)) for v in rt[col]]
-            else:
-                text = [str(int(v)) for v in rt[col]]
+            else:  # through the viewer's release: exact, or small hidden and the rest rounded
+                text = [release.text(v) for v in rt[col]]
             rx = years(rt["time"])
             x_max = max(x_max, max(rx))
             fig.add_trace(
@@ -254,6 +276,7 @@ def _survival_figure(
                     name=f"{group} {name.lower()}",
                     showlegend=False,
                     hoverinfo="skip",
+                    meta={"msreg_counts": ["text"]},
                 ),
                 row=2,
                 col=1,
@@ -288,7 +311,11 @@ def _survival_figure(
                            font=dict(size=12, color="#222222"), bgcolor="rgba(255,255,255,0.8)", name="test")
     notes = []
     if compact:
-        notes.append("Risk table: number at risk only (more than four groups).")
+        notes.append("Risk table: number at risk only" + (" (more than four groups)." if release.exact else "."))
+    if few_events:
+        notes.append(f"No curve for {', '.join(few_events)}: fewer than {release.k} events (a disclosure risk).")
+    if not release.exact:
+        notes.append(release.footnote())
     if too_small:
         notes.append(
             f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "

@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures.style import OKABE_ITO, TIME_AXIS_TITLE, DAYS_PER_YEAR, add_caption, base_layout, years
 
-LANES = ("Relapse", "MRI", "Adverse event")
+LANES = ("DMT", "Relapse", "MRI", "Adverse event")
+DMT_COLOURS = {"before": "#999999", "after": OKABE_ITO[5]}
 MARKER_STYLES = {
     "Day 0": dict(color="#222222", dash="solid"),
     "CDW": dict(color=OKABE_ITO[1], dash="dash"),
@@ -37,6 +38,7 @@ def patient_timeline_figure(
     markers: Mapping[str, float | None],
     title: str,
     caption: str,
+    treatments: pd.DataFrame | None = None,
 ) -> go.Figure:
     """EDSS (top) and event lanes (bottom) against years since transplant.
 
@@ -44,7 +46,10 @@ def patient_timeline_figure(
     optional ``severity``), ``mri`` (``day, new_t2, gd_enhancing, counts`` where ``counts`` is
     True when the scan is late enough to count for NEDA-3), ``adverse_events`` (``day, category,
     grade``). ``markers`` maps "CDW", "End of NEDA-3", "Death" to a day or None; day 0 is always
-    drawn.
+    drawn. ``treatments`` (``drug, start, stop, stop_reason``; ``stop`` empty while ongoing) are
+    drawn as bars in the DMT lane, grey when started on or before day 0 and coloured when
+    started after it (a post-transplant DMT: the end of treatment-free remission); an ongoing
+    period runs to the right edge.
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
     v = visits.dropna(subset=["edss"]).sort_values("day")
@@ -64,6 +69,8 @@ def patient_timeline_figure(
     )
     all_days = [0.0, *v["day"], *relapses.get("day", []), *mri.get("day", []), *adverse_events.get("day", [])]
     all_days += [d for d in markers.values() if d is not None]
+    tx = treatments if treatments is not None else pd.DataFrame(columns=["drug", "start", "stop", "stop_reason"])
+    all_days += [*tx["start"], *tx["stop"].dropna()]
     x_lo, x_hi = min(years(all_days)), max(years(all_days))
     span = [x_lo - 0.1, x_hi + 0.1]
     if baseline_edss is not None:
@@ -73,6 +80,21 @@ def patient_timeline_figure(
             thr = baseline_edss + delta
             fig.add_trace(go.Scatter(x=span, y=[thr] * 2, mode="lines", line=dict(color=OKABE_ITO[1], dash="dot", width=1.5),
                                      name=f"Worsening threshold b + δ(b) = {thr:g}", hoverinfo="skip"), row=1, col=1)
+    shown: set[str] = set()
+    for row in tx.sort_values("start").itertuples(index=False):
+        when = "after" if row.start > 0 else "before"
+        ongoing = row.stop is None or pd.isna(row.stop)
+        stop_x = x_hi + 0.05 if ongoing else float(row.stop) / DAYS_PER_YEAR
+        start_x = float(row.start) / DAYS_PER_YEAR
+        until = "ongoing" if ongoing else f"day {int(row.stop)}" + (f" ({row.stop_reason})" if isinstance(row.stop_reason, str) else "")
+        label = f"DMT {'after' if when == 'after' else 'before or at'} transplant"
+        fig.add_trace(go.Scatter(x=[start_x, stop_x], y=["DMT", "DMT"], mode="lines",
+                                 line=dict(width=12, color=DMT_COLOURS[when]), name=label, legendgroup=label,
+                                 showlegend=label not in shown,
+                                 customdata=[[row.drug, int(row.start), until]] * 2,
+                                 hovertemplate="%{customdata[0]}: day %{customdata[1]} to %{customdata[2]}<extra></extra>"),
+                      row=2, col=1)
+        shown.add(label)
     if len(relapses):
         fig.add_trace(go.Scatter(x=years(relapses["day"]), y=["Relapse"] * len(relapses), mode="markers",
                                  marker=dict(symbol="triangle-down", size=12, color=OKABE_ITO[1]), name="Relapse",
@@ -110,7 +132,7 @@ def patient_timeline_figure(
             fig.add_trace(go.Scatter(x=[x, x], y=ys, mode="lines", line=dict(width=1.5, **style), name=name,
                                      legendgroup=name, showlegend=row == 1, hovertemplate=f"{name}: day {day:.0f}<extra></extra>"),
                           row=row, col=1)
-    base_layout(fig, title=title, height=560)
+    base_layout(fig, title=title, height=600)
     fig.update_yaxes(range=[-0.2, 10.2], dtick=1, title_text="EDSS", row=1, col=1)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(LANES)), row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS_TITLE, row=2, col=1)

@@ -32,6 +32,15 @@ from registry.demo.followup import Records, draw_mri, draw_relapses, draw_visits
 from registry.demo.parameters import DEFAULT_PARAMETERS, CohortParameters
 from registry.demo.safety import DESCRIPTIONS, deaths, draw_adverse_events
 from registry.demo.transplants import draw_second_transplants
+from registry.demo.treatments import (
+    Haematology,
+    TreatmentRows,
+    draw_haematology,
+    draw_lesion_sites,
+    draw_relapse_history,
+    draw_treatments,
+    merge,
+)
 
 DEFAULT_SEED = 20261124
 DEFAULT_VISIT_INTERVAL_DAYS = (182, 365)
@@ -50,8 +59,8 @@ def generate_cohort(
 ) -> Bundle:
     """A synthetic registry of `n_patients` transplanted from 2004 to `today`, in bundle form.
 
-    Returns {entity: rows} for the eight bundle files (centres, patients, transplants, visits,
-    relapses, mri, adverse_events, deaths); every value is a string exactly as in a CSV file
+    Returns {entity: rows} for the nine bundle files (centres, patients, transplants, visits,
+    relapses, mri, adverse_events, deaths, treatments); every value is a string exactly as in a CSV file
     ('' for missing). Every row passes the rules of BUNDLE_FORMAT.md.
 
     `visit_interval_days` is the range of gaps between follow-up visits after month 12: the
@@ -80,7 +89,18 @@ def generate_cohort(
     adverse = draw_adverse_events(rng, b, c)
     second = draw_second_transplants(rng, b, c, relapses, parameters)
     lc = _last_contact(rng, b, c)
-    return _bundle(b, c, t, lc, visits, relapses, mri, adverse, second)
+    # DMT periods, haematology and lesion sites come from a generator of their own, so that
+    # the rows above are exactly what they were before these were added.
+    extra = np.random.default_rng([seed, 14])
+    treatments = draw_treatments(extra, b, c, relapses, mri)
+    haematology = draw_haematology(extra, b, c)
+    sites = draw_lesion_sites(extra, mri)
+    relapses = merge(relapses, draw_relapse_history(extra, b, relapses))
+    bundle = _bundle(b, c, t, lc, visits, relapses, mri, adverse, second, treatments=treatments,
+                     haematology=haematology, sites=sites)
+    for row in bundle["patients"]:  # every demo patient is still followed
+        row.update(followup_status="", followup_status_date="", followup_status_reason="")
+    return bundle
 
 
 def _last_contact(rng: np.random.Generator, b: Baseline, c: Course) -> np.ndarray:
@@ -103,6 +123,7 @@ def _last_contact(rng: np.random.Generator, b: Baseline, c: Course) -> np.ndarra
 def _bundle(
     b: Baseline, c: Course, today: int, last_contact: np.ndarray,
     visits: Records, relapses: Records, mri: Records, adverse: Records, second: Records,
+    *, treatments: TreatmentRows, haematology: Haematology, sites: dict[str, np.ndarray],
 ) -> Bundle:
     history = np.r_[b.onset, b.diagnosis]
     first_day = int(min(history[history != MISSING].min(initial=today), b.day0.min(initial=today) - 1000))
@@ -134,6 +155,11 @@ def _bundle(
         "conditioning": rows.codes(b.conditioning, codes.CONDITIONING),
         "conditioning_intensity": rows.codes(b.intensity, codes.CONDITIONING_INTENSITY),
         "cd34_selection": rows.booleans(b.cd34_selection),
+        "neutrophil_engraftment_date": date(np.where(haematology.neutrophil_day == MISSING, MISSING, b.day0 + haematology.neutrophil_day)),
+        "platelet_engraftment_date": date(np.where(haematology.platelet_day == MISSING, MISSING, b.day0 + haematology.platelet_day)),
+        "hospital_days": rows.counts(haematology.hospital_days),
+        "atg_given": rows.booleans(haematology.atg),
+        "cd34_dose": rows.decimals(haematology.cd34_dose),
     }
     s = second.values
     again = {
@@ -148,6 +174,8 @@ def _bundle(
         "conditioning": rows.codes(s["conditioning"], codes.CONDITIONING),
         "conditioning_intensity": rows.codes(s["conditioning_intensity"], codes.CONDITIONING_INTENSITY),
         "cd34_selection": rows.booleans(s["cd34_selection"]),
+        **{k: rows.constant("", len(second)) for k in (
+            "neutrophil_engraftment_date", "platelet_engraftment_date", "hospital_days", "atg_given", "cd34_dose")},
     }
     transplant_order = np.argsort(np.r_[np.arange(n) * 2, second.patient * 2 + 1], kind="stable")
     transplants = {k: np.concatenate([first[k], again[k]])[transplant_order] for k in first}
@@ -179,6 +207,9 @@ def _bundle(
             "scan_date": on(mri),
             "new_t2": rows.counts(m["new_t2"]),
             "gd_enhancing": rows.counts(m["gd_enhancing"]),
+            "t2_lesions_total": rows.counts(sites["t2_lesions_total"]),
+            "spinal_cord_involvement": rows.booleans(sites["spinal_cord_involvement"]),
+            "brainstem_involvement": rows.booleans(sites["brainstem_involvement"]),
         }),
         "adverse_events": rows.to_rows({
             **keyed(adverse),
@@ -193,4 +224,23 @@ def _bundle(
             "death_date": on(dead),
             "cause": rows.codes(dead.values["cause"], codes.DEATH_CAUSE),
         }),
+        "treatments": _treatment_rows(treatments, b, centre_code, patient_code, date),
     }
+
+
+def _treatment_rows(
+    t: TreatmentRows, b: Baseline, centre_code: np.ndarray, patient_code: np.ndarray, date: rows.DateStrings
+) -> list[dict[str, str]]:
+    """Treatment rows in key order (centre, patient, drug, start), as the export writes them."""
+    patient = np.asarray(t.patient, dtype=np.int64)
+    start = b.day0[patient] + np.asarray(t.start, dtype=np.int64)
+    stop_rel = np.asarray(t.stop, dtype=np.int64)
+    stop = np.where(stop_rel == MISSING, MISSING, b.day0[patient] + stop_rel)
+    return rows.to_rows({
+        "centre_code": centre_code[patient],
+        "patient_code": patient_code[patient],
+        "drug": np.asarray(t.drug, dtype=object),
+        "start_date": date(start),
+        "stop_date": date(stop),
+        "stop_reason": np.asarray(t.reason, dtype=object),
+    })

@@ -15,12 +15,13 @@ import pandas as pd
 from registry.demo.cohort import Bundle
 
 TABLE_OF_ENTITY = {"mri": "mri_scans"}  # every other bundle entity has its table's name
-_DATES = ("ms_onset_date", "ms_diagnosis_date", "last_contact_date", "transplant_date", "baseline_edss_date",
-          "visit_date", "onset_date", "scan_date", "death_date")
-_NUMBERS = ("baseline_edss", "edss")
+_DATES = ("ms_onset_date", "ms_diagnosis_date", "last_contact_date", "followup_status_date", "transplant_date",
+          "baseline_edss_date", "visit_date", "onset_date", "scan_date", "death_date", "start_date", "stop_date",
+          "neutrophil_engraftment_date", "platelet_engraftment_date")
+_NUMBERS = ("baseline_edss", "edss", "cd34_dose")
 _INTS = ("birth_year", "transplant_number", "relapses_12m", "relapses_24m", "gd_lesions_baseline",
-         "prior_dmt_count", "new_t2", "gd_enhancing", "grade")
-_BOOLS = ("cd34_selection", "steroids", "serious")
+         "prior_dmt_count", "new_t2", "gd_enhancing", "grade", "hospital_days", "t2_lesions_total")
+_BOOLS = ("cd34_selection", "steroids", "serious", "atg_given", "spinal_cord_involvement", "brainstem_involvement")
 
 
 def bundle_frames(bundle: Bundle) -> dict[str, pd.DataFrame]:

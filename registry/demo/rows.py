@@ -60,6 +60,11 @@ def edss(values: np.ndarray) -> Column:
     return _EDSS_TEXT[np.where(missing, 21, np.round(np.nan_to_num(values) * 2).astype(np.int64))]
 
 
+def decimals(values: np.ndarray) -> Column:
+    """Floats as the export writes them (Python's shortest repr, e.g. '5.2'); '' for NaN."""
+    return np.asarray(["" if np.isnan(v) else repr(float(v)) for v in np.asarray(values, dtype=float)], dtype=object)
+
+
 def constant(value: str, n: int) -> Column:
     return np.full(n, value, dtype=object)
 

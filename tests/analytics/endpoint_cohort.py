@@ -43,7 +43,13 @@ class PatientSpec:
     mri: Sequence[tuple[int, int | None, int | None]] = ()  # (day, new_t2, gd_enhancing)
     adverse_events: Sequence[int] = ()
     second_transplant_days: int | None = None
+    relapses_24m: int | None = None
+    baseline_edss_date_days: int | None = None  # the transplant's baseline_edss_date, days since day 0
+    recovery: Mapping[int, str | None] = field(default_factory=dict)  # relapse day -> recovery code
+    mri_sites: Mapping[int, tuple[bool | None, bool | None]] = field(default_factory=dict)  # scan day -> (spinal cord, brainstem)
+    treatments: Sequence[tuple[str, int, int | None]] = ()  # (drug, start day, stop day or None)
     death: tuple[int, str] | None = None  # (day, cause)
+    followup: tuple[int, str] | None = None  # (day, follow-up status: LOST, TRANSFERRED, CONSENT_WITHDRAWN)
     study_id: str = field(default_factory=lambda: secrets.token_hex(8))  # random, as the registry's
 
     def date(self, days: int) -> dt.date:
@@ -64,7 +70,7 @@ class Cohort:
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         centres: dict[str, int] = {}
         out: dict[str, list[dict[str, Any]]] = {k: [] for k in (
-            "centres", "patients", "transplants", "visits", "relapses", "mri_scans", "adverse_events", "deaths")}
+            "centres", "patients", "transplants", "visits", "relapses", "mri_scans", "adverse_events", "deaths", "treatments")}
         for pid, p in enumerate(self.patients, start=1):
             if p.centre not in centres:
                 centres[p.centre] = len(centres) + 1
@@ -76,6 +82,8 @@ class Cohort:
                 "ms_onset_date": None if p.onset_days is None else p.date(p.onset_days),
                 "ms_diagnosis_date": None if p.onset_days is None else p.date(p.onset_days + 100),
                 "last_contact_date": None if p.last_contact_days is None else p.date(p.last_contact_days),
+                "followup_status": None if p.followup is None else p.followup[1],
+                "followup_status_date": None if p.followup is None else p.date(p.followup[0]),
             })
             transplants = []
             if p.first_transplant:
@@ -88,15 +96,23 @@ class Cohort:
                     "transplant_date": p.date(days), "phenotype": p.phenotype,
                     "baseline_edss": p.baseline_edss if number == 1 else None,
                     "relapses_12m": p.relapses_12m, "gd_lesions_baseline": p.gd_lesions_baseline,
+                    "relapses_24m": p.relapses_24m if number == 1 else None,
+                    "baseline_edss_date": None if p.baseline_edss_date_days is None or number != 1 else p.date(p.baseline_edss_date_days),
                     "conditioning": p.conditioning, "conditioning_intensity": p.conditioning_intensity,
                 })
             for days, edss in sorted(p.visits.items()):
                 out["visits"].append({"id": len(out["visits"]) + 1, "patient_id": pid, "visit_date": p.date(days), "edss": edss})
             for days in p.relapses:
-                out["relapses"].append({"id": len(out["relapses"]) + 1, "patient_id": pid, "onset_date": p.date(days)})
+                out["relapses"].append({"id": len(out["relapses"]) + 1, "patient_id": pid, "onset_date": p.date(days),
+                                        "recovery": p.recovery.get(days)})
             for days, new_t2, gd in p.mri:
                 out["mri_scans"].append({"id": len(out["mri_scans"]) + 1, "patient_id": pid, "scan_date": p.date(days),
-                                         "new_t2": new_t2, "gd_enhancing": gd})
+                                         "new_t2": new_t2, "gd_enhancing": gd,
+                                         "spinal_cord_involvement": p.mri_sites.get(days, (None, None))[0],
+                                         "brainstem_involvement": p.mri_sites.get(days, (None, None))[1]})
+            for drug, start, stop in p.treatments:
+                out["treatments"].append({"id": len(out["treatments"]) + 1, "patient_id": pid, "drug": drug,
+                                          "start_date": p.date(start), "stop_date": None if stop is None else p.date(stop)})
             for days in p.adverse_events:
                 out["adverse_events"].append({"id": len(out["adverse_events"]) + 1, "patient_id": pid,
                                               "onset_date": p.date(days), "category": "INFECTION", "grade": 2})
@@ -125,7 +141,8 @@ class Cohort:
             session.add_all(patients.values())
             for name, model in (("transplants", models.Transplant), ("visits", models.Visit),
                                 ("relapses", models.Relapse), ("mri_scans", models.MriScan),
-                                ("adverse_events", models.AdverseEvent), ("deaths", models.Death)):
+                                ("adverse_events", models.AdverseEvent), ("deaths", models.Death),
+                                ("treatments", models.Treatment)):
                 for r in rows[name]:
                     values = {k: v for k, v in r.items() if k not in ("id", "patient_id")}
                     session.add(model(patient=patients[r["patient_id"]], **values))

@@ -216,6 +216,37 @@ def test_baseline_lookback_setting(lookback: int, baseline: float | None) -> Non
     assert row["baseline_edss"] == baseline
 
 
+@pytest.mark.parametrize(
+    ("cause", "death_day", "days_setting", "status"),
+    [
+        ("UNKNOWN", 80, None, 2),  # ENDPOINTS.md: an unknown cause competes
+        ("UNKNOWN", 80, 100, 1),  # sensitivity: within 100 days counts as transplant-related
+        ("UNKNOWN", 100, 100, 1),  # the boundary day is within
+        ("UNKNOWN", 101, 100, 2),
+        ("MS", 50, 100, 2),  # only UNKNOWN causes move
+        ("TRANSPLANT_RELATED", 500, 100, 1),
+    ],
+)
+def test_unknown_death_sensitivity_setting(cause: str, death_day: int, days_setting: int | None, status: int) -> None:
+    row = endpoints_of(EndpointSettings(unknown_death_trm_days=days_setting), death=(death_day, cause))
+    assert row["trm_status"] == status and row["trm_days"] == death_day
+
+
+@pytest.mark.parametrize(
+    ("censoring", "pfs_days", "neda_days"),
+    [("endpoints", 300, 700), ("last_assessment", 300, 300), ("last_contact", 700, 700)],
+)
+def test_pfs_and_neda_censoring_sensitivity_setting(censoring: str, pfs_days: int, neda_days: int) -> None:
+    row = endpoints_of(EndpointSettings(pfs_neda_censoring=censoring), visits={-10: 3.0, 300: 3.0}, last_contact_days=700)
+    assert (row["pfs_days"], row["pfs_event"], row["neda_days"], row["neda_event"]) == (pfs_days, 0, neda_days, 0)
+
+
+def test_an_event_after_the_last_assessment_still_counts_when_censoring_there() -> None:
+    row = endpoints_of(EndpointSettings(pfs_neda_censoring="last_assessment"), visits={-10: 3.0, 300: 3.0},
+                       relapses=(500,), last_contact_days=700)
+    assert (row["neda_days"], row["neda_event"]) == (500, 1)
+
+
 def test_patient_without_first_transplant_is_excluded() -> None:
     cohort = Cohort().add("A").add("B", first_transplant=False, second_transplant_days=100)
     df = derive_endpoints(cohort.snapshot())
@@ -230,7 +261,7 @@ def test_one_row_per_patient_with_the_documented_columns() -> None:
     assert list(df.columns) == list(ENDPOINT_COLUMNS)
     assert df["patient_id"].is_unique and len(df) == 7
     assert set(SURVIVAL_EXPORT_COLUMNS) <= set(df.columns)
-    assert SURVIVAL_EXPORT_COLUMNS[0] == "study_id" and SURVIVAL_EXPORT_COLUMNS[-1] == "trm_status"
+    assert SURVIVAL_EXPORT_COLUMNS[0] == "study_id" and SURVIVAL_EXPORT_COLUMNS[-1] == "aggressive_factors"
 
 
 def test_whole_number_columns_are_nullable_integers() -> None:

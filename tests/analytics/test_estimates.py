@@ -36,7 +36,7 @@ def os_rows(spec: list[tuple[int, int]], **extra) -> list[dict]:
 
 def test_kaplan_meier_by_hand() -> None:
     df = table(os_rows([(100, 1), (200, 1), (800, 0), (800, 0), (900, 0)]))
-    est = survival_estimates(df, "os", at=(365,))
+    est = survival_estimates(df, "os", at=(365,), min_at_risk=1)
     row = est.iloc[0]
     assert list(est.columns) == list(ESTIMATE_COLUMNS)
     assert (row["endpoint"], row["group"], row["time"], row["n_risk"]) == ("os", "all", 365, 3)
@@ -50,13 +50,13 @@ def test_trm_is_cumulative_incidence_not_one_minus_km() -> None:
     # whereas 1 - KM (competing death censored) would say 0.25.
     df = table([dict(trm_days=50, trm_status=2), dict(trm_days=60, trm_status=1)]
                + [dict(trm_days=800, trm_status=0)] * 3)
-    est = survival_estimates(df, "trm", at=(365,))
+    est = survival_estimates(df, "trm", at=(365,), min_at_risk=1)
     assert est["estimate"].iloc[0] == pytest.approx(0.2)
 
 
 def test_day_0_transplant_death_counts_at_time_0() -> None:
     df = table([dict(trm_days=0, trm_status=1)] + [dict(trm_days=500, trm_status=0)] * 4)
-    est = survival_estimates(df, "trm", at=(0, 100))
+    est = survival_estimates(df, "trm", at=(0, 100), min_at_risk=1)
     assert list(est["estimate"]) == pytest.approx([0.2, 0.2])
 
 
@@ -80,15 +80,39 @@ def test_min_group_size_is_a_parameter() -> None:
 def test_undefined_endpoint_values_are_left_out() -> None:
     df = table([dict(pfs_days=100, pfs_event=1)] + [dict(pfs_days=900, pfs_event=0)] * 4
                + [dict(pfs_days=None, pfs_event=None)] * 5)
-    est = survival_estimates(df, "pfs", at=(365,))
+    est = survival_estimates(df, "pfs", at=(365,), min_at_risk=1)
     assert est["n_risk"].iloc[0] == 4 and est["estimate"].iloc[0] == pytest.approx(0.8)
 
 
 def test_no_estimate_past_the_longest_follow_up() -> None:
     df = table(os_rows([(100, 1), (300, 0), (300, 0), (400, 0), (500, 0)]))
-    est = survival_estimates(df, "os", at=(365, 730))
+    est = survival_estimates(df, "os", at=(365, 730), min_at_risk=1)
     assert est["n_risk"].tolist() == [2, 0]
     assert not math.isnan(est["estimate"].iloc[0]) and math.isnan(est["estimate"].iloc[1])
+
+
+@pytest.mark.parametrize(("at_risk", "shown"), [(4, False), (5, True)])
+def test_no_estimate_where_fewer_than_five_are_at_risk_as_the_curves_stop(at_risk: int, shown: bool) -> None:
+    df = table(os_rows([(100, 1)] * 3 + [(200, 0)] * 3 + [(900, 0)] * at_risk))
+    est = survival_estimates(df, "os", at=(365,))
+    assert est["n_risk"].iloc[0] == at_risk
+    assert math.isnan(est["estimate"].iloc[0]) is not shown
+
+
+@pytest.mark.parametrize("n", [5, 28, 82])
+def test_survival_of_one_gets_an_exact_lower_bound_not_a_zero_width_interval(n: int) -> None:
+    df = table(os_rows([(900, 0)] * n))
+    row = survival_estimates(df, "os", at=(365,)).iloc[0]
+    assert row["estimate"] == 1.0 and row["upper"] == 1.0
+    assert row["lower"] == pytest.approx(0.025 ** (1 / n))  # exact one-sided 97.5% bound
+    assert row["lower"] < 1.0
+
+
+def test_incidence_of_zero_gets_an_exact_upper_bound() -> None:
+    df = table([dict(trm_days=50, trm_status=2)] + [dict(trm_days=900, trm_status=0)] * 27)
+    row = survival_estimates(df, "trm", at=(365,)).iloc[0]
+    assert row["estimate"] == 0.0 and row["lower"] == 0.0
+    assert row["upper"] == pytest.approx(1 - 0.025 ** (1 / 28))  # 27 at risk + 1 known not to have had TRM
 
 
 def test_estimate_known_past_follow_up_when_everyone_had_the_event() -> None:

@@ -35,13 +35,13 @@ def test_complete_patient_has_no_problem() -> None:
     [
         ("no transplant at all", dict(first_transplant=False), ["no first transplant"]),
         ("only a second transplant", dict(first_transplant=False, second_transplant_days=0), ["no first transplant"]),
-        ("no baseline anywhere", dict(baseline_edss=None), ["no baseline EDSS", "missing baseline_edss"]),
+        ("no baseline anywhere", dict(baseline_edss=None), ["no baseline EDSS", "missing baseline EDSS"]),
         ("baseline from a visit: only the field is missing",
-         dict(baseline_edss=None, visits={-30: 3.0, **PROTOCOL_VISITS}), ["missing baseline_edss"]),
-        ("no onset date", dict(onset_days=None), ["missing ms_onset_date"]),
-        ("no conditioning", dict(conditioning=None), ["missing conditioning"]),
-        ("no relapse count", dict(relapses_12m=None), ["missing relapses_12m"]),
-        ("no Gd lesion count", dict(gd_lesions_baseline=None), ["missing gd_lesions_baseline"]),
+         dict(baseline_edss=None, visits={-30: 3.0, **PROTOCOL_VISITS}), ["missing baseline EDSS"]),
+        ("no onset date", dict(onset_days=None), ["missing MS onset date"]),
+        ("no conditioning", dict(conditioning=None), ["missing conditioning regimen"]),
+        ("no relapse count", dict(relapses_12m=None), ["missing relapses in the 12 months before transplant"]),
+        ("no Gd lesion count", dict(gd_lesions_baseline=None), ["missing Gd-enhancing lesions at baseline"]),
         ("no day-100 visit", dict(visits={182: 3.0, 365: 3.0}), ["missing day-100 visit"]),
         ("day-100 visit at day 70 counts", dict(visits={70: 3.0, 182: 3.0, 365: 3.0}), []),
         ("day-100 visit at day 131 is outside", dict(visits={131: 3.0, 182: 3.0, 365: 3.0}), ["missing day-100 visit"]),
@@ -133,5 +133,26 @@ def test_roles_without_patient_codes_get_no_dated_details() -> None:
     snap = Snapshot.from_tables({k: pd.DataFrame(v) for k, v in rows.items() if v},
                                 scope=Scope(patient_codes=False))
     issues = quality_report(snap, today=TODAY).issues
-    assert list(issues["problem"]) == ["no baseline EDSS", "missing baseline_edss"]
+    assert list(issues["problem"]) == ["no baseline EDSS", "missing baseline EDSS"]
     assert issues["detail"].isna().all() and issues["patient_code"].isna().all()
+
+
+@pytest.mark.parametrize("status", ["LOST", "TRANSFERRED", "CONSENT_WITHDRAWN"])
+def test_a_follow_up_status_ends_the_overdue_reminder(status: str) -> None:
+    today = DAY0 + dt.timedelta(days=365 * 12)  # last seen 11 years ago
+    assert "overdue follow-up" in names(problems_of(today=today))
+    assert "overdue follow-up" not in names(problems_of(today=today, followup=(400, status)))
+
+
+def test_protocol_windows_after_the_follow_up_status_are_not_missing() -> None:
+    # lost on day 150: the 6-month (ends day 227) and 1-year windows are not chased; day 100 still is
+    found = names(problems_of(visits={}, followup=(150, "LOST")))
+    assert "missing day-100 visit" in found
+    assert "missing 6-month visit" not in found and "missing 1-year visit" not in found
+
+
+def test_key_field_problems_use_the_data_dictionary_labels() -> None:
+    [(problem, detail)] = problems_of(gd_lesions_baseline=None)
+    assert problem == "missing Gd-enhancing lesions at baseline"
+    assert detail == "Gd-enhancing lesions at baseline is empty on the first transplant record"
+    assert "gd_lesions_baseline" not in " ".join(PROBLEMS)

@@ -17,7 +17,42 @@ def test_defaults_are_those_of_endpoints_md() -> None:
         "mri_rebaseline_days": 180,
         "baseline_lookback_days": 365,
         "min_group_size": 5,
+        "unknown_death_trm_days": None,
+        "pfs_neda_censoring": "endpoints",
+        "sex_unknown_as_missing": True,
     }
+
+
+def test_defaults_are_not_a_sensitivity_analysis() -> None:
+    assert EndpointSettings().sensitivity_note() == ""
+    assert "sensitivity" not in EndpointSettings().describe()
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"unknown_death_trm_days": 100}, "unknown cause within 100 days"),
+        ({"pfs_neda_censoring": "last_assessment"}, "censored at the last assessment"),
+        ({"pfs_neda_censoring": "last_contact"}, "censored at last contact"),
+    ],
+)
+def test_a_sensitivity_setting_is_stamped_on_the_description(changes: dict, words: str) -> None:
+    settings = EndpointSettings(**changes)
+    assert words in settings.sensitivity_note()
+    assert "sensitivity analysis" in settings.describe()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("unknown_death_trm_days", -1, "between 0"),
+        ("pfs_neda_censoring", "sometimes", "must be one of"),
+        ("sex_unknown_as_missing", "yes", "true or false"),
+    ],
+)
+def test_invalid_sensitivity_settings_are_refused(field: str, value: object, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        EndpointSettings(**{field: value})
 
 
 def test_definitions_version_is_a_non_empty_string() -> None:

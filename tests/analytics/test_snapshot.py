@@ -22,7 +22,7 @@ def small_cohort() -> Cohort:
         .add("A1", centre="C1", visits={-10: 2.0, 100: 3.0, 300: 3.0}, relapses=(50,), mri=[(200, 1, 0)],
              adverse_events=(5,), last_contact_days=400)
         .add("A2", centre="C1", baseline_edss=None, death=(30, "TRANSPLANT_RELATED"))
-        .add("B1", centre="C2", second_transplant_days=500, onset_days=None)
+        .add("B1", centre="C2", second_transplant_days=500, onset_days=None, treatments=[("NATALIZUMAB", -900, -60)])
     )
 
 
@@ -37,7 +37,7 @@ def test_snapshot_holds_the_registry_rows_with_their_types(engine: Engine) -> No
     con = snap.cursor()
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SNAPSHOT_SCHEMA}
     assert counts == {"centres": 2, "patients": 3, "transplants": 4, "visits": 3, "relapses": 1,
-                      "mri_scans": 1, "adverse_events": 1, "deaths": 1}
+                      "mri_scans": 1, "adverse_events": 1, "deaths": 1, "treatments": 1}
     visits = con.execute("SELECT visit_date, edss FROM visits ORDER BY visit_date").fetchall()
     assert visits[0] == (DAY0 - dt.timedelta(days=10), 2.0)
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'patients'").fetchall())
@@ -181,3 +181,60 @@ def test_derived_results_kept_per_snapshot_are_bounded() -> None:
         snap.cached(("k", i), lambda i=i: i)
     assert snap.cached(("k", 39), lambda: -1) == 39  # recent: kept
     assert snap.cached(("k", 0), lambda: -1) == -1  # oldest: recomputed
+
+
+def test_arrow_reads_keep_the_schema_types_on_each_backend(engine: Engine) -> None:
+    """The ADBC read returns exactly SNAPSHOT_SCHEMA: dates as dates, booleans as booleans,
+    integers as int64, also for a column that is NULL in every row."""
+    from analytics import arrow_reader
+    from analytics.snapshot import read_tables
+
+    small_cohort().write(engine)
+    assert arrow_reader.supports(engine)
+    tables = read_tables(engine)
+    for name, schema in SNAPSHOT_SCHEMA.items():
+        assert tables[name].schema.equals(schema), name
+    [a1] = [r for r in tables["patients"].to_pylist() if r["patient_code"] == "A1"]
+    assert isinstance(a1["ms_onset_date"], dt.date) and isinstance(a1["birth_year"], int)
+    assert {type(v) for v in tables["transplants"].column("cd34_selection").to_pylist()} <= {bool, type(None)}
+    assert tables["visits"].column("visit_date").to_pylist()[0] == DAY0 - dt.timedelta(days=10)
+    assert tables["relapses"].column("steroids").type == "bool"
+
+
+def test_arrow_read_of_a_column_null_in_every_row_is_typed(sqlite_engine: Engine) -> None:
+    from analytics.snapshot import read_tables
+
+    Cohort().add("N1", centre="C1", visits={10: None, 20: None}).write(sqlite_engine)
+    visits = read_tables(sqlite_engine)["visits"]
+    assert visits.column("edss").type == "double" and visits.column("edss").null_count == 2
+
+
+def test_arrow_read_transaction_is_one_consistent_read_only_snapshot(engine: Engine) -> None:
+    """A write committed while the snapshot is being read is not seen by its later queries,
+    and the read neither blocks the writer nor can write itself."""
+    from sqlalchemy import select
+
+    from analytics import arrow_reader
+
+    small_cohort().write(engine)
+    count = select(models.Patient.id)
+    with arrow_reader.read_transaction(engine) as reader:
+        assert reader.fetch(count).num_rows == 3
+        Cohort().add("W1", centre="C7").write(engine)
+        assert reader.fetch(count).num_rows == 3
+    with arrow_reader.read_transaction(engine) as reader:
+        assert reader.fetch(count).num_rows == 4
+        with pytest.raises(Exception, match="(?i)read.only|readonly"):
+            reader.fetch(update(models.Visit).values(edss=9.5))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("role_scope", [("centre", "C1"), ("researcher", None)])
+def test_arrow_reads_keep_the_scope(engine: Engine, role_scope: tuple[str, str | None]) -> None:
+    role, centre = role_scope
+    small_cohort().write(engine)
+    snap = load_snapshot(engine, Actor("u", role, centre))
+    rows = snap.cursor().execute("SELECT patient_code FROM patients ORDER BY id").fetchall()
+    if role == "centre":
+        assert rows == [("A1",), ("A2",)]
+    else:
+        assert rows == [(None,), (None,), (None,)]

@@ -61,3 +61,22 @@ def test_format_estimate():
 @pytest.mark.parametrize("b,expected", [(0.0, 1.5), (1.0, 1.0), (5.5, 1.0), (6.0, 0.5)])
 def test_minimum_change_follows_endpoints_md(b, expected):
     assert analysis.minimum_change(b, 5.5) == expected
+
+
+def _os_frame(spec):
+    return pd.DataFrame({"os_days": pd.array([t for t, _ in spec], dtype="Int64"),
+                         "os_event": pd.array([e for _, e in spec], dtype="Int64")})
+
+
+def test_a_median_from_the_undrawn_tail_is_not_reported():
+    # 20 patients: 8 deaths early (curve at 60%), 8 censored, then the last 4 die late,
+    # where only 4 remain at risk: the curve stops at 60%.
+    spec = [(30 * (i + 1), 1) for i in range(8)] + [(400, 0)] * 8 + [(1000 + 100 * i, 1) for i in range(4)]
+    groups = analysis.survival_curves(_os_frame(spec), "os").groups
+    assert math.isnan(groups["median_days"].iloc[0])
+
+
+def test_a_median_inside_the_drawn_curve_is_reported():
+    spec = [(30 * (i + 1), 1) for i in range(15)] + [(900, 0)] * 5
+    groups = analysis.survival_curves(_os_frame(spec), "os").groups
+    assert groups["median_days"].iloc[0] == 300

@@ -21,7 +21,7 @@ import pytest
 from tests.dashboard.demo_registry import fill_with_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
-PAGES: tuple[str, ...] = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES: tuple[str, ...] = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 DEFAULT_PAGE = "overview"
 # What each page shows once its script has run: waiting for it (not only for the status
 # widget, which may not have appeared yet right after navigation) makes the check meaningful.
@@ -32,6 +32,7 @@ RENDERED = {
     "safety": PLOTLY,
     "quality": '[data-testid="stDataFrame"]',
     "timeline": PLOTLY,
+    "patient": '[data-testid="stSelectbox"]',
     "entry": '[data-testid="stForm"]',
     "export": '[data-testid="stDownloadButton"]',
 }

@@ -244,17 +244,28 @@ def _bar_values(fig) -> list:  # type: ignore[no-untyped-def]
     return values
 
 
+def _hidden_marks(fig) -> list:  # type: ignore[no-untyped-def]
+    return [v for t in fig.to_dict()["data"] if t.get("name") == "hidden cells" for v in t["text"]]
+
+
 def test_serious_ae_figure_for_aggregate_roles_draws_no_count_from_1_to_4():
     fig = serious_ae_figure(_serious_events(), title="t", caption="c", min_cell=5)
-    shown = [v for v in _bar_values(fig) if v is not None]
-    assert shown and not [v for v in shown if 1 <= v <= 4]
-    assert None in _bar_values(fig)  # the small cells (and their complements) are left out
+    shown = _bar_values(fig)
+    assert shown and not [v for v in shown if 1 <= v <= 4] and None not in shown
+    assert _hidden_marks(fig) and set(_hidden_marks(fig)) == {"<5"}, "a small cell is marked, not just left out"
+    assert any("hidden (counts below 5" in a["text"] for a in fig.to_dict()["layout"]["annotations"])
 
 
-def test_serious_ae_figure_for_aggregate_roles_draws_a_table_without_small_counts_in_full():
-    rows = [("INFECTION", 3, 20)] * 12 + [("INFECTION", 4, 20)] * 6 + [("OTHER", 3, 50)] * 7 + [("OTHER", 4, 50)] * 5
+def test_serious_ae_figure_for_aggregate_roles_pools_grades_and_windows_before_hiding():
+    rows = [("INFECTION", 3, 20)] * 12 + [("INFECTION", 4, 20)] * 3 + [("INFECTION", 5, 50)] * 4 + [("INFECTION", 3, 500)] * 8
     fig = serious_ae_figure(pd.DataFrame(rows, columns=["category", "grade", "days"]), title="t", caption="c", min_cell=5)
-    assert None not in _bar_values(fig) and {12, 6, 7, 5} <= set(_bar_values(fig))
+    d = fig.to_dict()
+    time_traces = [t for t in d["data"] if t["type"] == "bar" and t.get("orientation") != "h"]
+    assert [t["name"] for t in time_traces] == ["Grade 1–2", "Grade 3", "Grade 4–5"]
+    assert list(time_traces[0]["x"]) == ["Up to day 100", "Day 101–365", "After year 1"]
+    assert [list(t["y"]) for t in time_traces] == [[0, 0, 0], [10, 0, 10], [5, 0, 0]]  # 12→10, 8→10, 7→5
+    assert _hidden_marks(fig) == [], "coarsening left no cell to hide"
+    assert any("Coarsened" in a["text"] for a in d["layout"]["annotations"])
 
 
 def test_serious_ae_figure_for_centre_users_draws_every_count():
@@ -271,7 +282,9 @@ def test_km_risk_table_for_aggregate_roles_shows_small_counts_as_less_than_five(
     fig = km_figure(curves, risk, title="RFS", caption="c", hide_small_counts=True)
     texts = _risk_texts(fig)
     assert "<5" in texts and not [t for t in texts if t in {"1", "2", "3", "4"}]
-    assert "10" in texts and "0" in texts  # large counts and zeros stay
+    assert "10" in texts  # large counts stay (rounded to 5)
+    names = [t.get("name") for t in fig.to_dict()["data"]]
+    assert not [n for n in names if n and (n.endswith(" events") or n.endswith(" censored"))], "at risk only"
 
 
 def test_km_risk_table_for_centre_users_shows_exact_counts():
@@ -309,3 +322,21 @@ def test_time_ticks_are_whole_fractions_of_years_at_any_follow_up(max_days, step
     assert times[0] == 0 and times[-1] <= max_days
     assert times[1] == step_days
     assert len(times) <= 14
+
+
+def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0():
+    fig = patient_timeline_figure(
+        visits=pd.DataFrame({"day": [-30, 180], "edss": [3.0, 3.0]}),
+        relapses=pd.DataFrame({"day": []}),
+        mri=pd.DataFrame({"day": [], "new_t2": [], "gd_enhancing": [], "counts": []}),
+        adverse_events=pd.DataFrame({"day": [], "category": [], "grade": []}),
+        baseline_edss=3.0, delta=1.0, markers={}, title="t", caption="c",
+        treatments=pd.DataFrame({"drug": ["NATALIZUMAB", "RITUXIMAB", "OCRELIZUMAB"], "start": [-900, 0, 400],
+                                 "stop": [-60.0, 1.0, None], "stop_reason": ["AHSCT", None, None]}),
+    )
+    bars = [t for t in fig.to_dict()["data"] if t.get("y") is not None and list(t["y"]) == ["DMT", "DMT"]]
+    assert [b["customdata"][0][0] for b in bars] == ["NATALIZUMAB", "RITUXIMAB", "OCRELIZUMAB"]
+    assert [b["name"] for b in bars] == ["DMT before or at transplant", "DMT before or at transplant", "DMT after transplant"]
+    assert bars[0]["customdata"][0][2] == "day -60 (AHSCT)" and bars[2]["customdata"][0][2] == "ongoing"
+    assert bars[0]["x"][0] < 0 < bars[2]["x"][0] < bars[2]["x"][1]  # drawn on both sides of day 0, ongoing to the edge
+    assert [b["showlegend"] for b in bars] == [True, False, True]

@@ -33,7 +33,7 @@ ROLES = {
     "centre-osl": ("centre", "OSL"),
     "centre-tny": ("centre", "TNY"),
 }
-PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 WRITERS = {"admin", "centre-osl", "centre-tny"}
 CENTRE_CODES = [c[0] for c in CENTRES]
 PATIENT_CODE = re.compile(r"\b(" + "|".join(CENTRE_CODES) + r")-\d{3}\b")
@@ -127,15 +127,30 @@ def test_the_export_download_holds_only_the_users_scope(accounts_url: str, usern
     from dashboard import data
     from dashboard.context import Filters
 
+    from registry.access import AccessDenied
+    from registry.k_anonymity import OTHER_CENTRES
+
     role, centre = ROLES[username]
     actor = Actor(username, role, centre)
-    csv_bytes, parquet_bytes, meta = data.survival_export_files(
-        accounts_url, data.scope_key(actor), data.data_version(accounts_url),
-        data.settings_key(EndpointSettings()), Filters().key(), Filters().describe(),
-    )
+    args = (accounts_url, data.scope_key(actor), data.data_version(accounts_url),
+            data.settings_key(EndpointSettings()), Filters().key(), Filters().describe())
+    if role == "governance":  # aggregates only: no row-level download at all
+        with pytest.raises(AccessDenied):
+            data.survival_export_files(*args)
+        return
+    if centre == "TNY":  # three patients: k = 5 cannot be reached, and nothing is offered
+        from analytics.survival_export import ExportError
+
+        with pytest.raises(ExportError, match="fewer than k"):
+            data.survival_export_files(*args)
+        return
+    csv_bytes, parquet_bytes, meta = data.survival_export_files(*args)
     frame = pd.read_csv(io.BytesIO(csv_bytes))
     expected = {centre} if centre else set(CENTRE_CODES)
-    assert set(frame["centre_code"]) == expected
-    assert set(pd.read_parquet(io.BytesIO(parquet_bytes))["centre_code"]) == expected
+    # Centres may be pooled or blanked for k-anonymity, never replaced by another centre.
+    assert set(frame["centre_code"].dropna()) <= expected | {OTHER_CENTRES}
+    assert len(frame) == len(data.endpoints(accounts_url, data.scope_key(actor), data.data_version(accounts_url),
+                                            data.settings_key(EndpointSettings())))
+    assert set(pd.read_parquet(io.BytesIO(parquet_bytes))["centre_code"].dropna()) <= expected | {OTHER_CENTRES}
     assert meta["rows"] == len(frame)
     assert not PATIENT_CODE.search(csv_bytes.decode("utf-8"))

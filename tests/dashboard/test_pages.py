@@ -29,11 +29,11 @@ def names(spec: dict) -> list[str]:
 
 def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
-    (km,) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
+    (km, _profile) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
     assert km["layout"]["title"]["text"] == "Relapse-free survival"
     assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
     estimates = at.dataframe[0].value
-    assert list(estimates.columns) == ["group", "patients", "events", "median (months)", "1 y", "2 y", "3 y", "5 y"]
+    assert list(estimates.columns) == ["group", "patients", "events", "median (years)", "1 y", "2 y", "3 y", "5 y"]
     assert estimates.loc[0, "patients"] == "78"
     assert any("No Cox model" in i.value for i in at.info)
 
@@ -41,9 +41,22 @@ def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_regi
 def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_endpoint").set_value("neda").run()  # 68 events for 11 terms
-    (km, forest) = plotly_specs(at)
+    (km, _profile, forest) = plotly_specs(at)
     assert forest["layout"]["xaxis"]["type"] == "log"
     assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
+
+
+def test_outcomes_cox_model_shows_the_ph_test_and_can_cluster_by_centre(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "outcomes")
+    at.selectbox(key="o_endpoint").set_value("neda").run()
+    ph = next(d.value for d in at.dataframe if "chisq" in d.value.columns)
+    assert ph["term"].iloc[-1] == "Global" and ph["p"].between(0, 1).all()
+    plain = plotly_specs(at)[1]["data"][0]["error_x"]["array"]
+    at.toggle(key="o_cluster").set_value(True).run()
+    assert not at.exception
+    forest = plotly_specs(at)[1]
+    assert forest["data"][0]["error_x"]["array"] != plain
+    assert not any("Sex: U" in t for t in forest["data"][0]["y"])
 
 
 def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):
@@ -70,7 +83,7 @@ def test_outcomes_endpoint_choice_changes_the_curve(app_factory, small_registry_
     trm = plotly_specs(at)[0]
     assert trm["layout"]["title"]["text"] == "Transplant-related mortality"
     assert next(t for t in trm["data"] if t["name"] == "all")["y"][0] == 0.0
-    assert len(plotly_specs(at)) == 1  # no Cox model for a competing-risks endpoint
+    assert len(plotly_specs(at)) == 2  # the curve and the profile view; no Cox model for a competing-risks endpoint
 
 
 def test_outcomes_confirmation_setting_changes_pfs(app_factory, small_registry_url):
@@ -89,24 +102,71 @@ def test_safety_shows_trm_incidence_funnel_and_serious_aes(app_factory, small_re
     specs = plotly_specs(at)
     titles = [s["layout"]["title"]["text"] for s in specs]
     assert titles[0] == "Transplant-related mortality"
-    assert titles[1].endswith("by centre")
-    assert titles[2].startswith("Serious adverse events")
-    funnel = specs[1]
+    assert titles[1].startswith("Deaths after transplant")
+    assert titles[2].startswith("Transplant-related mortality by")
+    assert titles[3].endswith("observed against expected, by centre")
+    assert titles[4].startswith("Serious adverse events")
+    funnel = specs[3]
     assert next(t for t in funnel["data"] if t["name"] == "Centres")["text"] == ["OSL", "SHF", "UPP"]
-    by_centre = at.dataframe[0].value.set_index("Centre")
-    assert by_centre.loc["TNY", "Patients"] == "<5" and by_centre.loc["OSL", "Patients"] == "30"
-    at.radio(key="sf_metric").set_value("TRM within 1 year").run()
+    assert funnel["layout"]["xaxis"]["title"]["text"] == "Expected number of events"
+    by_centre = benchmark_frame(at)
+    assert by_centre.loc["TNY", "Signal"] == "not tested" and by_centre.loc["OSL", "Patients"] == "30"
+    at.radio(key="sf_metric").set_value("Transplant-related mortality by 1 year").run()
     assert not at.exception
-    assert plotly_specs(at)[1]["layout"]["title"]["text"] == "TRM within 1 year by centre"
+    assert plotly_specs(at)[3]["layout"]["title"]["text"].startswith("Transplant-related mortality by 1 year")
+
+
+def benchmark_frame(at):  # type: ignore[no-untyped-def]
+    return next(d.value for d in at.dataframe if "Signal" in d.value.columns).set_index("Centre")
+
+
+def test_safety_benchmark_is_the_same_as_msreg_benchmark(app_factory, small_registry_url):
+    from analytics.benchmarking import benchmark
+    from analytics.endpoints import derive_endpoints
+    from analytics.snapshot import load_snapshot
+    from registry.access import cli_actor
+    from registry.db import make_engine
+
+    engine = make_engine(small_registry_url, read_only=True)
+    expected = benchmark(derive_endpoints(load_snapshot(engine, cli_actor())), "early_mortality").table.set_index("centre_code")
+    engine.dispose()
+    shown = benchmark_frame(open_page(app_factory(small_registry_url), "safety"))
+    for centre in ("OSL", "SHF", "UPP"):
+        assert shown.loc[centre, "Expected"] == f"{expected.loc[centre, 'expected']:.1f}"
+        assert shown.loc[centre, "Signal"] == ("yes" if expected.loc[centre, "signal"] else "no")
+
+
+def test_safety_explains_each_centres_result_in_one_sentence(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    sentences = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert {s[2:5] for s in sentences} >= {"OSL", "SHF", "UPP", "TNY"}
+    assert all(("not proof" in s) or ("does not show" in s) or ("too few" in s) for s in sentences)
+
+
+def test_safety_compares_trm_between_groups_with_grays_test(app_factory, small_registry_url):
+    at = open_page(app_factory(small_registry_url), "safety")
+    at.selectbox(key="sf_trm_by").set_value("Sex").run()
+    assert not at.exception
+    tests = next(d.value for d in at.dataframe if "test" in d.value.columns)
+    assert tests["test"].tolist() == ["gray", "cause-specific log-rank"]
 
 
 def test_safety_hides_small_death_counts_from_governance(app_factory, small_registry_url):
-    admin = open_page(app_factory(small_registry_url), "safety").dataframe[0].value.set_index("Centre")
-    gov = open_page(app_factory(small_registry_url, role="governance"), "safety").dataframe[0].value.set_index("Centre")
-    small = [c for c in admin.index if admin.loc[c, "Early deaths ≤100 d"] in {"1", "2", "3", "4"}]
+    admin = benchmark_frame(open_page(app_factory(small_registry_url), "safety"))
+    gov_at = open_page(app_factory(small_registry_url, role="governance"), "safety")
+    gov = benchmark_frame(gov_at)
+    small = [c for c in admin.index if admin.loc[c, "Events"] in {"1", "2", "3", "4"}]
     assert small, "the test cohort should have a centre with 1-4 early deaths"
-    assert all(gov.loc[c, "Early deaths ≤100 d"] == "<5" for c in small)
-    assert all(gov.loc[c, "Early mortality"] == "—" for c in small)
+    for c in small:
+        assert gov.loc[c, "Events"] == "<5"
+        assert gov.loc[c, "O/E (95% CI)"] == "—" and gov.loc[c, "p (one-sided)"] == "—"
+        assert gov.loc[c, "Estimate (95% CI)"] == "—"
+    funnel = next(s for s in plotly_specs(gov_at) if s["layout"]["title"]["text"].endswith("by centre"))
+    drawn = next((t["text"] for t in funnel["data"] if t["name"] == "Centres"), [])
+    assert not set(small) & set(drawn)
+    sentences = {m.value[2:].split(":")[0]: m.value for m in gov_at.markdown if m.value.startswith("- ")}
+    for c in small:
+        assert f"{c}: <5 " in sentences[c] and "O/E" not in sentences[c] and "p =" not in sentences[c]
 
 
 def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
@@ -114,15 +174,18 @@ def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_reg
     assert at.title[0].value == "Data quality"
     assert set(at.dataframe[0].value["centre_code"]) == {"OSL", "SHF", "UPP", "TNY"}
     issues = at.dataframe[1].value
-    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail"]
+    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail", "open"]  # open: the patient page
     assert "no baseline EDSS" in set(issues["problem"])  # the cohort has patients without one
     at.multiselect(key="q_problems").set_value(["no baseline EDSS"]).run()
     assert set(at.dataframe[1].value["problem"]) == {"no baseline EDSS"}
 
 
-def test_quality_page_hides_patient_codes_from_researchers(app_factory, small_registry_url):
+def test_quality_page_gives_researchers_counts_per_centre_and_problem_not_records(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url, role="researcher"), "quality")
-    assert list(at.dataframe[1].value.columns) == ["centre_code", "problem"]  # details quote dates
+    table = at.dataframe[1].value
+    assert "patient_code" not in table.columns and "detail" not in table.columns  # details quote dates
+    assert "no baseline EDSS" in set(table.columns)  # problems as columns, centres as rows: counts only
+    assert set(table.to_numpy().ravel()) <= {"0", "<5"} | {str(5 * i) for i in range(1, 100)}
 
 
 def test_timeline_uses_patient_codes_for_admin(app_factory, small_registry_url):
@@ -136,13 +199,11 @@ def test_timeline_uses_patient_codes_for_admin(app_factory, small_registry_url):
     assert plotly_specs(at)[0]["layout"]["title"]["text"] != first
 
 
-def test_timeline_shows_study_ids_not_patient_codes_to_governance(app_factory, small_registry_url):
-    at = open_page(app_factory(small_registry_url, role="governance"), "timeline")
-    choice = at.selectbox(key="t_patient")
-    assert all(not str(o).startswith(("OSL-", "SHF-", "UPP-", "TNY-")) for o in choice.options)
-    (fig,) = plotly_specs(at)
-    assert fig["layout"]["title"]["text"].startswith("Study ID ")
-    assert "OSL-" not in json.dumps(fig)
+@pytest.mark.parametrize("role", ["governance", "researcher"])
+def test_timeline_is_not_shown_to_aggregate_roles(app_factory, small_registry_url, role):
+    at = open_page(app_factory(small_registry_url, role=role), "timeline")
+    assert plotly_specs(at) == [] and not at.selectbox
+    assert any("aggregates only" in i.value for i in at.info)
 
 
 def test_export_offers_csv_parquet_and_settings_json_without_identifiers(app_factory, small_registry_url):
@@ -170,7 +231,7 @@ def test_entry_new_visit_errors_at_the_field_then_saves_and_resets(app_factory, 
     assert errors == ["required value is missing"]
     assert at.text_input(key="new_visits_patient_code").value == "OSL-999"  # kept for fixing
 
-    at.date_input(key="new_visits_visit_date").set_value(day0 + dt.timedelta(days=10))
+    at.text_input(key="new_visits_visit_date").set_value((day0 + dt.timedelta(days=10)).isoformat())
     at.button[0].click().run()  # the patient does not exist
     errors = [e.value for e in at.error if "Login is switched off" not in e.value]
     assert len(errors) == 1 and "OSL-999" in errors[0]
@@ -190,10 +251,10 @@ def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_fact
     at = open_page(app_factory(small_registry_url), "entry")
     assert [t.label for t in at.tabs] == ["New record", "Correct a record", "Upload bundle"]
     bad = b"centre_code,patient_code,visit_date,edss\nOSL,OSL-001,2020-01-01,0.5\nOSL,NOBODY,2020-01-01,2.0\n"
-    at.file_uploader(key="upload_files").set_value(("visits.csv", bad, "text/csv")).run()
-    at.button(key="upload_go").click().run()
+    at.file_uploader(key="upload_file_0").set_value(("visits.csv", bad, "text/csv")).run()
     assert not at.exception
-    assert any("rejected: 2 error(s)" in e.value for e in at.error)
+    assert any("cannot be imported: 2 error(s)" in e.value for e in at.error)  # found by the preview
+    assert [b.label for b in at.get("download_button")] == ["Download the errors (CSV)"]
     errors = at.dataframe[0].value
     assert list(errors.columns) == ["file", "line", "column", "value", "message"]
     assert list(errors["line"]) == [2, 3] and list(errors["column"]) == ["edss", "patient_code"]
@@ -201,14 +262,26 @@ def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_fact
 
 def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_factory, sqlite_url):
     at = open_page(app_factory(sqlite_url), "entry")
-    files = [("centres.csv", b"centre_code,name,country\nAAA,Alpha,NO\n", "text/csv"),
-             ("patients.csv", b"centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n", "text/csv")]
-    at.file_uploader(key="upload_files").set_value(files).run()
+    at.file_uploader(key="upload_file_0").set_value(("bundle.zip", _zip({
+        "centres.csv": "centre_code,name,country\nAAA,Alpha,NO\n",
+        "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n"}), "application/zip")).run()
+    assert not at.exception
+    preview = at.dataframe[0].value  # before anything is written
+    assert list(preview["file"]) == ["centres.csv", "patients.csv"] and list(preview["new records"]) == [1, 1]
     at.button(key="upload_go").click().run()
     assert not at.exception
-    assert any("Bundle imported" in s.value for s in at.success)
-    summary = at.dataframe[0].value
-    assert list(summary["inserted"]) == [1, 1]
+    assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 1 new, 0 updated." in s.value for s in at.success)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize("role", ["governance", "researcher"])
@@ -245,7 +318,7 @@ def test_entry_correction_needs_a_reason_then_updates_with_an_audit_row(app_fact
         assert str(new) in entry.new_values
 
 
-PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "entry", "export")
+PAGES = ("overview", "outcomes", "safety", "quality", "timeline", "patient", "entry", "export")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -306,3 +379,22 @@ def test_figures_show_governance_no_count_from_1_to_4(app_factory, small_registr
     assert {"1", "2", "3", "4"} & set(admin), "the test cohort should have small counts for the admin"
     gov = _figure_counts(open_page(app_factory(small_registry_url, role="governance"), page))
     assert gov and not {"1", "2", "3", "4"} & set(gov)
+
+
+def test_a_large_upload_imports_beside_the_session_and_reports_when_done(app_factory, sqlite_url, monkeypatch):
+    from dashboard import import_job
+
+    monkeypatch.setattr(import_job, "BACKGROUND_ROWS", 0)  # every bundle counts as large here
+    at = open_page(app_factory(sqlite_url), "entry")
+    at.file_uploader(key="upload_file_0").set_value(("bundle.zip", _zip({
+        "centres.csv": "centre_code,name,country\nAAA,Alpha,NO\n",
+        "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\nAAA,P2,M,1970\n"}), "application/zip")).run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["_upload_job"]
+    job.wait(30)
+    assert job.finished and job.error is None and (job.done, job.total) == (3, 3)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 2 new, 0 updated." in s.value for s in at.success)
+    assert "_upload_job" not in at.session_state

@@ -42,6 +42,9 @@ def make_bundle(n_patients: int, *, seed: int = 1, centres: int = 3, prefix: str
                 "ms_onset_date": onset.isoformat(),
                 "ms_diagnosis_date": diagnosis.isoformat(),
                 "last_contact_date": last.isoformat(),
+                "followup_status": "",
+                "followup_status_date": "",
+                "followup_status_reason": "",
             }
         )
         rows["transplants"].append(

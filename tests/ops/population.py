@@ -17,7 +17,7 @@ from registry import audit, codes
 from registry.access import Actor
 from registry.audit import Change
 from registry.db import session_scope
-from registry.models import AdverseEvent, Centre, Death, MriScan, Patient, Relapse, Transplant, User, Visit
+from registry.models import AdverseEvent, Centre, Death, MriScan, Patient, Relapse, Transplant, Treatment, User, Visit
 
 ADMIN = Actor(username="ops-test", role="admin")
 
@@ -62,12 +62,23 @@ def populate(engine: Engine, *, n_patients: int = 12, seed: int = 7, prefix: str
                     relapses_12m=rng.randint(0, 3),
                     conditioning=rng.choice(codes.CONDITIONING),
                     cd34_selection=rng.random() < 0.3,
+                    neutrophil_engraftment_date=tx_date + dt.timedelta(days=rng.randint(8, 14)),
+                    platelet_engraftment_date=tx_date + dt.timedelta(days=rng.randint(9, 20)) if i % 3 else None,
+                    hospital_days=rng.randint(14, 40),
+                    atg_given=rng.random() < 0.8,
+                    cd34_dose=round(rng.uniform(2.0, 9.0), 2),
                 )
             )
+            s.add(Treatment(patient=p, drug=rng.choice(codes.DMT_DRUG), start_date=onset + dt.timedelta(days=200),
+                            stop_date=tx_date - dt.timedelta(days=90), stop_reason="INEFFICACY"))
+            if i % 4 == 0:
+                s.add(Treatment(patient=p, drug="OCRELIZUMAB", start_date=tx_date + dt.timedelta(days=700)))
             for k in range(1, 5):
                 s.add(Visit(patient=p, visit_date=tx_date + dt.timedelta(days=180 * k), edss=rng.choice(codes.EDSS_STEPS)))
             s.add(Relapse(patient=p, onset_date=tx_date + dt.timedelta(days=400), severity="MILD", steroids=True))
-            s.add(MriScan(patient=p, scan_date=tx_date + dt.timedelta(days=365), new_t2=rng.randint(0, 2), gd_enhancing=0))
+            s.add(MriScan(patient=p, scan_date=tx_date + dt.timedelta(days=365), new_t2=rng.randint(0, 2), gd_enhancing=0,
+                         t2_lesions_total=rng.randint(5, 60), spinal_cord_involvement=rng.random() < 0.4,
+                         brainstem_involvement=None if i % 2 else False))
             s.add(
                 AdverseEvent(
                     patient=p,

@@ -31,10 +31,12 @@ def _pg_client_tools(request: pytest.FixtureRequest) -> None:
 
 
 def _checksums(url: str) -> dict[str, str]:
+    """Every table's checksum but the access log's: a backup and a restore are themselves
+    recorded there (tests/ops/test_backup_trail.py), so it grows by design."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return bk.table_checksums(conn)
+            return {t: c for t, c in bk.table_checksums(conn).items() if t != "access_log"}
     finally:
         engine.dispose()
 
@@ -153,7 +155,7 @@ def test_sqlite_backup_is_a_consistent_snapshot_while_a_writer_holds_a_transacti
         writer.execute("ROLLBACK")
         writer.close()
     assert result.manifest.row_counts["centres"] == 3
-    assert result.manifest.checksums == _checksums(source)
+    assert {t: c for t, c in result.manifest.checksums.items() if t != "access_log"} == _checksums(source)
 
 
 def test_the_backup_file_is_self_describing(databases, backend, tmp_path) -> None:
@@ -162,7 +164,7 @@ def test_the_backup_file_is_self_describing(databases, backend, tmp_path) -> Non
     manifest = bk.read_manifest(path)
     assert manifest.backend == backend
     assert manifest.revision is not None
-    assert manifest.checksums == _checksums(source)
+    assert {t: c for t, c in manifest.checksums.items() if t != "access_log"} == _checksums(source)
     assert not list(tmp_path.glob("*.partial")), "no temporary file is left behind"
 
 

@@ -7,7 +7,9 @@ child row plus audit rows, walked down to R:
 
     downgrade one step -> upgrade back to R
 
-must give identical per-table checksums (all rows, ordered by id), the same schema (tables,
+must give identical per-table checksums (all rows, ordered by id) of what the lower revision
+can hold (the tables and columns that exist at R's predecessor: rows of a table or values of a
+column that R creates cannot survive R's own downgrade), the same schema (tables,
 columns, foreign keys, unique constraints, indexes, triggers), no foreign-key violation (SQLite
 `PRAGMA foreign_key_check`; PostgreSQL: every FK constraint present and VALIDATED), and, at
 head, ids that keep counting (a recreated table must not reset its sequence).
@@ -110,10 +112,12 @@ def test_downgrade_and_upgrade_again_keeps_every_row(databases, backend: str, re
     assert problems == []
     assert before_rows.keys() >= {"patients", "visits", "audit_log"}
 
+    before_values, before_columns = _rows(url), _columns(url)
     migrate.downgrade(url, down or "base")
     assert migrate.current_revision(url) == down
     _, _, problems = _state(url)
     assert problems == [], f"downgrade {revision} -> {down} left foreign-key violations"
+    kept = _columns(url)  # what the lower revision can hold
 
     migrate.upgrade(url, revision)
     assert migrate.current_revision(url) == revision
@@ -129,8 +133,41 @@ def test_downgrade_and_upgrade_again_keeps_every_row(databases, backend: str, re
         engine.dispose()
         return
 
-    changed = sorted(t for t in before_rows if before_rows[t] != after_rows.get(t))
+    after_values = _rows(url)
+    changed = sorted(
+        t for t, cols in kept.items()
+        if [{c: r[c] for c in cols} for r in before_values[t]] != [{c: r[c] for c in cols} for r in after_values[t]]
+    )
     assert not changed, f"downgrade {revision} -> {down} -> {revision} changed the rows of {changed}"
+    untouched = sorted(t for t in before_rows if kept.get(t) == before_columns.get(t) and before_rows[t] != after_rows.get(t))
+    assert not untouched, f"tables {untouched}, which {revision} does not alter, changed (checksums)"
+
+
+def _rows(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table as column -> value, ordered by primary key."""
+    from sqlalchemy import MetaData, select
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            meta = MetaData()
+            meta.reflect(bind=conn)
+            return {
+                name: [dict(r._mapping) for r in conn.execute(select(t).order_by(*(list(t.primary_key.columns) or list(t.columns))))]
+                for name, t in meta.tables.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def _columns(url: str) -> dict[str, list[str]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            return {t: [c["name"] for c in insp.get_columns(t)] for t in insp.get_table_names()}
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.slow

@@ -106,7 +106,10 @@ def test_export_formats_cells_as_import_expects(sqlite_engine: Engine, tmp_path:
 def test_export_writes_every_file_even_for_an_empty_registry(sqlite_engine: Engine, tmp_path: Path) -> None:
     counts = export_bundle(sqlite_engine, tmp_path / "e")
     assert counts == {e: 0 for e in ENTITIES}
-    assert (tmp_path / "e" / "mri.csv").read_text() == "centre_code,patient_code,scan_date,new_t2,gd_enhancing\n"
+    assert (tmp_path / "e" / "mri.csv").read_text() == (
+        "centre_code,patient_code,scan_date,new_t2,gd_enhancing,t2_lesions_total,spinal_cord_involvement,brainstem_involvement\n"
+    )
+    assert (tmp_path / "e" / "treatments.csv").read_text() == "centre_code,patient_code,drug,start_date,stop_date,stop_reason\n"
 
 
 @pytest.mark.parametrize("top_folder", ["", "bundle-2026/"], ids=["flat", "in-one-top-folder"])

@@ -26,7 +26,7 @@ from registry.demo import DEFAULT_SEED, generate_cohort
 from registry.demo.frames import bundle_frames
 
 TODAY = dt.date(2026, 11, 24)
-ENTITIES = ("centres", "patients", "transplants", "visits", "relapses", "mri", "adverse_events", "deaths")
+ENTITIES = ("centres", "patients", "transplants", "visits", "relapses", "mri", "adverse_events", "deaths", "treatments")
 
 Bundle = dict[str, list[dict[str, str]]]
 PatientKey = tuple[str, str]
@@ -93,7 +93,7 @@ def test_different_seed_gives_different_rows() -> None:
     assert generate_cohort(200, seed=7, today=TODAY)["visits"] != generate_cohort(200, seed=8, today=TODAY)["visits"]
 
 
-def test_all_eight_bundle_files_with_string_values(cohort: Bundle) -> None:
+def test_all_nine_bundle_files_with_string_values(cohort: Bundle) -> None:
     assert tuple(cohort) == ENTITIES
     for entity, rows in cohort.items():
         assert rows, entity

@@ -94,10 +94,10 @@ def test_downgrade_removes_the_triggers_and_upgrade_restores_them(databases, bac
     from registry.db import make_engine
 
     url = databases.new(backend)
-    migrate.downgrade(url, "0001")
     engine = make_engine(url)
     try:
-        _three_rows(engine)
+        _three_rows(engine)  # written at head: the code writes the newest schema's columns
+        migrate.downgrade(url, "0001")
         with engine.begin() as conn:
             conn.execute(text("UPDATE audit_log SET reason = 'x' WHERE id = 1"))
         migrate.upgrade(url)

@@ -3,6 +3,11 @@
 The property tests check suppression against an independent oracle: for every hidden cell, a
 linear programme finds the smallest and largest value it could take given everything shown
 (cells and totals, all counts >= 0). A hidden cell is recoverable exactly when the two meet.
+
+`pinned_released_cells` is the same oracle for what the release layer (`Release`) actually
+shows: each released value stands for an interval ("<5" for 1..4, "0" for 0, a rounded 45 for
+43..47), and the table's totals tie the cells together. The browser-payload test
+(tests/dashboard/test_released_payload.py) runs it on every released table with totals.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from registry.disclosure import MIN_CELL, csv_safe, csv_safe_frame, suppress_counts, suppression_mask
+from registry.disclosure import (
+    MIN_CELL,
+    DisclosurePolicy,
+    csv_safe,
+    csv_safe_frame,
+    release_for,
+    suppress_counts,
+    suppression_mask,
+)
 
 
 def _full_table(counts: pd.DataFrame) -> np.ndarray:
@@ -184,3 +197,117 @@ def test_csv_safe_frame_escapes_text_cells_and_headers_only() -> None:
     assert out["'=h"].tolist() == ["'=1+1", "ok"]
     assert out["n"].tolist() == [-1, 2]
     assert frame["=h"].tolist() == ["=1+1", "ok"], "the input is not changed"
+
+
+_CELLS = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True),
+                   st.text(alphabet="=+-@\t\r'ab1 ", max_size=4))
+
+
+@given(st.lists(st.tuples(_CELLS, st.text(alphabet="=+-@\tab", max_size=3)), max_size=12))
+def test_csv_safe_frame_equals_csv_safe_of_every_cell(rows: list[tuple[object, str]]) -> None:
+    """The column-wise escaping gives exactly the per-cell rule, on mixed object columns too."""
+    frame = pd.DataFrame({"mixed": pd.Series([a for a, _ in rows], dtype=object),
+                          "text": pd.Series([b for _, b in rows], dtype=object)})
+    out = csv_safe_frame(frame)
+    def normal(v: object) -> object:  # a missing cell is missing, whether None or NaN
+        return None if v is None or v != v else v
+
+    for column in ("mixed", "text"):
+        got, want = out[column].tolist(), [csv_safe(v) for v in frame[column]]
+        assert [normal(v) for v in got] == [normal(v) for v in want]
+        assert [type(v) for v in got if normal(v) is not None] == [type(v) for v in want if normal(v) is not None]
+
+
+def _interval(text: str, k: int, base: int) -> tuple[float, float]:
+    text = str(text).replace(",", "")
+    if text == f"<{k}":
+        return 1.0, float(k - 1)
+    value = int(text)
+    if value == 0 or base <= 1:
+        return float(value), float(value)
+    return float(max(k, value - base // 2)), float(value + base // 2)
+
+
+def pinned_released_cells(table: pd.DataFrame, *, k: int = MIN_CELL, base: int = MIN_CELL) -> list[tuple[object, object, float, float]]:
+    """Hidden cells ("<k") of a released table whose last row and column (named "total",
+    any case) are totals, that the other released values pin to one number."""
+    values = table.to_numpy(dtype=object)
+    rows = [str(i).lower() for i in table.index]
+    cols = [str(c).lower() for c in table.columns]
+    ti, tj = rows.index("total"), cols.index("total")
+    n_rows, n_cols = values.shape
+    var = {(i, j): i * n_cols + j for i in range(n_rows) for j in range(n_cols)}
+    bounds = [_interval(values[i, j], k, base) for i in range(n_rows) for j in range(n_cols)]
+    a_eq, b_eq = [], []
+    for i in range(n_rows):
+        row = np.zeros(len(var))
+        for j in range(n_cols):
+            row[var[(i, j)]] = -1.0 if j == tj else 1.0
+        a_eq.append(row)
+        b_eq.append(0.0)
+    for j in range(n_cols):
+        col = np.zeros(len(var))
+        for i in range(n_rows):
+            col[var[(i, j)]] = -1.0 if i == ti else 1.0
+        a_eq.append(col)
+        b_eq.append(0.0)
+    found = []
+    for (i, j), v in var.items():
+        if str(values[i, j]) != f"<{k}":
+            continue
+        c = np.zeros(len(var))
+        c[v] = 1.0
+        low = linprog(c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=bounds, method="highs")
+        high = linprog(-c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=bounds, method="highs")
+        assert low.status == 0 and high.status == 0, "the released table is inconsistent with its totals"
+        if -high.fun - low.fun < 0.5:
+            found.append((table.index[i], table.columns[j], low.fun, -high.fun))
+    return found
+
+
+def _released_table(counts: pd.DataFrame, role: str = "governance") -> pd.DataFrame:
+    release = release_for(role)
+    full = counts.copy()
+    full.loc["total"] = full.sum()
+    full["total"] = full.sum(axis=1)
+    return full.apply(lambda col: [release.text(v) for v in col])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(count_tables)
+def test_released_tables_show_no_small_count_and_pin_no_hidden_cell(rows: list[list[int]]) -> None:
+    counts = pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))], columns=[f"c{j}" for j in range(len(rows[0]))])
+    shown = _released_table(counts)
+    assert not [v for v in shown.to_numpy().ravel() if v in {"1", "2", "3", "4"}]
+    assert pinned_released_cells(shown) == []
+
+
+def test_the_interval_oracle_pins_a_small_cell_shown_with_exact_totals() -> None:
+    """Guard: exact margins beside "<5" give the cell away, and the oracle says so."""
+    shown = pd.DataFrame([["<5", "10", "13"], ["7", "8", "15"], ["10", "18", "28"]],
+                         index=["A", "B", "total"], columns=["x", "y", "total"])
+    assert pinned_released_cells(shown, base=1) == [("A", "x", 3.0, 3.0)]
+
+
+@pytest.mark.parametrize(
+    ("n", "governance", "admin"),
+    [(0, "0", "0"), (1, "<5", "1"), (4, "<5", "4"), (5, "5", "5"), (7, "5", "7"), (8, "10", "8"), (47, "45", "47"),
+     (1234, "1,235", "1,234")],
+)
+def test_release_of_one_count(n: int, governance: str, admin: str) -> None:
+    assert release_for("governance").text(n) == release_for("researcher").text(n) == governance
+    assert release_for("admin").text(n) == release_for("centre").text(n) == admin
+
+
+@pytest.mark.parametrize(("events", "n", "shown"), [(1, 45, "—"), (0, 45, "0.0%"), (9, 45, "20.0%"), (43, 45, "—"), (5, 0, "—")])
+def test_a_rate_resting_on_1_to_4_events_or_survivors_is_not_shown(events: int, n: int, shown: str) -> None:
+    assert release_for("governance").proportion(events, n) == shown
+    assert release_for("admin").proportion(1, 45) == "2.2%"
+
+
+def test_policy_binds_governance_and_researchers_and_refuses_k_below_2() -> None:
+    policy = DisclosurePolicy()
+    assert policy.k == 5 and policy.binds("governance") and policy.binds("researcher")
+    assert not policy.binds("centre") and not policy.binds("admin")
+    with pytest.raises(ValueError, match="at least 2"):
+        DisclosurePolicy(k=1)

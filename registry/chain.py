@@ -1,0 +1,431 @@
+"""HMAC-chained, append-only tables (`audit_log`, `access_log`): appending and verifying.
+
+Each row's `row_hash` is HMAC-SHA-256, under the key its `key_id` names (registry.anchor),
+over the previous row's hash, the key id, the row's position in the chain (`seq`) and its
+content. Without the key nobody can compute a valid row, so forging, rewriting or reordering
+rows is found; the witness (signed chain heads outside the database, written after every
+commit) finds rows deleted from the end, an emptied table and an older copy put back.
+
+Rows from before migration 0004 have no key (`key_id` NULL) and keep their plain SHA-256 link
+(`registry.audit.row_hash`); they are accepted only *before* the first keyed row.
+
+Appends are serialised per chain (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already
+serialises writers). Always take the audit chain before the access chain in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.orm import Session
+
+from registry import anchor
+from registry.anchor import AnchorError, Head, KeyMissing, KeyRing
+from registry.models import AccessEvent, AuditEntry
+
+GENESIS_HASH = "0" * 64
+MAX_LISTED_PROBLEMS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec:
+    name: str
+    model: Any
+    content: tuple[str, ...]  # hashed columns after occurred_at, in order
+    lock_key: int
+
+    @property
+    def table(self) -> Any:
+        return self.model.__table__
+
+
+AUDIT = ChainSpec(
+    "audit",
+    AuditEntry,
+    ("actor", "role", "centre_code", "door", "os_account", "action", "entity", "entity_key", "old_values", "new_values", "reason"),
+    7_412_019,
+)
+ACCESS = ChainSpec(
+    "access",
+    AccessEvent,
+    ("actor", "role", "centre_code", "door", "os_account", "client", "event", "details"),
+    7_412_020,
+)
+CHAINS = (AUDIT, ACCESS)
+
+
+def link_message(spec: ChainSpec, prev_hash: str, key_id: str, seq: int, row: Mapping[str, Any]) -> str:
+    occurred = row["occurred_at"]
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=dt.UTC)
+    parts = [prev_hash, key_id, str(seq), occurred.astimezone(dt.UTC).isoformat()]
+    parts += [row[c] or "" for c in spec.content]
+    return "\x1f".join(parts)
+
+
+def link(spec: ChainSpec, secret: bytes, prev_hash: str, key_id: str, seq: int, row: Mapping[str, Any]) -> str:
+    return anchor.mac(secret, link_message(spec, prev_hash, key_id, seq, row))
+
+
+def url_of(bind: Any) -> str:
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Appending.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LastRow:
+    id: int
+    hash: str
+    seq: int | None
+    key_id: str | None
+
+
+def _last_row(session: Session, spec: ChainSpec) -> LastRow | None:
+    t = spec.table
+    r = session.execute(select(t.c.id, t.c.row_hash, t.c.seq, t.c.key_id).order_by(t.c.id.desc()).limit(1)).first()
+    return None if r is None else LastRow(r.id, r.row_hash, r.seq, r.key_id)
+
+
+def _any_keyed_row(session: Session) -> str | None:
+    for spec in CHAINS:
+        t = spec.table
+        key = session.execute(select(t.c.key_id).where(t.c.key_id.is_not(None)).order_by(t.c.id.desc()).limit(1)).scalar()
+        if key:
+            return key
+    return None
+
+
+def ring_for_append(session: Session, last: LastRow | None) -> KeyRing:
+    """The key ring to sign with; created on the registry's first signed write.
+
+    :raises KeyMissing: signed rows exist but the key file is gone (never silently re-keyed).
+    :raises AnchorError: the key file lacks the key of the newest row (a wrong key file).
+    """
+    url = url_of(session.get_bind())
+    path = anchor.key_path_for(url)
+    ring = anchor.cached_ring(path)
+    if ring is None:
+        used = (last.key_id if last else None) or _any_keyed_row(session)
+        if used:
+            raise KeyMissing(
+                f"audit key file {path} is missing, but the audit trail is signed with key {used}: "
+                f"restore the key file from your key backup (see README, 'Audit trail'), or set "
+                f"{anchor.KEY_DIR_ENV} to the folder that holds it. Nothing was written."
+            )
+        ring = anchor.create_ring(path)
+    elif last is not None and last.key_id is not None and ring.get(last.key_id) is None:
+        raise AnchorError(
+            f"audit key file {path} does not hold key {last.key_id}, which signed the newest {AUDIT.name if last else ''} "
+            f"row: it is the wrong key file (another registry's, or replaced). Restore the right one from your key "
+            f"backup. Nothing was written."
+        )
+    return ring
+
+
+def head_of(session: Session, spec: ChainSpec) -> Head:
+    """The chain's newest row as a Head (id 0, 0 rows, the genesis hash when empty)."""
+    last = _last_row(session, spec)
+    if last is None:
+        return Head(spec.name, 0, 0, GENESIS_HASH)
+    rows = last.seq if last.seq is not None else int(session.execute(select(func.count()).select_from(spec.table)).scalar_one())
+    return Head(spec.name, last.id, rows, last.hash)
+
+
+def lock(session: Session, spec: ChainSpec) -> None:
+    """Serialise appends to one chain until the transaction ends."""
+    _lock(session, spec)
+
+
+def _lock(session: Session, spec: ChainSpec) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": spec.lock_key})
+
+
+def _position_after(session: Session, spec: ChainSpec, last: LastRow | None) -> int:
+    if last is None:
+        return 0
+    if last.seq is not None:
+        return last.seq
+    t = spec.table  # the first signed row after unsigned ones: count them once
+    return int(session.execute(select(func.count()).select_from(t)).scalar_one())
+
+
+def append(session: Session, spec: ChainSpec, rows: Iterable[dict[str, Any]], now: dt.datetime) -> int:
+    """Lock the chain, link the rows to its head, INSERT them; the witness line follows the commit.
+
+    Each row needs `occurred_at` (== `now`) and the spec's content columns.
+    """
+    _lock(session, spec)
+    last = _last_row(session, spec)
+    ring = ring_for_append(session, last)
+    key = ring.current
+    prev = last.hash if last else GENESIS_HASH
+    seq = _position_after(session, spec, last)
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        seq += 1
+        row["key_id"] = key.key_id
+        row["seq"] = seq
+        row["prev_hash"] = prev
+        row["row_hash"] = prev = link(spec, key.secret, prev, key.key_id, seq, row)
+        out.append(row)
+    if not out:
+        return 0
+    _insert(session, spec, out, now)
+    t = spec.table
+    last_id = session.execute(select(t.c.id).where(t.c.row_hash == prev)).scalar_one()
+    _pending(session)[spec.name] = (ring.path, anchor.witness_path_for(url_of(session.get_bind())), Head(spec.name, last_id, seq, prev))
+    return len(out)
+
+
+def _columns(spec: ChainSpec) -> tuple[str, ...]:
+    return ("occurred_at", *spec.content, "key_id", "seq", "prev_hash", "row_hash")
+
+
+def _insert(session: Session, spec: ChainSpec, rows: list[dict[str, Any]], now: dt.datetime) -> None:
+    """INSERT with the driver's executemany.
+
+    A bundle import appends a million rows; SQLAlchemy's per-row parameter processing cost
+    more than the insert itself. `occurred_at` is the same for all rows and is converted once
+    by its own column type, so the stored values are exactly those an ORM insert would store.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    table = spec.table
+    process = table.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
+    stamp = process(now) if process else now
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    cols = _columns(spec)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+        f"VALUES ({', '.join([mark] * len(cols))})"
+    )
+    values_of = operator.itemgetter(*cols[1:])
+    conn.exec_driver_sql(sql, [(stamp, *values_of(r)) for r in rows])
+
+
+# The witness line of a transaction is written after its commit, never before: a rolled-back
+# transaction must not leave a head the table never had. A crash between commit and write
+# only leaves the witness one transaction behind.
+_PENDING = "msreg_chain_pending"
+
+
+def _pending(session: Session) -> dict[str, tuple[Path, Path, Head]]:
+    return session.info.setdefault(_PENDING, {})
+
+
+@event.listens_for(Session, "after_commit")
+def _write_witness(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    for key_path, witness_path, head in pending.values():
+        ring = anchor.cached_ring(key_path)
+        if ring is not None:
+            anchor.append_witness(witness_path, [anchor.sign(ring, anchor.checkpoint_body(head))])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Verifying.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    audit_id: int | None
+    message: str
+
+
+@dataclass(slots=True)
+class ChainReport:
+    """What `verify_rows` found in one chain."""
+
+    chain: str
+    rows: int = 0
+    head: Head | None = None
+    keys_used: list[str] = field(default_factory=list)
+    unsigned_rows: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+    positions: dict[int, tuple[int, str]] = field(default_factory=dict)  # id -> (position, hash), for the witness
+
+
+RowHash = Callable[[str, Mapping[str, Any]], str]
+
+
+def verify_rows(
+    spec: ChainSpec,
+    rows: Iterable[Mapping[str, Any]],
+    ring: KeyRing | None,
+    *,
+    legacy_hash: RowHash | None = None,
+    wanted: set[int] | frozenset[int] = frozenset(),
+) -> ChainReport:
+    """Recompute every link of one chain (rows in id order). Pure: `msreg doctor` can reuse it."""
+    report = ChainReport(spec.name)
+    prev = GENESIS_HASH
+    position = 0
+    key_order = -1
+    missing_keys: set[str] = set()
+    failing_by_key: dict[str, list[int]] = {}
+    rows_by_key: dict[str, int] = {}
+    m: Mapping[str, Any] = {}
+    for m in rows:
+        rid = m["id"]
+        position += 1
+        if m["prev_hash"] != prev:
+            report.problems.append(
+                ChainProblem(rid, f"{spec.name} row {rid}: link to the previous row is broken (a row was deleted, altered or moved)")
+            )
+        key_id = m["key_id"]
+        if key_id is None:
+            report.unsigned_rows += 1
+            if report.keys_used:
+                report.problems.append(
+                    ChainProblem(rid, f"{spec.name} row {rid}: unsigned row after signed ones (forged, or written without the key)")
+                )
+            elif legacy_hash is None or legacy_hash(m["prev_hash"], m) != m["row_hash"]:
+                report.problems.append(ChainProblem(rid, f"{spec.name} row {rid}: content does not match its hash (altered)"))
+        else:
+            if key_id not in report.keys_used:
+                report.keys_used.append(key_id)
+            rows_by_key[key_id] = rows_by_key.get(key_id, 0) + 1
+            key = ring.get(key_id) if ring else None
+            if key is None:
+                missing_keys.add(key_id)
+            else:
+                order = ring.order(key_id)  # type: ignore[union-attr]
+                if order < key_order:
+                    report.problems.append(
+                        ChainProblem(rid, f"{spec.name} row {rid}: signed with retired key {key_id} after a newer key (forged or moved)")
+                    )
+                key_order = max(key_order, order)
+                if m["seq"] != position:
+                    report.problems.append(
+                        ChainProblem(
+                            rid,
+                            f"{spec.name} row {rid}: position {m['seq']} where {position} was expected "
+                            "(rows were deleted before it, or rows reordered)",
+                        )
+                    )
+                if link(spec, key.secret, m["prev_hash"], key_id, m["seq"] if m["seq"] is not None else -1, m) != m["row_hash"]:
+                    failing_by_key.setdefault(key_id, []).append(rid)
+                    report.problems.append(ChainProblem(rid, f"{spec.name} row {rid}: content does not match its hash (altered)"))
+        if rid in wanted:
+            report.positions[rid] = (position, m["row_hash"])
+        prev = m["row_hash"]
+    report.rows = position
+    if position:
+        report.head = Head(spec.name, m["id"], position, m["row_hash"])
+    for key_id in sorted(missing_keys):
+        report.problems.append(
+            ChainProblem(
+                None,
+                f"{spec.name}: {rows_by_key[key_id]} row(s) are signed with key {key_id}, which the key file "
+                f"{ring.path if ring else '(none)'} does not hold: restore the key file from your key backup",
+            )
+        )
+    for key_id, failing in failing_by_key.items():
+        if len(failing) == rows_by_key[key_id] and len(failing) > 1:
+            report.problems.append(
+                ChainProblem(
+                    None,
+                    f"{spec.name}: every row signed with key {key_id} fails: the key file holds a different secret "
+                    f"for {key_id} (a wrong or damaged key file), or all of them were rewritten",
+                )
+            )
+    return report
+
+
+def read_rows(session: Session, spec: ChainSpec, *, batch: int = 50_000) -> Iterable[Mapping[str, Any]]:
+    t = spec.table
+    cols = [t.c[c] for c in ("id", "occurred_at", *spec.content, "key_id", "seq", "prev_hash", "row_hash")]
+    extra = [t.c[c] for c in ("action", "entity", "entity_key", "old_values", "new_values", "reason") if c in t.c and c not in spec.content]
+    last_id = 0
+    while True:
+        chunk: Sequence[Any] = session.execute(select(*cols, *extra).where(t.c.id > last_id).order_by(t.c.id).limit(batch)).all()
+        if not chunk:
+            return
+        for r in chunk:
+            yield r._mapping
+        last_id = chunk[-1].id
+
+
+def witness_problems(
+    spec: ChainSpec,
+    report: ChainReport,
+    lines: Iterable[anchor.WitnessLine],
+    ring: KeyRing | None,
+    *,
+    source: str,
+    report_unparsed: bool = True,
+) -> anchor.WitnessFinding:
+    """Compare signed heads (witness lines, or a notarised line) with what the table holds. Pure.
+
+    Lines of other chains are skipped; lines that are not signed JSON are reported only when
+    `report_unparsed` (once per file, not once per chain)."""
+    finding = anchor.WitnessFinding()
+    active: list[tuple[int, Mapping[str, Any]]] = []
+    for line in lines:
+        body = line.body
+        if body is not None and body.get("chain") not in (spec.name, None):
+            continue
+        if body is None or "sig" not in body or body.get("chain") is None:
+            if report_unparsed:
+                finding.problems.append(f"{source} line {line.number}: not a signed checkpoint (the file was edited)")
+            continue
+        if ring is None or not anchor.signature_ok(ring, body):
+            finding.problems.append(
+                f"{source} line {line.number}: signature does not verify (edited, or signed with a key the key file does not hold)"
+            )
+            continue
+        if body.get("type") == "restore":
+            finding.restores += 1
+            kept = [(n, c) for n, c in active if int(c["rows"]) <= int(body["rows"])]
+            dropped = [c for _, c in active if int(c["rows"]) > int(body["rows"])]
+            if dropped:
+                most = max(int(c["rows"]) for c in dropped)
+                finding.notes.append(
+                    f"{spec.name}: a restore at {body.get('at')} (by {body.get('by', '?')}) put back a state of "
+                    f"{body['rows']} rows; the {most - int(body['rows'])} newer row(s) witnessed before it were discarded"
+                )
+            active = kept
+        active.append((line.number, body))
+        finding.checkpoints += 1
+    for number, c in active:
+        last_id, rows, wanted_hash = int(c["last_id"]), int(c["rows"]), str(c["hash"])
+        if rows == 0:
+            continue  # an empty chain's head says nothing about later states
+        found = report.positions.get(last_id)
+        where = f"{source} line {number} ({c.get('at')})"
+        if found is None:
+            if report.rows < rows:
+                finding.problems.append(
+                    f"{spec.name}: {where} recorded {rows} rows up to id {last_id}; the table has {report.rows}: the newest "
+                    "rows were deleted, the table emptied, or an older copy put back without `msreg restore`"
+                )
+            else:
+                finding.problems.append(f"{spec.name}: {where} names row id {last_id}, which is missing (deleted or renumbered)")
+        elif found[1] != wanted_hash:
+            finding.problems.append(f"{spec.name}: row {last_id} differs from {where} (rewritten)")
+        elif found[0] != rows:
+            finding.problems.append(
+                f"{spec.name}: row {last_id} is at position {found[0]}, {where} says {rows} (rows before it deleted or inserted)"
+            )
+    return finding
