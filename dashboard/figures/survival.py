@@ -33,6 +33,7 @@ from plotly.subplots import make_subplots
 from registry.disclosure import Release, release_for
 
 from dashboard.figures.style import (
+    DAYS_PER_YEAR,
     TIME_AXIS_TITLE,
     add_caption,
     base_layout,
@@ -283,7 +284,9 @@ def _survival_figure(
             )
     base_layout(fig, title=title, height=80 + domain_px + 30)
     x_hi = x_max_years if x_max_years is not None else max(x_max, 1.0)
-    tick = time_step_years(x_hi)
+    # Ticks at the risk table's columns, so each count stands under its tick.
+    table_times = sorted({float(t) for t in risk_table["time"]}) if len(risk_table) else []
+    tick = (table_times[1] - table_times[0]) / DAYS_PER_YEAR if len(table_times) >= 2 else time_step_years(x_hi)
     x_range = [-x_hi * 0.015, x_hi * 1.03]
     fig.update_xaxes(range=x_range, dtick=tick, tick0=0, row=1, col=1, showticklabels=True,
                      title_text=TIME_AXIS_TITLE, title_standoff=4, zeroline=False)

@@ -340,3 +340,9 @@ def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0(
     assert bars[0]["customdata"][0][2] == "day -60 (AHSCT)" and bars[2]["customdata"][0][2] == "ongoing"
     assert bars[0]["x"][0] < 0 < bars[2]["x"][0] < bars[2]["x"][1]  # drawn on both sides of day 0, ongoing to the edge
     assert [b["showlegend"] for b in bars] == [True, False, True]
+
+
+def test_time_ticks_stand_over_the_risk_table_columns():
+    curves, risk = _curves()
+    xaxis = km_figure(curves, risk, title="t", caption="c").to_dict()["layout"]["xaxis"]
+    assert xaxis["dtick"] == pytest.approx(365 / Y) and xaxis["tick0"] == 0
