@@ -18,24 +18,20 @@ def _date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
 
 
 def is_synthetic(url: str) -> bool:
-    """True for a registry built by `msreg demo` (registry_settings `synthetic` = "true")."""
-    from sqlalchemy import select
-
-    from registry.db import make_engine, make_session_factory
-    from registry.models import RegistrySetting
+    """True for a registry built by `msreg demo` (registry.synthetic)."""
+    from registry.db import make_engine
+    from registry.synthetic import is_synthetic as registry_is_synthetic
 
     engine = make_engine(url, read_only=True)
     try:
-        with make_session_factory(engine)() as session:
-            value = session.scalar(select(RegistrySetting.value).where(RegistrySetting.key == "synthetic"))
-        return value == "true"
+        return registry_is_synthetic(engine)
     finally:
         engine.dispose()
 
 
 def register(main: click.Group, export: click.Group) -> None:
     from analytics.cli import _snapshot, endpoint_options
-    from registry.cli import CliContext, db_option, pass_cli
+    from registry.cli import CliContext, db_option, pass_cli, record_cli_access
 
     @main.group("report")
     def report() -> None:
@@ -78,4 +74,6 @@ def register(main: click.Group, export: click.Group) -> None:
             write_safety_report(report, Path(out))
         except ReportError as exc:
             raise click.ClickException(str(exc)) from exc
+        record_cli_access(cli.url, "report", {"what": "committee safety report", "file": str(Path(out).resolve()),
+                                              "period": report.subtitle, "settings": settings.to_dict()})
         click.echo(f"wrote the safety report to {out}", err=True)
