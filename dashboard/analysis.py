@@ -25,7 +25,7 @@ import pandas as pd
 from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
 from analytics.settings import EndpointSettings
-from dashboard.figures.style import time_step_months
+from dashboard.figures.style import time_step_years
 
 DAYS_PER_YEAR = 365.25
 ESTIMATE_YEARS: tuple[int, ...] = (1, 2, 3, 5)
@@ -125,10 +125,10 @@ def filter_cohort(
 
 
 def risk_times(max_days: float) -> list[int]:
-    """Regular times (days) for the risk table, at the figure's tick spacing (whole months)."""
-    max_months = max_days / (DAYS_PER_YEAR / 12)
-    step = time_step_months(max_months)
-    return [int(round(k * step * DAYS_PER_YEAR / 12)) for k in range(int(max_months // step) + 1)]
+    """Regular times (days) for the risk table, at the figure's tick spacing (in years)."""
+    max_years = max_days / DAYS_PER_YEAR
+    step = time_step_years(max_years)
+    return [int(round(k * step * DAYS_PER_YEAR)) for k in range(int(max_years // step + 1e-9) + 1)]
 
 
 def risk_table(days: np.ndarray, status: np.ndarray, times: Sequence[int], *, competing: bool) -> pd.DataFrame:

@@ -203,25 +203,10 @@ def cohort_frame(
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
 def serious_adverse_events(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
-    """Serious AEs (serious flag, or grade ≥ 3 when the flag is missing) with days since day 0.
+    """Serious AEs with days since day 0 (analytics.adverse_events: the report counts the same)."""
+    from analytics.adverse_events import serious_adverse_events as query
 
-    Why grade ≥ 3 as the fallback: CTCAE grade 3+ is severe or life-threatening, the usual
-    reading of "serious" in transplant registries when the flag was not recorded.
-    """
-    con = _snapshot(url, scope).cursor()
-    return con.sql(
-        """
-        WITH day0 AS (
-            SELECT patient_id, min(transplant_date) AS day0 FROM transplants
-            WHERE transplant_number = 1 GROUP BY patient_id)
-        SELECT a.patient_id, c.centre_code, a.category, a.grade, date_diff('day', d.day0, a.onset_date) AS days
-        FROM adverse_events a
-        JOIN day0 d USING (patient_id)
-        JOIN patients p ON p.id = a.patient_id
-        JOIN centres c ON c.id = p.centre_id
-        WHERE coalesce(a.serious, a.grade >= 3)
-        """
-    ).df()
+    return query(_snapshot(url, scope))
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)

@@ -245,6 +245,7 @@ COMMAND_MODULES: list[str] = [
     "dashboard.cli",  # dashboard
     "registry.cli_dictionary",  # dictionary
     "registry.cli_queries",  # query
+    "dashboard.report.cli",  # report safety
 ]
 
 _attach_commands()

@@ -44,8 +44,9 @@ if res.logrank_p is not None:
 caption = ctx.caption(n, extra.strip())
 title = ep.label + ("" if by is None else f" by {grouping_label.lower()}")
 make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
+test_text = f"Log-rank p = {res.logrank_p:.3g}" if res.logrank_p is not None else ""
 fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
-           min_group_size=ctx.settings.min_group_size, release=ctx.release)
+           min_group_size=ctx.settings.min_group_size, release=ctx.release, test_text=test_text)
 st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
 
 if res.logrank_p is not None:
@@ -61,9 +62,9 @@ table = pd.DataFrame({
     "group": g["group"],
     "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
     "events": [release.text(v) if s else small for v, s in zip(g["events"], g["shown"], strict=True)],
-    "median (months)": [
+    "median (years)": [
         "—" if not s or ep.kind == "ci" or not release.estimate_shown(e) else "not reached" if pd.isna(m)
-        else f"{m / (analysis.DAYS_PER_YEAR / 12):.1f}"
+        else f"{m / analysis.DAYS_PER_YEAR:.1f}"
         for m, s, e in zip(g["median_days"], g["shown"], g["events"], strict=True)
     ],
 })

@@ -103,3 +103,34 @@ else:
     st.dataframe(eng_table, hide_index=True, width="stretch")
     st.caption("Engraftment: the first transplant's recorded neutrophil (or platelet) engraftment date. A death within "
                "100 days without engraftment competes; patients still within 100 days are censored at last contact.")
+
+st.subheader("Committee safety report")
+st.markdown("A dated, paginated PDF of this page's cohort for the committee's file: TRM and competing mortality, the "
+            "centres, serious adverse events, follow-up completeness, the definitions and settings, and the disclosure "
+            "policy applied (the governance role's, whoever downloads it). The same report as `msreg report safety`.")
+
+
+def _report_pdf() -> bytes:
+    import datetime as dt
+
+    from dashboard.badge import is_synthetic
+    from dashboard.report.safety import build_safety_report, pdf_bytes
+
+    events = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
+    report = build_safety_report(ctx.cohort(), events, settings=ctx.settings, data_version=ctx.version,
+                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url))
+    return pdf_bytes(report)
+
+
+def _report_recorded() -> None:
+    from dashboard.login import client_address, registry_engine
+    from registry.access_log import record_access
+
+    record_access(registry_engine(), ctx.actor, "download",
+                  {"what": "committee safety report", "cohort": ctx.filters.describe(), "settings": ctx.settings.to_dict()},
+                  door="dashboard", client=client_address())
+
+
+st.download_button("Committee safety report (PDF)", data=_report_pdf, file_name="committee-safety-report.pdf",
+                   mime="application/pdf", key="safety_report_pdf", on_click=_report_recorded,
+                   help="Rendered when you click (a few seconds).")

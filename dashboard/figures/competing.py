@@ -12,24 +12,25 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.style import OKABE_ITO, add_caption, base_layout, months, rgba
+from dashboard.figures.style import OKABE_ITO, TIME_AXIS_TITLE, add_caption, base_layout, rgba, years
 
 
 def stacked_incidence_figure(curves: pd.DataFrame, *, title: str, caption: str, labels: tuple[str, str]) -> go.Figure:
     """``curves``: ``time`` (days), ``first`` and ``second`` cumulative incidences (probabilities)."""
     fig = go.Figure()
-    x = months(curves["time"])
+    x = years(curves["time"])
+    days = curves["time"].astype(float).tolist()
     first = curves["first"].astype(float)
     total = first + curves["second"].astype(float)
     fig.add_trace(go.Scatter(x=x, y=(100 * first).round(3).tolist(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[1]),
-                             fill="tozeroy", fillcolor=rgba(OKABE_ITO[1], 0.45), name=labels[0],
-                             hovertemplate="%{x:.0f} months: %{y:.1f}%<extra>" + labels[0] + "</extra>"))
+                             fill="tozeroy", fillcolor=rgba(OKABE_ITO[1], 0.45), name=labels[0], customdata=days,
+                             hovertemplate="%{x:.1f} years (day %{customdata:.0f}): %{y:.1f}%<extra>" + labels[0] + "</extra>"))
     fig.add_trace(go.Scatter(x=x, y=(100 * total).round(3).tolist(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[0]),
-                             fill="tonexty", fillcolor=rgba(OKABE_ITO[0], 0.3), name=f"+ {labels[1]}",
-                             hovertemplate="%{x:.0f} months: %{y:.1f}% (all deaths)<extra>" + labels[1] + "</extra>"))
+                             fill="tonexty", fillcolor=rgba(OKABE_ITO[0], 0.3), name=f"+ {labels[1]}", customdata=days,
+                             hovertemplate="%{x:.1f} years (day %{customdata:.0f}): %{y:.1f}% (all deaths)<extra>" + labels[1] + "</extra>"))
     base_layout(fig, title=title, height=440)
     top = float(total.max()) if len(total) else 0.0
-    fig.update_layout(xaxis_title="Months since transplant", yaxis_title="Cumulative incidence (%)",
+    fig.update_layout(xaxis_title=TIME_AXIS_TITLE, yaxis_title="Cumulative incidence (%)",
                       yaxis_range=[0, max(5.0, 100 * top * 1.2)])
     add_caption(fig, caption, y=-0.22)
     return fig

@@ -100,7 +100,7 @@ def transplants_per_year_figure(
     fig.update_layout(barmode="stack", xaxis_title="Year of transplant", yaxis_title="Transplants",
                       xaxis=dict(dtick=1 if counts["transplant_year"].nunique() <= 15 else 2), margin=dict(l=70))
     note = release.footnote(n_hidden, cells="years")
-    add_caption(fig, f"{caption} {note}".strip(), y=-0.2)
+    add_caption(fig, f"{caption} {note}".strip())
     return fig
 
 
@@ -173,7 +173,7 @@ def serious_ae_figure(
     fig.update_layout(barmode="stack", margin=dict(l=190), legend_title_text="CTCAE grade")
     fig.update_xaxes(title_text="Events", row=1, col=1)
     fig.update_yaxes(title_text="Events", row=1, col=2)
-    add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p), y=-0.25)
+    add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p), below_px=70)
     return fig
 
 

@@ -33,14 +33,16 @@ from plotly.subplots import make_subplots
 from registry.disclosure import Release, release_for
 
 from dashboard.figures.style import (
+    DAYS_PER_YEAR,
+    TIME_AXIS_TITLE,
     add_caption,
     base_layout,
     colour,
     dash,
-    months,
     rgba,
     suppressed_label,
-    time_step_months,
+    time_step_years,
+    years,
 )
 
 COMPACT_AFTER = 4
@@ -68,12 +70,13 @@ def km_figure(
     caption: str,
     y_title: str = "Survival (%)",
     min_group_size: int = 5,
-    x_max_months: float | None = None,
+    x_max_years: float | None = None,
     hide_small_counts: bool = False,
     release: Release | None = None,
+    test_text: str = "",
 ) -> go.Figure:
     """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
-    and a number-at-risk table (at risk / events / censored) under a shared month axis.
+    and a number-at-risk table (at risk / events / censored) under a shared axis in years.
     Each curve stops at the last time with at least `min_group_size` patients at risk. With
     `hide_small_counts` (roles that see only aggregates) risk-table counts of 1 to
     min_group_size-1 show as "<min_group_size"."""
@@ -84,10 +87,11 @@ def km_figure(
         caption=caption,
         y_title=y_title,
         min_group_size=min_group_size,
-        x_max_months=x_max_months,
+        x_max_years=x_max_years,
         release=_release(release, hide_small_counts, min_group_size),
         start=1.0,
         show_censors=True,
+        test_text=test_text,
     )
 
 
@@ -99,9 +103,10 @@ def cumulative_incidence_figure(
     caption: str,
     y_title: str = "Cumulative incidence (%)",
     min_group_size: int = 5,
-    x_max_months: float | None = None,
+    x_max_years: float | None = None,
     hide_small_counts: bool = False,
     release: Release | None = None,
+    test_text: str = "",
 ) -> go.Figure:
     """Aalen–Johansen cumulative incidence (e.g. TRM with other deaths competing).
 
@@ -116,10 +121,11 @@ def cumulative_incidence_figure(
         caption=caption,
         y_title=y_title,
         min_group_size=min_group_size,
-        x_max_months=x_max_months,
+        x_max_years=x_max_years,
         release=_release(release, hide_small_counts, min_group_size),
         start=0.0,
         show_censors=False,
+        test_text=test_text,
     )
 
 
@@ -138,10 +144,11 @@ def _survival_figure(
     caption: str,
     y_title: str,
     min_group_size: int,
-    x_max_months: float | None,
+    x_max_years: float | None,
     release: Release,
     start: float,
     show_censors: bool,
+    test_text: str = "",
 ) -> go.Figure:
     sizes = group_sizes(risk_table)
     groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
@@ -187,7 +194,7 @@ def _survival_figure(
         # log-log limits are undefined where the estimate is 0 or 1: draw the band shut there.
         lower = [start, *g["lower"].astype(float).fillna(g["estimate"].astype(float))]
         upper = [start, *g["upper"].astype(float).fillna(g["estimate"].astype(float))]
-        x = months(t)
+        x = years(t)
         x_max = max(x_max, x[-1])
         y_max = max(y_max, max(upper), max(est))
         common = dict(legendgroup=group, line_shape="hv", hoverinfo="skip", showlegend=False)
@@ -221,7 +228,7 @@ def _survival_figure(
                 name=group,
                 legendgroup=group,
                 customdata=t,
-                hovertemplate=f"{group}<br>%{{x:.1f}} months (day %{{customdata:.0f}})<br>%{{y:.1%}}<extra></extra>",
+                hovertemplate=f"{group}<br>%{{x:.2f}} years (day %{{customdata:.0f}})<br>%{{y:.1%}}<extra></extra>",
             ),
             row=1,
             col=1,
@@ -231,14 +238,15 @@ def _survival_figure(
             if not cens.empty:
                 fig.add_trace(
                     go.Scatter(
-                        x=months(cens["time"]),
+                        x=years(cens["time"]),
+                        customdata=cens["time"].astype(float).tolist(),
                         y=cens["estimate"].astype(float).tolist(),
                         mode="markers",
                         marker=dict(symbol="line-ns-open", size=9, color=c, line=dict(width=1.5, color=c)),
                         name=f"{group} censor ticks",
                         legendgroup=group,
                         showlegend=False,
-                        hovertemplate=f"{group} censored<br>%{{x:.1f}} months<extra></extra>",
+                        hovertemplate=f"{group} censored<br>%{{x:.2f}} years (day %{{customdata:.0f}})<extra></extra>",
                     ),
                     row=1,
                     col=1,
@@ -257,7 +265,7 @@ def _survival_figure(
                 text = [small] * len(rt)
             else:  # through the viewer's release: exact, or small hidden and the rest rounded
                 text = [release.text(v) for v in rt[col]]
-            rx = months(rt["time"])
+            rx = years(rt["time"])
             x_max = max(x_max, max(rx))
             fig.add_trace(
                 go.Scatter(
@@ -265,7 +273,7 @@ def _survival_figure(
                     y=[label] * len(rt),
                     mode="text",
                     text=text,
-                    textfont=dict(color=colour(i), size=11),
+                    textfont=dict(color="#222222", size=11),  # KMunicate: black, labelled rows
                     name=f"{group} {name.lower()}",
                     showlegend=False,
                     hoverinfo="skip",
@@ -275,11 +283,13 @@ def _survival_figure(
                 col=1,
             )
     base_layout(fig, title=title, height=80 + domain_px + 30)
-    x_hi = x_max_months if x_max_months is not None else max(x_max, 1.0)
-    tick = time_step_months(x_hi)
+    x_hi = x_max_years if x_max_years is not None else max(x_max, 1.0)
+    # Ticks at the risk table's columns, so each count stands under its tick.
+    table_times = sorted({float(t) for t in risk_table["time"]}) if len(risk_table) else []
+    tick = (table_times[1] - table_times[0]) / DAYS_PER_YEAR if len(table_times) >= 2 else time_step_years(x_hi)
     x_range = [-x_hi * 0.015, x_hi * 1.03]
     fig.update_xaxes(range=x_range, dtick=tick, tick0=0, row=1, col=1, showticklabels=True,
-                     title_text="Months since transplant", title_standoff=4, zeroline=False)
+                     title_text=TIME_AXIS_TITLE, title_standoff=4, zeroline=False)
     fig.update_xaxes(range=x_range, dtick=tick, tick0=0, row=2, col=1, showticklabels=False, showline=False, ticks="")
     if start == 1.0:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=y_title, row=1, col=1)
@@ -296,6 +306,12 @@ def _survival_figure(
         row=2,
         col=1,
     )
+    if test_text:
+        # On the plot, where the curves leave room: bottom left under falling survival curves,
+        # top left above rising incidence curves.
+        fig.add_annotation(text=test_text, xref="x domain", yref="y domain", x=0.01, y=0.03 if start == 1.0 else 0.97,
+                           xanchor="left", yanchor="bottom" if start == 1.0 else "top", showarrow=False,
+                           font=dict(size=12, color="#222222"), bgcolor="rgba(255,255,255,0.8)", name="test")
     notes = []
     if compact:
         notes.append("Risk table: number at risk only" + (" (more than four groups)." if release.exact else "."))
@@ -308,6 +324,6 @@ def _survival_figure(
             f"No curve for {', '.join(too_small)}: fewer than {min_group_size} patients "
             f"(too few to estimate, and a disclosure risk)."
         )
-    add_caption(fig, " ".join([caption, *notes]).strip(), y=-12 / domain_px, base_margin=30)
+    add_caption(fig, " ".join([caption, *notes]).strip(), below_px=12, base_margin=10)
     fig.update_layout(height=80 + domain_px + (fig.layout.margin.b or 30))
     return fig

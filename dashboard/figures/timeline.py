@@ -3,7 +3,7 @@ that decide RFS and NEDA-3.
 
 Why draw the baseline b and the threshold b + δ(b): a data manager checking a CDW date (or its
 absence) needs to see which assessments were "worsened" under ENDPOINTS.md, not recompute them.
-Time is in months since day 0, not calendar dates, so the same figure is safe for roles that
+Time is in years since day 0, not calendar dates, so the same figure is safe for roles that
 must not see dates that identify a person.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures.style import OKABE_ITO, add_caption, base_layout, months
+from dashboard.figures.style import OKABE_ITO, TIME_AXIS_TITLE, DAYS_PER_YEAR, add_caption, base_layout, years
 
 LANES = ("DMT", "Relapse", "MRI", "Adverse event")
 DMT_COLOURS = {"before": "#999999", "after": OKABE_ITO[5]}
@@ -40,7 +40,7 @@ def patient_timeline_figure(
     caption: str,
     treatments: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """EDSS (top) and event lanes (bottom) against months since transplant.
+    """EDSS (top) and event lanes (bottom) against years since transplant.
 
     All inputs are in days since day 0: ``visits`` (``day, edss``), ``relapses`` (``day``,
     optional ``severity``), ``mri`` (``day, new_t2, gd_enhancing, counts`` where ``counts`` is
@@ -55,7 +55,7 @@ def patient_timeline_figure(
     v = visits.dropna(subset=["edss"]).sort_values("day")
     fig.add_trace(
         go.Scatter(
-            x=months(v["day"]),
+            x=years(v["day"]),
             y=v["edss"].astype(float).tolist(),
             mode="lines+markers",
             line=dict(color=OKABE_ITO[0], width=2),
@@ -71,8 +71,8 @@ def patient_timeline_figure(
     all_days += [d for d in markers.values() if d is not None]
     tx = treatments if treatments is not None else pd.DataFrame(columns=["drug", "start", "stop", "stop_reason"])
     all_days += [*tx["start"], *tx["stop"].dropna()]
-    x_lo, x_hi = min(months(all_days)), max(months(all_days))
-    span = [x_lo - 1, x_hi + 1]
+    x_lo, x_hi = min(years(all_days)), max(years(all_days))
+    span = [x_lo - 0.1, x_hi + 0.1]
     if baseline_edss is not None:
         fig.add_trace(go.Scatter(x=span, y=[baseline_edss] * 2, mode="lines", line=dict(color="#555", dash="dash", width=1.2),
                                  name=f"Baseline b = {baseline_edss:g}", hoverinfo="skip"), row=1, col=1)
@@ -84,8 +84,8 @@ def patient_timeline_figure(
     for row in tx.sort_values("start").itertuples(index=False):
         when = "after" if row.start > 0 else "before"
         ongoing = row.stop is None or pd.isna(row.stop)
-        stop_x = x_hi + 0.5 if ongoing else float(row.stop) / (365.25 / 12)
-        start_x = float(row.start) / (365.25 / 12)
+        stop_x = x_hi + 0.05 if ongoing else float(row.stop) / DAYS_PER_YEAR
+        start_x = float(row.start) / DAYS_PER_YEAR
         until = "ongoing" if ongoing else f"day {int(row.stop)}" + (f" ({row.stop_reason})" if isinstance(row.stop_reason, str) else "")
         label = f"DMT {'after' if when == 'after' else 'before or at'} transplant"
         fig.add_trace(go.Scatter(x=[start_x, stop_x], y=["DMT", "DMT"], mode="lines",
@@ -96,7 +96,7 @@ def patient_timeline_figure(
                       row=2, col=1)
         shown.add(label)
     if len(relapses):
-        fig.add_trace(go.Scatter(x=months(relapses["day"]), y=["Relapse"] * len(relapses), mode="markers",
+        fig.add_trace(go.Scatter(x=years(relapses["day"]), y=["Relapse"] * len(relapses), mode="markers",
                                  marker=dict(symbol="triangle-down", size=12, color=OKABE_ITO[1]), name="Relapse",
                                  customdata=relapses["day"].tolist(), hovertemplate="relapse onset day %{customdata}<extra></extra>"),
                       row=2, col=1)
@@ -111,13 +111,13 @@ def patient_timeline_figure(
             m = mri[mask]
             if m.empty:
                 continue
-            fig.add_trace(go.Scatter(x=months(m["day"]), y=["MRI"] * len(m), mode="markers",
+            fig.add_trace(go.Scatter(x=years(m["day"]), y=["MRI"] * len(m), mode="markers",
                                      marker=dict(symbol=symbol, size=11, color=c), name=label,
                                      customdata=m[["day", "new_t2", "gd_enhancing"]].astype(object).values.tolist(),
                                      hovertemplate="MRI day %{customdata[0]}: new T2 %{customdata[1]}, Gd+ %{customdata[2]}<extra></extra>"),
                           row=2, col=1)
     if len(adverse_events):
-        fig.add_trace(go.Scatter(x=months(adverse_events["day"]), y=["Adverse event"] * len(adverse_events), mode="markers",
+        fig.add_trace(go.Scatter(x=years(adverse_events["day"]), y=["Adverse event"] * len(adverse_events), mode="markers",
                                  marker=dict(symbol="x", size=10, color=OKABE_ITO[4]), name="Adverse event",
                                  customdata=adverse_events[["day", "category", "grade"]].astype(object).values.tolist(),
                                  hovertemplate="day %{customdata[0]}: %{customdata[1]} grade %{customdata[2]}<extra></extra>"),
@@ -126,7 +126,7 @@ def patient_timeline_figure(
         if day is None:
             continue
         style = MARKER_STYLES.get(name, dict(color="#444", dash="dot"))
-        x = float(day) / (365.25 / 12)
+        x = float(day) / DAYS_PER_YEAR
         # A vertical line as a trace (not a shape) so it has a legend entry and a name in tests.
         for row, ys in ((1, [0, 10]), (2, [LANES[0], LANES[-1]])):
             fig.add_trace(go.Scatter(x=[x, x], y=ys, mode="lines", line=dict(width=1.5, **style), name=name,
@@ -135,7 +135,7 @@ def patient_timeline_figure(
     base_layout(fig, title=title, height=600)
     fig.update_yaxes(range=[-0.2, 10.2], dtick=1, title_text="EDSS", row=1, col=1)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(LANES)), row=2, col=1)
-    fig.update_xaxes(title_text="Months since transplant", row=2, col=1)
+    fig.update_xaxes(title_text=TIME_AXIS_TITLE, row=2, col=1)
     fig.update_layout(margin=dict(l=110))
-    add_caption(fig, caption, y=-0.14)
+    add_caption(fig, caption)
     return fig

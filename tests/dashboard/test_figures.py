@@ -22,7 +22,7 @@ from dashboard.figures import (
 from dashboard.figures.counts import time_window
 from dashboard.figures.style import OKABE_ITO
 
-M = 365.25 / 12
+Y = 365.25
 
 
 def _curves() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -59,7 +59,7 @@ def test_km_curve_is_a_step_line_starting_at_time_zero_and_100_percent():
     assert line["line"]["shape"] == "hv"
     assert line["type"] == "scatter"  # not scattergl: bands must fill under WebGL-free traces
     assert (line["x"][0], line["y"][0]) == (0.0, 1.0)
-    assert line["x"][1] == pytest.approx(100 / M)  # x axis in months since transplant
+    assert line["x"][1] == pytest.approx(100 / Y)  # x axis in years since transplant
 
 
 @pytest.mark.parametrize("min_group_size, last_day_shown", [(5, 400), (3, 800), (10, 100)])
@@ -68,7 +68,7 @@ def test_km_curve_ends_at_the_last_time_with_enough_patients_at_risk(min_group_s
     curves["n_risk"] = [12, 6, 4, 20, 15, 9, 3]
     fig = km_figure(curves, risk, title="RFS", caption="c", min_group_size=min_group_size)
     (line,) = _traces(fig, "A")
-    assert line["x"][-1] == pytest.approx(last_day_shown / M)
+    assert line["x"][-1] == pytest.approx(last_day_shown / Y)
 
 
 def test_km_confidence_band_is_lower_then_upper_filled_tonexty():
@@ -86,7 +86,7 @@ def test_km_censor_ticks_are_a_marker_trace_at_the_censoring_times():
     curves, risk = _curves()
     (ticks,) = _traces(km_figure(curves, risk, title="t", caption="c"), "A censor ticks")
     assert ticks["mode"] == "markers"
-    assert ticks["x"] == pytest.approx([800 / M])
+    assert ticks["x"] == pytest.approx([800 / Y])
     assert ticks["y"] == [0.8]
 
 
@@ -117,7 +117,7 @@ def test_km_y_axis_in_percent_palette_okabe_ito_and_caption_written():
     fig = km_figure(curves, risk, title="Relapse-free survival", caption="Cohort: 30 patients; confirmation 182 days")
     d = fig.to_dict()
     assert d["layout"]["yaxis"]["tickformat"] == ".0%"
-    assert d["layout"]["xaxis"]["title"]["text"] == "Months since transplant"
+    assert d["layout"]["xaxis"]["title"]["text"] == "Years since transplant"
     assert _traces(fig, "A")[0]["line"]["color"] == OKABE_ITO[0]
     assert _traces(fig, "B")[0]["line"]["color"] == OKABE_ITO[1]
     assert any("confirmation 182 days" in a["text"] for a in d["layout"]["annotations"])
@@ -293,6 +293,37 @@ def test_km_risk_table_for_centre_users_shows_exact_counts():
     assert "4" in texts and "1" in texts
 
 
+def test_km_risk_table_is_black_text_in_labelled_rows():
+    curves, risk = _curves()
+    fig = km_figure(curves, risk, title="t", caption="c")
+    for name in ("A at risk", "B events", "B censored"):
+        (row,) = _traces(fig, name)
+        assert row["textfont"]["color"] == "#222222"
+    ticks = fig.to_dict()["layout"]["yaxis2"]["categoryarray"]
+    assert "B · at risk" in ticks and "A · censored" in ticks
+
+
+@pytest.mark.parametrize("figure, corner", [(km_figure, 0.03), (cumulative_incidence_figure, 0.97)])
+def test_the_test_result_is_written_on_the_plot(figure, corner):
+    curves, risk = _curves()
+    fig = figure(curves, risk, title="t", caption="c", test_text="Log-rank p = 0.012")
+    (note,) = [a for a in fig.to_dict()["layout"]["annotations"] if a.get("name") == "test"]
+    assert note["text"] == "Log-rank p = 0.012" and note["xref"] == "x domain" and note["y"] == corner
+
+
+@pytest.mark.parametrize(
+    "max_days, step_days",
+    [(300, 91), (1000, 183), (3000, 365), (7300, 730), (12000, 1826)],
+)
+def test_time_ticks_are_whole_fractions_of_years_at_any_follow_up(max_days, step_days):
+    from dashboard.analysis import risk_times
+
+    times = risk_times(max_days)
+    assert times[0] == 0 and times[-1] <= max_days
+    assert times[1] == step_days
+    assert len(times) <= 14
+
+
 def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0():
     fig = patient_timeline_figure(
         visits=pd.DataFrame({"day": [-30, 180], "edss": [3.0, 3.0]}),
@@ -334,3 +365,9 @@ def test_transplants_per_year_for_aggregate_roles_pools_centres_and_marks_hidden
     assert [(t["name"], list(t["y"]), list(t["text"])) for t in bars] == [("All centres", [0, 10, 0], ["<5", "10", "<5"])]
     marks = [t for t in d["data"] if t.get("name") == "All centres hidden"]
     assert list(marks[0]["x"]) == [2020, 2022] and set(marks[0]["text"]) == {"<5"}
+
+
+def test_time_ticks_stand_over_the_risk_table_columns():
+    curves, risk = _curves()
+    xaxis = km_figure(curves, risk, title="t", caption="c").to_dict()["layout"]["xaxis"]
+    assert xaxis["dtick"] == pytest.approx(365 / Y) and xaxis["tick0"] == 0

@@ -33,7 +33,7 @@ def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_regi
     assert km["layout"]["title"]["text"] == "Relapse-free survival"
     assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
     estimates = at.dataframe[0].value
-    assert list(estimates.columns) == ["group", "patients", "events", "median (months)", "1 y", "2 y", "3 y", "5 y"]
+    assert list(estimates.columns) == ["group", "patients", "events", "median (years)", "1 y", "2 y", "3 y", "5 y"]
     assert estimates.loc[0, "patients"] == "78"
     assert any("No Cox model" in i.value for i in at.info)
 

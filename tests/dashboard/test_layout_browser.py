@@ -1,0 +1,98 @@
+"""No text drawn over other text, and none cut off, at 1280 and 1920 pixels wide.
+
+In a real browser, on every page, the bounding boxes of every text element of every Plotly
+figure (titles, axis titles, tick labels, legend entries, annotations such as captions, the
+risk table's cells) are read back; two boxes that overlap, or a box that runs past its figure's
+edge, fail the test with the page, the width and both texts. Screenshots of both widths go to
+pytest's tmp_path for a person to look at.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboard.test_browser import CHROMIUM, DEFAULT_PAGE, PAGES, RENDERED, served_dashboard  # noqa: F401
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"),
+]
+
+WIDTHS = (1280, 1920)
+SLACK = 1.0  # pixels of overlap tolerated (anti-aliasing of adjacent glyph boxes)
+
+# Text boxes of each figure, with a readable name; hover labels and the mode bar are not drawn text.
+COLLECT_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map((plot, figure) => {
+  const svg = plot.querySelector('.main-svg');
+  const frame = svg.getBoundingClientRect();
+  const texts = Array.from(plot.querySelectorAll('svg text')).filter(t =>
+      !t.closest('.hoverlayer') && !t.closest('.modebar') && t.textContent.trim() &&
+      getComputedStyle(t).visibility !== 'hidden' && getComputedStyle(t).display !== 'none' &&
+      parseFloat(getComputedStyle(t).opacity || '1') > 0);
+  return {figure, title: (plot.querySelector('.gtitle') || {}).textContent || '',
+          frame: {l: frame.left, r: frame.right, t: frame.top, b: frame.bottom},
+          boxes: texts.map(t => { const r = t.getBoundingClientRect();
+            const kind = t.closest('.legend') ? 'legend' : t.closest('.infolayer .annotation') ? 'annotation'
+              : t.closest('.xtick, .ytick') ? 'tick' : t.closest('.g-xtitle, .g-ytitle, .g-x2title, .g-y2title') ? 'axis title'
+              : t.classList.contains('gtitle') ? 'title' : t.closest('.textpoint') ? 'table cell' : 'text';
+            return {kind, text: t.textContent.slice(0, 60), l: r.left, r: r.right, t: r.top, b: r.bottom}; })
+            .filter(b => b.r - b.l > 0 && b.b - b.t > 0)};
+})
+"""
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return min(a["r"], b["r"]) - max(a["l"], b["l"]) > SLACK and min(a["b"], b["b"]) - max(a["t"], b["t"]) > SLACK
+
+
+def problems(figures: list[dict]) -> list[str]:
+    """Every pair of overlapping text boxes, and every box outside its figure."""
+    found = []
+    for fig in figures:
+        boxes, frame = fig["boxes"], fig["frame"]
+        for i, a in enumerate(boxes):
+            if a["l"] < frame["l"] - SLACK or a["r"] > frame["r"] + SLACK:
+                found.append(f"figure {fig['title']!r}: {a['kind']} {a['text']!r} is cut off at the figure's edge")
+            for b in boxes[i + 1 :]:
+                if overlaps(a, b):
+                    found.append(f"figure {fig['title']!r}: {a['kind']} {a['text']!r} overlaps {b['kind']} {b['text']!r}")
+    return found
+
+
+def test_overlap_rule_finds_overlaps_and_cut_off_text() -> None:
+    frame = {"l": 0, "r": 100, "t": 0, "b": 100}
+    a = {"kind": "axis title", "text": "Year", "l": 10, "r": 40, "t": 80, "b": 90}
+    b = {"kind": "annotation", "text": "Cohort", "l": 30, "r": 90, "t": 85, "b": 95}
+    c = {"kind": "tick", "text": "2020", "l": 95, "r": 120, "t": 10, "b": 20}
+    out = problems([{"title": "t", "frame": frame, "boxes": [a, b, c]}])
+    assert out == ["figure 't': axis title 'Year' overlaps annotation 'Cohort'",
+                   "figure 't': tick '2020' is cut off at the figure's edge"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_text_overlaps_or_is_cut_off_on_any_page(served_dashboard, tmp_path, width: int) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    found: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 1000})
+            for name in PAGES:
+                path = "" if name == DEFAULT_PAGE else name
+                page.goto(f"{served_dashboard}/{path}", wait_until="domcontentloaded")
+                page.wait_for_selector(RENDERED[name], timeout=60_000)
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+                )
+                page.wait_for_timeout(500)  # Plotly lays out once more after the first paint
+                page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+                found += [f"{name} at {width}px: {p}" for p in problems(page.evaluate(COLLECT_JS))]
+        finally:
+            browser.close()
+    assert not found, "\n".join(found)
