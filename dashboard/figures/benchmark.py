@@ -71,5 +71,5 @@ def benchmark_funnel_figure(
     not_drawn = len(tested) - len(drawn)
     if not_drawn:
         note = f" {not_drawn} centre(s) with 1–4 events not drawn (small counts are not shown); their result is in the table."
-    add_caption(fig, caption + note, y=-0.2)
+    add_caption(fig, caption + note)
     return fig

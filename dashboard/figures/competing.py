@@ -32,5 +32,5 @@ def stacked_incidence_figure(curves: pd.DataFrame, *, title: str, caption: str, 
     top = float(total.max()) if len(total) else 0.0
     fig.update_layout(xaxis_title=TIME_AXIS_TITLE, yaxis_title="Cumulative incidence (%)",
                       yaxis_range=[0, max(5.0, 100 * top * 1.2)])
-    add_caption(fig, caption, y=-0.22)
+    add_caption(fig, caption)
     return fig
