@@ -28,7 +28,7 @@ _SETTING_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--unknown-death-trm-days", "unknown_death_trm_days", click.INT,
      "Sensitivity: deaths of UNKNOWN cause within this many days count as transplant-related [default: never]."),
     ("--pfs-neda-censoring", "pfs_neda_censoring", click.Choice(["endpoints", "last_assessment", "last_contact"]),
-     "Sensitivity: censor PFS and NEDA-3 as ENDPOINTS.md says, at the last assessment, or at last contact "
+     "Sensitivity: censor PFS and NEDA-3 as docs/endpoints.md says, at the last assessment, or at last contact "
      "[default: endpoints]."),
     ("--sex-unknown-as-missing", "sex_unknown_as_missing", click.BOOL,
      "Treat sex U as missing in models (true/false) [default: true]."),
@@ -96,7 +96,7 @@ def _account(url: str, username: str | None) -> Any:
 
 
 def _provenance(settings: Any, snapshot: Any) -> None:
-    """What made the output, on stderr (DESIGN.md: every output records its settings)."""
+    """What made the output, on stderr (docs/architecture.md: every output records its settings)."""
     from analytics.settings import DEFINITIONS_VERSION
 
     click.echo(

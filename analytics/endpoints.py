@@ -1,4 +1,4 @@
-"""The outcome endpoints of ENDPOINTS.md, derived in DuckDB SQL, one row per patient.
+"""The outcome endpoints of docs/endpoints.md, derived in DuckDB SQL, one row per patient.
 
 Why SQL over the whole cohort at once: the confirmation rule for disability worsening looks
 ahead from every candidate assessment to the first assessment that may confirm it. Written as a
@@ -7,7 +7,7 @@ running counts plus one join it is a fraction of a second for 100,000 patients
 (benchmarks/endpoints.py measures both and checks they agree on every patient). The SQL lives
 in commented strings here, next to the code that runs it; settings are bound as parameters.
 
-Decisions where ENDPOINTS.md leaves room (a careful clinician-statistician's reading):
+Decisions where docs/endpoints.md leaves room (a careful clinician-statistician's reading):
 - Last contact also counts the dates of second and later transplants: the patient was seen.
   Otherwise second transplants are ignored; day 0 stays the first transplant.
 - Patients without a transplant numbered 1 are not in the result (the data-quality report
@@ -85,7 +85,7 @@ SURVIVAL_EXPORT_COLUMNS: tuple[str, ...] = (
     "tf_neda_event",
     "aggressive_factors",
 )
-"""Columns of the analysis-ready survival export, in the order of ENDPOINTS.md."""
+"""Columns of the analysis-ready survival export, in the order of docs/endpoints.md."""
 
 COVARIATE_COLUMNS: tuple[str, ...] = SURVIVAL_EXPORT_COLUMNS[:12]
 """Covariates of the survival export (everything before the endpoint columns)."""
@@ -99,7 +99,7 @@ AGGRESSIVE_FEATURES: dict[str, str] = {
     "f3_rapid_disability": "F3 rapid disability (EDSS ≥ 4.0 within 5 years of onset)",
     "f4_mri_activity": "F4 high MRI activity",
 }
-"""The aggressive-MS features at transplant (ENDPOINTS.md), column -> label: 1 shown, 0 not shown."""
+"""The aggressive-MS features at transplant (docs/endpoints.md), column -> label: 1 shown, 0 not shown."""
 
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AGGRESSIVE_FEATURES) + tuple(f"{c}_no_data" for c in AGGRESSIVE_FEATURES)
 """The features and, for each, 1 where it could not be assessed for lack of data (it is then 0)."""
@@ -113,7 +113,7 @@ Direction = Literal["worsening", "improvement"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# δ(b): the minimum EDSS change that counts, by baseline b (ENDPOINTS.md).
+# δ(b): the minimum EDSS change that counts, by baseline b (docs/endpoints.md).
 _DELTA = "(CASE WHEN b.baseline_edss = 0 THEN 1.5 WHEN b.baseline_edss <= $delta_cutoff THEN 1.0 ELSE 0.5 END)"
 
 # One integer key per (patient, date) that sorts like (patient, date): patient number × 10⁶ plus
@@ -291,7 +291,7 @@ def confirmed_improvement(
     return confirmed_change(con, assessments, relapses, baselines, settings, direction="improvement")
 
 
-# The whole derivation, over the snapshot tables. Each CTE is one step of ENDPOINTS.md.
+# The whole derivation, over the snapshot tables. Each CTE is one step of docs/endpoints.md.
 ENDPOINTS_SQL = f"""
 WITH
 -- Day 0: the first transplant. Later transplants are ignored (except as contacts).
@@ -538,7 +538,7 @@ _INT_COLUMNS = (
 
 
 def derive_endpoints(source: Snapshot | duckdb.DuckDBPyConnection, settings: EndpointSettings | None = None) -> pd.DataFrame:
-    """Every endpoint of ENDPOINTS.md, one row per patient with a first transplant.
+    """Every endpoint of docs/endpoints.md, one row per patient with a first transplant.
 
     Columns: `ENDPOINT_COLUMNS` (identity, the survival-export columns, the dates behind the
     endpoints). Whole numbers are pandas nullable `Int64`, dates are `datetime.date`, empty

@@ -1,4 +1,4 @@
-"""Endpoint settings: the named parameters of ENDPOINTS.md in one typed, immutable object.
+"""Endpoint settings: the named parameters of docs/endpoints.md in one typed, immutable object.
 
 Why one frozen dataclass: every number the registry shows or exports depends on these values,
 so each output records `settings.to_dict()` next to `DEFINITIONS_VERSION`, and caches key on the
@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-DEFINITIONS_VERSION = "ENDPOINTS.md/2026-11 v1"
+DEFINITIONS_VERSION = "docs/endpoints.md 2026-12 v2"
 """Identifies the endpoint definitions implemented by `analytics.endpoints`.
 
 Bump it whenever a definition changes (not when a setting changes: settings are recorded
@@ -25,7 +25,7 @@ _MAX_DAYS = 3650
 
 
 PFS_NEDA_CENSORING: tuple[str, ...] = ("endpoints", "last_assessment", "last_contact")
-"""Values of `EndpointSettings.pfs_neda_censoring` (the first is ENDPOINTS.md's rule)."""
+"""Values of `EndpointSettings.pfs_neda_censoring` (the first is docs/endpoints.md's rule)."""
 
 
 class SettingsError(ValueError):
@@ -34,7 +34,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EndpointSettings:
-    """Parameters of the endpoint definitions, with the defaults of ENDPOINTS.md.
+    """Parameters of the endpoint definitions, with the defaults of docs/endpoints.md.
 
     - `confirmation_days`: minimum distance from a worsened (or improved) assessment to the
       assessment that confirms it (182; 84 is the other common choice).
@@ -49,13 +49,13 @@ class EndpointSettings:
     - `min_group_size`: groups with fewer patients get no estimates (5): too few to estimate,
       and a disclosure risk.
 
-    Sensitivity settings (the defaults are ENDPOINTS.md's rules; anything else is a sensitivity
+    Sensitivity settings (the defaults are docs/endpoints.md's rules; anything else is a sensitivity
     analysis and is stamped as such on every output, see `sensitivity_note`):
 
     - `unknown_death_trm_days`: deaths of UNKNOWN cause within this many days of day 0 count as
-      transplant-related for TRM (None: never; UNKNOWN deaths then compete, as ENDPOINTS.md says).
+      transplant-related for TRM (None: never; UNKNOWN deaths then compete, as docs/endpoints.md says).
     - `pfs_neda_censoring`: where PFS and NEDA-3 are censored without an event: "endpoints"
-      (ENDPOINTS.md: PFS at the last EDSS assessment, NEDA-3 at last contact), "last_assessment"
+      (docs/endpoints.md: PFS at the last EDSS assessment, NEDA-3 at last contact), "last_assessment"
       (both at the last assessment: NEDA-3 cannot be judged after it) or "last_contact" (both at
       last contact).
     - `sex_unknown_as_missing`: sex "U" is treated as missing in models (default True): a level
@@ -123,7 +123,7 @@ class EndpointSettings:
         )
 
     def sensitivity_note(self) -> str:
-        """What departs from ENDPOINTS.md's rules, in words ('' when nothing does)."""
+        """What departs from docs/endpoints.md's rules, in words ('' when nothing does)."""
         parts = []
         if self.unknown_death_trm_days is not None:
             parts.append(f"deaths of unknown cause within {self.unknown_death_trm_days} days counted as transplant-related")

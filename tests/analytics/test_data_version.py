@@ -19,7 +19,7 @@ WATCHED = (*SNAPSHOT_SCHEMA, "registry_settings")
 
 def cohort() -> Cohort:
     return Cohort().add("A1", centre="C1", visits={-10: 2.0, 100: 3.0}, relapses=(50,), mri=[(200, 1, 0)],
-                        adverse_events=(5,), death=(400, "OTHER"))
+                        adverse_events=(5,), death=(400, "OTHER"), treatments=[("RITUXIMAB", 200, None)])
 
 
 def _first_id(engine: Engine, table: str) -> object:

@@ -1,5 +1,5 @@
 """Treatment-free remission (DMT-free survival, treatment-free NEDA-3) and the aggressive-MS
-profile at transplant (F1-F4), as ENDPOINTS.md defines them: hand-built edges, then the SQL
+profile at transplant (F1-F4), as docs/endpoints.md defines them: hand-built edges, then the SQL
 against a naive per-patient reading of the definitions (hypothesis)."""
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def profiled_patient(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def naive_reading(patient: dict[str, Any], settings: EndpointSettings) -> dict[str, Any]:
-    """dmt_free, tf_neda and F1-F4 read straight from ENDPOINTS.md (days since day 0)."""
+    """dmt_free, tf_neda and F1-F4 read straight from docs/endpoints.md (days since day 0)."""
     times = naive_times(patient, settings)
     death = patient["death"][0] if patient.get("death") else None
     treatment_days = [t[1] for t in patient["treatments"]] + [t[2] for t in patient["treatments"] if t[2] is not None]
