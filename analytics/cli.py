@@ -69,7 +69,7 @@ def _snapshot(url: str) -> Any:
 
 
 def _provenance(settings: Any, snapshot: Any) -> None:
-    """What made the output, on stderr (DESIGN.md: every output records its settings)."""
+    """What made the output, on stderr (docs/architecture.md: every output records its settings)."""
     from analytics.settings import DEFINITIONS_VERSION
 
     click.echo(

@@ -1,4 +1,4 @@
-"""The outcome endpoints of ENDPOINTS.md, derived in DuckDB SQL, one row per patient.
+"""The outcome endpoints of docs/endpoints.md, derived in DuckDB SQL, one row per patient.
 
 Why SQL over the whole cohort at once: the confirmation rule for disability worsening looks
 ahead from every candidate assessment to the first assessment that may confirm it. Written as a
@@ -7,7 +7,7 @@ running counts plus one join it is a fraction of a second for 100,000 patients
 (benchmarks/endpoints.py measures both and checks they agree on every patient). The SQL lives
 in commented strings here, next to the code that runs it; settings are bound as parameters.
 
-Decisions where ENDPOINTS.md leaves room (a careful clinician-statistician's reading):
+Decisions where docs/endpoints.md leaves room (a careful clinician-statistician's reading):
 - Last contact also counts the dates of second and later transplants: the patient was seen.
   Otherwise second transplants are ignored; day 0 stays the first transplant.
 - Patients without a transplant numbered 1 are not in the result (the data-quality report
@@ -68,7 +68,7 @@ SURVIVAL_EXPORT_COLUMNS: tuple[str, ...] = (
     "trm_days",
     "trm_status",
 )
-"""Columns of the analysis-ready survival export, in the order of ENDPOINTS.md."""
+"""Columns of the analysis-ready survival export, in the order of docs/endpoints.md."""
 
 COVARIATE_COLUMNS: tuple[str, ...] = SURVIVAL_EXPORT_COLUMNS[:12]
 """Covariates of the survival export (everything before the endpoint columns)."""
@@ -85,7 +85,7 @@ Direction = Literal["worsening", "improvement"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# δ(b): the minimum EDSS change that counts, by baseline b (ENDPOINTS.md).
+# δ(b): the minimum EDSS change that counts, by baseline b (docs/endpoints.md).
 _DELTA = "(CASE WHEN b.baseline_edss = 0 THEN 1.5 WHEN b.baseline_edss <= $delta_cutoff THEN 1.0 ELSE 0.5 END)"
 
 # One integer key per (patient, date) that sorts like (patient, date): patient number × 10⁶ plus
@@ -263,7 +263,7 @@ def confirmed_improvement(
     return confirmed_change(con, assessments, relapses, baselines, settings, direction="improvement")
 
 
-# The whole derivation, over the snapshot tables. Each CTE is one step of ENDPOINTS.md.
+# The whole derivation, over the snapshot tables. Each CTE is one step of docs/endpoints.md.
 ENDPOINTS_SQL = f"""
 WITH
 -- Day 0: the first transplant. Later transplants are ignored (except as contacts).
@@ -414,7 +414,7 @@ _INT_COLUMNS = (
 
 
 def derive_endpoints(source: Snapshot | duckdb.DuckDBPyConnection, settings: EndpointSettings | None = None) -> pd.DataFrame:
-    """Every endpoint of ENDPOINTS.md, one row per patient with a first transplant.
+    """Every endpoint of docs/endpoints.md, one row per patient with a first transplant.
 
     Columns: `ENDPOINT_COLUMNS` (identity, the survival-export columns, the dates behind the
     endpoints). Whole numbers are pandas nullable `Int64`, dates are `datetime.date`, empty

@@ -231,7 +231,7 @@ def compare_groups(
 
 
 def early_mortality(endpoints: pd.DataFrame, *, by: str | None = None, days: int = 100) -> pd.DataFrame:
-    """All-cause deaths with `os_days <= days` (ENDPOINTS.md: early mortality, day 100).
+    """All-cause deaths with `os_days <= days` (docs/endpoints.md: early mortality, day 100).
 
     Columns `group, patients, deaths, proportion`. Counts are not suppressed here: pass them
     through `registry.disclosure.suppress_counts` before showing them outside the registry.

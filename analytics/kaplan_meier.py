@@ -192,7 +192,7 @@ class KaplanMeier:
         ``std.err``). An event at time 0 is an event: ``S(0) < 1``.
     ``median_``
         the smallest time with ``S(t) <= 0.5`` (within R's tolerance 1.5e-8), NaN if the curve
-        never reaches 0.5 (ENDPOINTS.md). R's ``quantile.survfit`` differs only when ``S`` sits
+        never reaches 0.5 (docs/endpoints.md). R's ``quantile.survfit`` differs only when ``S`` sits
         exactly on 0.5 over an interval, where it reports the interval's mid-point.
     ``median_ci_``
         ``(lower, upper)``: the times at which the lower and the upper confidence curves first

@@ -1,4 +1,4 @@
-"""Endpoint settings: the named parameters of ENDPOINTS.md in one typed, immutable object.
+"""Endpoint settings: the named parameters of docs/endpoints.md in one typed, immutable object.
 
 Why one frozen dataclass: every number the registry shows or exports depends on these values,
 so each output records `settings.to_dict()` next to `DEFINITIONS_VERSION`, and caches key on the
@@ -30,7 +30,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EndpointSettings:
-    """Parameters of the endpoint definitions, with the defaults of ENDPOINTS.md.
+    """Parameters of the endpoint definitions, with the defaults of docs/endpoints.md.
 
     - `confirmation_days`: minimum distance from a worsened (or improved) assessment to the
       assessment that confirms it (182; 84 is the other common choice).

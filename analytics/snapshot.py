@@ -5,7 +5,7 @@ patient; DuckDB computes them in well under a second for the world's whole AHSCT
 while the registry database (SQLite or PostgreSQL) stays the single place that is written.
 The registry tables are read with SQLAlchemy Core into Arrow tables and registered in DuckDB;
 no DuckDB extension (sqlite_scanner, postgres_scanner) is used, because those download at run
-time (DESIGN.md).
+time (docs/architecture.md).
 
 Reuse: `load_snapshot` keeps recent snapshots and returns the same object while the registry's
 data version is unchanged. The data version is checked with one cheap query: the head of the

@@ -1,4 +1,4 @@
-"""The analysis-ready survival export of ENDPOINTS.md: one de-identified row per patient.
+"""The analysis-ready survival export of docs/endpoints.md: one de-identified row per patient.
 
 What leaves the registry here is exactly `SURVIVAL_EXPORT_COLUMNS`: no calendar dates, no
 patient codes, no internal ids. Rows are ordered by the random `study_id`, so the row order

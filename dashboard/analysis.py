@@ -7,7 +7,7 @@ numbers as `msreg survival`); this module adds what only a figure needs:
 - Risk table (KMunicate): at risk = time ≥ t (R's convention), events and censored are
   cumulative counts before t, so the rows add up to the group size at every time.
 - Groups under `min_group_size` get no curve, estimate or log-rank contribution; their risk
-  table counts are shown as "<5" by the figure (ENDPOINTS.md: too few, and a disclosure risk).
+  table counts are shown as "<5" by the figure (docs/endpoints.md: too few, and a disclosure risk).
 - Patients whose endpoint is undefined (no baseline EDSS → no PFS/NEDA/CDI) are left out of
   that endpoint, and the number left out is written in the caption.
 """
@@ -261,7 +261,7 @@ def median_follow_up_years(df: pd.DataFrame) -> float:
 
 
 def minimum_change(baseline: float, delta_cutoff: float) -> float:
-    """δ(b) of ENDPOINTS.md: 1.5 if b = 0, 1.0 if 0 < b ≤ cutoff, 0.5 above (the same rule the
+    """δ(b) of docs/endpoints.md: 1.5 if b = 0, 1.0 if 0 < b ≤ cutoff, 0.5 above (the same rule the
     endpoint SQL applies), for drawing the worsening threshold b + δ(b)."""
     return 1.5 if baseline == 0 else 1.0 if baseline <= delta_cutoff else 0.5
 

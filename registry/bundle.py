@@ -1,4 +1,4 @@
-"""Bundle import and export (BUNDLE_FORMAT.md): folders or .zip files of UTF-8 CSV files.
+"""Bundle import and export (docs/bundle-format.md): folders or .zip files of UTF-8 CSV files.
 
 Import is all or nothing and reports every error as `FILE:LINE: COLUMN: message` (LINE is the
 CSV line, header = 1). Files are read and parsed here; every rule and every write goes through
@@ -354,7 +354,7 @@ def format_cell(kind: str, value: Any) -> str:
 
 
 def write_bundle(tables: Mapping[str, Sequence[Mapping[str, Any]]], out_dir: str | Path) -> list[Path]:
-    """Write rows (typed or text) as bundle files, columns in BUNDLE_FORMAT.md order.
+    """Write rows (typed or text) as bundle files, columns in docs/bundle-format.md order.
 
     Only the given tables are written, rows in the given order. Returns the files written.
     """

@@ -1,4 +1,4 @@
-"""`msreg`: the registry's command line (contract in DESIGN.md).
+"""`msreg`: the registry's command line (contract in docs/architecture.md).
 
 Every command takes `--db URL`; without it $MSREG_DATABASE_URL; without that ./registry.db.
 Commands live beside the code they drive (registry, analytics, …) and are attached here, so this
@@ -65,7 +65,7 @@ pass_cli = click.make_pass_decorator(CliContext)
 
 
 def db_option(f):  # type: ignore[no-untyped-def]
-    """`--db URL` on every command (DESIGN.md), also accepted before the command name."""
+    """`--db URL` on every command (docs/architecture.md), also accepted before the command name."""
 
     def _store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None or ctx.obj is None:

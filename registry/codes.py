@@ -1,4 +1,4 @@
-"""Code lists of the bundle format (BUNDLE_FORMAT.md), in one place.
+"""Code lists of the bundle format (docs/bundle-format.md), in one place.
 
 The models turn each list into a named CHECK constraint, validation checks imported values
 against the same lists, and the dashboard offers them in its forms: one source of truth, so a

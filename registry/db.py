@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def resolve_url(url: str | None = None) -> str:
-    """`--db URL`, else $MSREG_DATABASE_URL, else the SQLite file registry.db here (DESIGN.md)."""
+    """`--db URL`, else $MSREG_DATABASE_URL, else the SQLite file registry.db here (docs/architecture.md)."""
     if url:
         return normalise_url(url)
     env = os.environ.get(ENV_VAR)

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 MIN_CELL = 5
-"""Counts from 1 to MIN_CELL - 1 are never shown (ENDPOINTS.md: fewer than 5 is a disclosure risk)."""
+"""Counts from 1 to MIN_CELL - 1 are never shown (docs/endpoints.md: fewer than 5 is a disclosure risk)."""
 
 TOTAL_LABEL = "Total"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

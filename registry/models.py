@@ -1,7 +1,7 @@
 """The registry's tables as typed SQLAlchemy 2 models.
 
 Why these shapes:
-- Natural keys of BUNDLE_FORMAT.md ("Keys") are UNIQUE constraints; a surrogate integer id is
+- Natural keys of docs/bundle-format.md ("Keys") are UNIQUE constraints; a surrogate integer id is
   the primary key so that correcting a visit date is an update, not a delete plus an insert.
 - Code lists and EDSS steps are CHECK constraints built from `registry.codes`, so the database
   refuses what validation refuses even if someone bypasses the services.

@@ -12,7 +12,7 @@ record changed by someone else since it was read raises `StaleRecord`. The bulk 
 new rows with the driver's executemany on converted tuples (`_RowWriter`), chunked, after
 every rule has passed for the whole batch (`plan_bulk`), and reads the stored keys once.
 
-Records are addressed by their natural key in bundle terms (BUNDLE_FORMAT.md "Keys"), e.g.
+Records are addressed by their natural key in bundle terms (docs/bundle-format.md "Keys"), e.g.
 `{"centre_code": "OSL", "patient_code": "P001", "visit_date": date(2021, 3, 4)}`; values use the
 bundle's column names with Python types (strings as in a CSV cell are accepted too).
 
@@ -94,7 +94,7 @@ class ServiceError(Exception):
 
 
 class ValidationFailed(ServiceError):
-    """One or more values break the rules of BUNDLE_FORMAT.md; `errors` lists every one."""
+    """One or more values break the rules of docs/bundle-format.md; `errors` lists every one."""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)

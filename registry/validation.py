@@ -1,4 +1,4 @@
-"""Every rule of BUNDLE_FORMAT.md "What is rejected", in one module.
+"""Every rule of docs/bundle-format.md "What is rejected", in one module.
 
 Import, CLI and dashboard forms all reach these rules through `registry.services`, so a value
 refused in one door is refused in all of them. The rules are pure functions over plain values
@@ -15,7 +15,7 @@ Three layers, from cheap to expensive:
   `check_history` (one patient's dates in order, against the union of the registry's data and
   the incoming records).
 
-Decisions where BUNDLE_FORMAT.md is silent (a careful clinician-statistician's reading):
+Decisions where docs/bundle-format.md is silent (a careful clinician-statistician's reading):
 - Surrounding whitespace is stripped from every cell; a cell of only spaces is missing.
 - Booleans are exactly `true`/`false` and codes exactly as listed (upper case); no guessing.
 - Numbers are plain decimal text; a count written `3.0` is malformed (counts are whole numbers).
@@ -223,7 +223,7 @@ def spec_of(entity: str) -> EntitySpec:
 
 
 def key_of(entity: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The natural key (BUNDLE_FORMAT.md "Keys") of a record, as a tuple in key-column order."""
+    """The natural key (docs/bundle-format.md "Keys") of a record, as a tuple in key-column order."""
     return tuple([values.get(k) for k in ENTITIES[entity].key])
 
 
@@ -430,7 +430,7 @@ MIN_DATE = dt.date(codes.MIN_YEAR, 1, 1)
 
 
 def format_edss(v: float) -> str:
-    """EDSS as BUNDLE_FORMAT.md writes it: 0, 1.0, 1.5, ... 9.5, 10."""
+    """EDSS as docs/bundle-format.md writes it: 0, 1.0, 1.5, ... 9.5, 10."""
     if v == 0:
         return "0"
     if v == 10:

@@ -69,7 +69,7 @@ st.plotly_chart(
 
 by_centre = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", "centre_code")
 trm1 = by_centre.estimates[by_centre.estimates["years"] == 1].set_index("group")
-early = estimates.early_mortality(df, by="centre_code").set_index("group")  # ENDPOINTS.md: deaths ≤100 d, all patients
+early = estimates.early_mortality(df, by="centre_code").set_index("group")  # docs/endpoints.md: deaths ≤100 d, all patients
 small = f"<{ctx.settings.min_group_size}"
 deaths = early["deaths"].astype(int)
 if not ctx.sees_patient_codes:

@@ -2,7 +2,7 @@
 that decide RFS and NEDA-3.
 
 Why draw the baseline b and the threshold b + δ(b): a data manager checking a CDW date (or its
-absence) needs to see which assessments were "worsened" under ENDPOINTS.md, not recompute them.
+absence) needs to see which assessments were "worsened" under docs/endpoints.md, not recompute them.
 Time is in months since day 0, not calendar dates, so the same figure is safe for roles that
 must not see dates that identify a person.
 """

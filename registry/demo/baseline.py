@@ -174,7 +174,7 @@ def _draw_screening(
 
     With a recorded baseline EDSS, most patients have a screening visit (its date is the
     baseline date); others only a baseline date, or not even that. Without one, half have a
-    visit in the 365 days before day 0 (ENDPOINTS.md falls back on it), a quarter an older
+    visit in the 365 days before day 0 (docs/endpoints.md falls back on it), a quarter an older
     visit outside that window (the fallback must not use it), a quarter no visit at all.
     """
     n = len(day0)

@@ -52,7 +52,7 @@ def generate_cohort(
 
     Returns {entity: rows} for the eight bundle files (centres, patients, transplants, visits,
     relapses, mri, adverse_events, deaths); every value is a string exactly as in a CSV file
-    ('' for missing). Every row passes the rules of BUNDLE_FORMAT.md.
+    ('' for missing). Every row passes the rules of docs/bundle-format.md.
 
     `visit_interval_days` is the range of gaps between follow-up visits after month 12: the
     default (182, 365) is the usual 6-12 monthly follow-up; (30, 60) gives about 20 visits per

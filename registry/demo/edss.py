@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 MAX_RECORDED = 9.5  # 10 is death from MS; the demo records deaths as deaths, not as EDSS 10
-DELTA_CUTOFF = 5.5  # ENDPOINTS.md default `delta_cutoff`
+DELTA_CUTOFF = 5.5  # docs/endpoints.md default `delta_cutoff`
 
 
 def worsening_step(baseline: np.ndarray) -> np.ndarray:
-    """δ(b) of ENDPOINTS.md: 1.5 from 0, 1.0 up to 5.5, 0.5 above."""
+    """δ(b) of docs/endpoints.md: 1.5 from 0, 1.0 up to 5.5, 0.5 above."""
     return np.where(baseline == 0, 1.5, np.where(baseline <= DELTA_CUTOFF, 1.0, 0.5))
 
 

@@ -2,7 +2,7 @@
 
 Visits follow the usual AHSCT schedule (about day 100, month 6, month 12, then every 6-12
 months, or denser when asked). EDSS is the latent level plus small measurement noise chosen so
-that the confirmation rule of ENDPOINTS.md sees exactly the worsening the course contains:
+that the confirmation rule of docs/endpoints.md sees exactly the worsening the course contains:
 - before worsening, noise never reaches b + δ(b) (above EDSS 5.5, where δ is 0.5, it only goes
   down), so stable patients do not drift into spurious confirmed worsening;
 - from the onset of worsening on, every assessment is worsened (noise only adds), so the

@@ -10,7 +10,7 @@ Neurology 2021; Sormani et al. Neurology 2017 meta-analysis; Burt et al. JAMA 20
 
 The hazards below are not the targets themselves: progression is only *seen* at the next visit
 and confirmed six months later, deaths add to PFS, and follow-up is censored. They were tuned
-until the registry's own endpoint rules (ENDPOINTS.md) give the targets on a generated cohort;
+until the registry's own endpoint rules (docs/endpoints.md) give the targets on a generated cohort;
 tests/registry/test_demo.py checks that they still do.
 """
 

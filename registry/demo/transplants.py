@@ -3,7 +3,7 @@
 A second transplant follows a post-transplant relapse or the onset of worsening by 4-18 months,
 and only while the patient is still followed (at least 30 days before the end of follow-up).
 Its baseline EDSS is the patient's disability on that day; relapse counts are taken from the
-relapses the registry holds. Endpoints stay anchored on the first transplant (ENDPOINTS.md).
+relapses the registry holds. Endpoints stay anchored on the first transplant (docs/endpoints.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""A plain, per-patient implementation of the confirmation rule of ENDPOINTS.md.
+"""A plain, per-patient implementation of the confirmation rule of docs/endpoints.md.
 
 It is the naive reference the SQL is checked against (hypothesis test, benchmark): a groupby and
-a Python loop per patient, written to be read next to the text of ENDPOINTS.md, not to be fast.
+a Python loop per patient, written to be read next to the text of docs/endpoints.md, not to be fast.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Endpoints of ENDPOINTS.md on hand-built patients, one edge per row.
+"""Endpoints of docs/endpoints.md on hand-built patients, one edge per row.
 
 Each case is a patient described in days since day 0 (see endpoint_cohort.py) and the endpoint
 values expected for it; `None` means the value must be empty (undefined).
@@ -270,7 +270,7 @@ def registry_patient(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def naive_endpoint_dates(patient: dict[str, Any], settings: EndpointSettings) -> tuple[Any, Any]:
-    """CDW and CDI dates read straight from ENDPOINTS.md for one patient."""
+    """CDW and CDI dates read straight from docs/endpoints.md for one patient."""
     b = patient["baseline_edss"]
     if b is None:
         window = [(day, e) for day, e in patient["visits"].items()
@@ -312,7 +312,7 @@ def followed_patient(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def naive_times(patient: dict[str, Any], settings: EndpointSettings) -> dict[str, Any]:
-    """OS, RFS, PFS, NEDA-3 and TRM read straight from ENDPOINTS.md (days since day 0)."""
+    """OS, RFS, PFS, NEDA-3 and TRM read straight from docs/endpoints.md (days since day 0)."""
     cdw, _ = naive_endpoint_dates(patient, settings)
     cdw_day = None if cdw is None else (cdw - DAY0).days
     death = patient.get("death")

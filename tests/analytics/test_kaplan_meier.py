@@ -191,7 +191,7 @@ def test_at_carries_the_last_value_forward_with_no_one_at_risk() -> None:
 
 
 def test_median_on_an_exact_half_plateau_is_its_start_not_rs_midpoint() -> None:
-    # S = 0.5 on [2, 3): ENDPOINTS.md takes the smallest time (R would say 2.5).
+    # S = 0.5 on [2, 3): docs/endpoints.md takes the smallest time (R would say 2.5).
     assert KaplanMeier().fit([1, 2, 3, 4], [1, 1, 1, 1]).median_ == 2
 
 

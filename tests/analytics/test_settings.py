@@ -1,4 +1,4 @@
-"""Endpoint settings: ENDPOINTS.md defaults, validation with errors that name the setting."""
+"""Endpoint settings: docs/endpoints.md defaults, validation with errors that name the setting."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Valid bundles of any size, as rows of text, for the crash and fuzz tests.
 
-Deterministic (seeded) and deliberately plain: every row satisfies BUNDLE_FORMAT.md with
+Deterministic (seeded) and deliberately plain: every row satisfies docs/bundle-format.md with
 margin (dates well inside the allowed ranges and in clinical order), so that a rejection in a
 test is caused by the test's own damage, never by the generator. Size is linear in
 `n_patients` (about 16 rows each), which is what the crash test needs to make an import last.

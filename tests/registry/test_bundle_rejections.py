@@ -1,4 +1,4 @@
-"""Every rejection rule of BUNDLE_FORMAT.md: a small bundle that breaks it, the exact
+"""Every rejection rule of docs/bundle-format.md: a small bundle that breaks it, the exact
 file/line/column of the error, and a registry left exactly as it was (full export compared)."""
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def days_since_day0(cohort: Bundle, entity: str, column: str) -> dict[PatientKey
 
 
 def validation_errors(bundle: Bundle, today: dt.date) -> list[validation.FieldError]:
-    """Every rule of BUNDLE_FORMAT.md, applied as the importer applies them to a new bundle."""
+    """Every rule of docs/bundle-format.md, applied as the importer applies them to a new bundle."""
     errors: list[validation.FieldError] = []
     records: list[validation.Record] = []
     for entity, rows in bundle.items():
