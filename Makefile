@@ -25,9 +25,12 @@ install: $(VENV)/.installed
 
 ## Build the synthetic demo registry (if absent) and start the dashboard on http://localhost:8501 (or PORT)
 demo: install
-	@test -f $(DEMO_DB) || ($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo --logins-file $(DEMO_LOGINS)) \
-		|| (rm -f $(DEMO_DB) $(DEMO_LOGINS); exit 1)
-	@cat $(DEMO_LOGINS) 2>/dev/null || echo "(no $(DEMO_LOGINS): add accounts with \`msreg --db $(DEMO_DB) user add\`)"
+	@if test -f $(DEMO_DB); then \
+		cat $(DEMO_LOGINS) 2>/dev/null || echo "(no $(DEMO_LOGINS): add accounts with \`msreg --db $(DEMO_DB) user add\`)"; \
+	else \
+		($(BIN)/msreg --db $(DEMO_DB) init && $(BIN)/msreg --db $(DEMO_DB) demo --logins-file $(DEMO_LOGINS)) \
+			|| (rm -f $(DEMO_DB) $(DEMO_LOGINS); exit 1); \
+	fi
 	$(BIN)/msreg --db $(DEMO_DB) dashboard $(if $(PORT),--port $(PORT))
 
 ## Run the whole test suite (SQLite always; PostgreSQL when a server answers)

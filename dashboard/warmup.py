@@ -34,10 +34,11 @@ def import_heavy_modules() -> None:
     """Import what the login form and the pages need, once per process."""
     import argon2  # noqa: F401 - password verification at login
     import plotly.graph_objects  # noqa: F401 - every figure
+    import scipy.stats  # noqa: F401 - the Safety page's funnel limits (imported lazily there)
 
     import dashboard.analysis  # noqa: F401 - pandas, numpy, DuckDB endpoints, estimators
     import dashboard.data  # noqa: F401
-    import dashboard.figures  # noqa: F401 - figure builders (scipy for funnel limits)
+    import dashboard.figures  # noqa: F401 - figure builders
     import registry.auth  # noqa: F401
 
 

@@ -7,6 +7,7 @@ with the reason, unless MSREG_REQUIRE_POSTGRES=1 (set by .ci/run), when they fai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -60,6 +61,50 @@ def _restore_main_module() -> Iterator[None]:
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+def _dashboard_servers() -> list[int]:
+    """PIDs of Streamlit servers started (directly or through `msreg dashboard`) by this run."""
+    from pathlib import Path as _Path
+
+    parents: dict[int, int] = {}
+    for stat in _Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    mine, frontier = [], [os.getpid()]
+    while frontier:
+        frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
+        mine += frontier
+    servers = []
+    for pid in mine:
+        try:
+            cmdline = _Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"dashboard.serve" in cmdline or b"streamlit run" in cmdline or (b"/msreg " in cmdline and b" dashboard" in cmdline):
+            servers.append(pid)
+    return servers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_dashboard_server_outlives_the_suite() -> Iterator[None]:
+    """The test suite leaves no server running: any dashboard still up at the end is stopped and
+    reported as an error of the test run."""
+    yield
+    if not Path("/proc").is_dir():
+        return
+    import signal
+    import time
+
+    deadline = time.monotonic() + 10
+    while (left := _dashboard_servers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"dashboard server(s) still running after the tests: PIDs {left}"
 
 
 def _pg_admin_engine() -> Engine:

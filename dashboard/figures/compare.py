@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from scipy.stats import binom
 
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
 from registry.disclosure import Release, release_for
@@ -90,6 +89,8 @@ def funnel_limits(rate: float, n: np.ndarray, level: float) -> tuple[np.ndarray,
     Uses the interpolated exact binomial quantiles of Spiegelhalter (Stat Med 2005), which make
     smooth funnels instead of staircases. ``level`` is the coverage (0.95, 0.998).
     """
+    from scipy.stats import binom  # here: only the Safety page's funnels need scipy (a second of CPU to import)
+
     n = np.asarray(n, dtype=float)
     out = []
     for q in ((1 - level) / 2, 1 - (1 - level) / 2):

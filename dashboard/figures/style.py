@@ -1,6 +1,6 @@
 """Shared figure style: palette, time axis, captions, small-count suppression.
 
-Why here: every figure of the dashboard follows the same rules (CONVENTIONS.md), and a rule
+Why here: every figure of the dashboard follows the same rules (the project's figure conventions), and a rule
 written once cannot drift between the Outcomes and the Safety page.
 """
 

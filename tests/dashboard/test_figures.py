@@ -1,6 +1,6 @@
 """The dashboard's figures, checked through `fig.to_dict()` without Streamlit.
 
-Each test states one rule of CONVENTIONS.md (KMunicate style) or of the disclosure policy.
+Each test states one rule of the figure conventions (KMunicate style) or of the disclosure policy.
 """
 
 from __future__ import annotations

@@ -40,4 +40,4 @@ def test_with_a_logins_file_the_output_names_it_and_it_holds_the_same_logins(tmp
 def test_make_demo_keeps_the_logins_in_the_file_it_shows_again() -> None:
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
     assert "demo --logins-file $(DEMO_LOGINS)" in makefile
-    assert "@cat $(DEMO_LOGINS)" in makefile
+    assert "cat $(DEMO_LOGINS)" in makefile
