@@ -15,6 +15,7 @@ Every count that a page, figure, table, caption, export or CLI output shows goes
     release.frame(df, ["patients", ...])    # count columns replaced by their released text
     release.mark_counts(trace, "y", ...)    # tag Plotly trace fields that hold released counts
     release.footnote(n_hidden)              # "3 cells hidden (counts below 5). Counts rounded ..."
+    release.table(counts)                   # a count table with totals, released (see `Release.table`)
 
 The policy (`DisclosurePolicy`: threshold k, default 5; the roles it binds, governance and
 researcher; the rounding base, default k) decides; pages never format a count themselves.
@@ -283,6 +284,10 @@ def suppress_counts(
 BOUND_ROLES: frozenset[str] = frozenset({"governance", "researcher"})
 """Roles that see aggregates only: every count they get is released through the policy."""
 COUNTS_META = "msreg_counts"
+NOT_BROKEN_DOWN = "·"
+"""A cell of a row or column whose total is below k: only the total is released (0 to k-1)."""
+WITHHELD = "…"
+"""A cell withheld because the table's totals would otherwise pin a hidden count (any value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +406,38 @@ class Release:
             out[column] = [self.text(v) for v in out[column]]
         return out
 
+    def table(self, counts: pd.DataFrame, *, total_label: str = "total") -> pd.DataFrame:
+        """A count table with its row and column totals, as released (text cells).
+
+        For bound roles a row or column whose total is 1..k-1 shows only its total: its cells
+        are marked `NOT_BROKEN_DOWN`. Otherwise its hidden cells, each known to be at least 1,
+        could be pinned by the small total (four "<5" cells in a row whose total is below 5 are
+        all 1)."""
+        full = counts.astype("int64").copy()
+        full.loc[total_label] = full.sum()
+        full[total_label] = full.sum(axis=1)
+        shown = full.apply(lambda col: [self.text(v) for v in col]).astype(object)
+        if self.exact:
+            return shown
+        inner_rows, inner_cols = list(full.index[:-1]), list(full.columns[:-1])
+        if self.is_small(full.loc[total_label, total_label]):  # the totals row and column are lines too
+            inner_rows, inner_cols = list(full.index), list(full.columns)
+            shown.loc[:, :] = NOT_BROKEN_DOWN
+            shown.loc[total_label, total_label] = self.small
+            return shown
+        for r in inner_rows:
+            if self.is_small(full.loc[r, total_label]):
+                shown.loc[r, inner_cols] = NOT_BROKEN_DOWN
+        for c in inner_cols:
+            if self.is_small(full.loc[total_label, c]):
+                shown.loc[inner_rows, c] = NOT_BROKEN_DOWN
+        if _pinned(shown, self.policy.k, self.policy.base):
+            # Rare (tiny tables): the rounded totals would pin a hidden cell; release the grand total only.
+            grand = shown.loc[total_label, total_label]
+            shown.loc[:, :] = WITHHELD
+            shown.loc[total_label, total_label] = grand
+        return shown
+
     def hidden_in(self, values: Iterable[Any]) -> int:
         """How many of `values` this viewer gets as hidden (1..k-1)."""
         return 0 if self.exact else sum(1 for v in values if self.is_small(v))
@@ -423,3 +460,53 @@ class Release:
         meta[COUNTS_META] = sorted(set(meta.get(COUNTS_META, [])) | set(fields))
         trace.meta = meta
         return trace
+
+
+def _interval(text: str, k: int, base: int) -> tuple[float, float | None]:
+    """The values a released cell can stand for."""
+    text = str(text).replace(",", "")
+    if text == WITHHELD:
+        return 0.0, None
+    if text == f"<{k}":
+        return 1.0, float(k - 1)
+    if text == NOT_BROKEN_DOWN:
+        return 0.0, float(k - 1)
+    value = int(text)
+    if value == 0 or base <= 1:
+        return float(value), float(value)
+    return float(max(k, value - base // 2)), float(value + base // 2)
+
+
+def _pinned(shown: pd.DataFrame, k: int, base: int) -> bool:
+    """True when the released table (last row and column the totals) pins a hidden cell to a
+    count of 1..k-1: the smallest and largest value it can take, given every other released
+    value and the totals, meet (a linear programme per hidden cell)."""
+    from scipy.optimize import linprog
+
+    values = shown.to_numpy(dtype=object)
+    n_rows, n_cols = values.shape
+    bounds = [_interval(values[i, j], k, base) for i in range(n_rows) for j in range(n_cols)]
+    a_eq = []
+    for i in range(n_rows):
+        row = np.zeros(n_rows * n_cols)
+        row[i * n_cols:(i + 1) * n_cols] = 1.0
+        row[i * n_cols + n_cols - 1] = -1.0
+        a_eq.append(row)
+    for j in range(n_cols):
+        col = np.zeros(n_rows * n_cols)
+        col[j::n_cols] = 1.0
+        col[(n_rows - 1) * n_cols + j] = -1.0
+        a_eq.append(col)
+    b_eq = np.zeros(len(a_eq))
+    for idx, (lo, hi) in enumerate(bounds):
+        if str(values.ravel()[idx]) not in (f"<{k}", NOT_BROKEN_DOWN, WITHHELD):
+            continue
+        c = np.zeros(len(bounds))
+        c[idx] = 1.0
+        low = linprog(c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=bounds, method="highs")
+        high = linprog(-c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=bounds, method="highs")
+        if low.status != 0 or high.status != 0:
+            continue
+        if -high.fun - low.fun < 0.5 and -high.fun >= 0.5:
+            return True
+    return False

@@ -25,6 +25,8 @@ from dashboard import analysis, data, safety_views
 from dashboard.context import page_context
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
+from registry.disclosure import NOT_BROKEN_DOWN, WITHHELD
+from registry.disclosure import NOT_BROKEN_DOWN, WITHHELD
 
 ctx = page_context()
 df = ctx.cohort()
@@ -62,12 +64,16 @@ else:
     counts = serious_ae_counts(ae, release)
     table = counts.by_category.copy()
     table.columns = [c.lower() for c in table.columns]
-    table.loc["total"] = table.sum()
-    table["total"] = table.sum(axis=1)
-    shown = table.astype("Int64") if release.exact else table.apply(lambda col: [release.text(v) for v in col])
+    shown = release.table(table)
+    if release.exact:
+        shown = shown.map(lambda v: int(str(v).replace(",", "")))
     st.dataframe(shown, width="stretch")
-    st.caption(" ".join(p for p in (counts.note, release.footnote(release.hidden_in(table.to_numpy().ravel()))) if p)
-               or "Exact counts.")
+    not_broken_down = "" if release.exact or not (shown == NOT_BROKEN_DOWN).any().any() else (
+        f"{NOT_BROKEN_DOWN}: part of a total below {release.k}, not broken down.")
+    if not release.exact and (shown == WITHHELD).any().any():
+        not_broken_down += f" {WITHHELD}: withheld, the totals would otherwise give a count below {release.k} away."
+    st.caption(" ".join(p for p in (counts.note, release.footnote(release.hidden_in(table.to_numpy().ravel())),
+                                    not_broken_down) if p) or "Exact counts.")
 
 st.subheader("Engraftment")
 left, right = st.columns(2)
