@@ -22,6 +22,7 @@ What is drawn, and the published experience it follows (docs/demo-cohort.md give
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,43 +83,56 @@ def draw_treatments(rng: np.random.Generator, b: Baseline, c: Course, relapses: 
     active_scan = (mri.day > 180) & ((mri.values["new_t2"] > 0) | (mri.values["gd_enhancing"] > 0))
     np.minimum.at(activity, mri.patient[active_scan], mri.day[active_scan])
 
+    # Random numbers drawn in bulk (one row per patient, one column per period): the loop below
+    # only looks them up, so 100,000 patients take a second, not many.
+    width = int(count.max(initial=0))
+    u = rng.random((n, max(width, 1), 5))  # start jitter, stop jitter, drug, reason, reason missing
+    escalate = rng.random((n, 2))
+    day0 = b.day0.tolist()
+    earlier_cum = np.cumsum(EARLIER_STOP_P).tolist()
+    last_cum = np.cumsum(LAST_STOP_P).tolist()
     out = TreatmentRows([], [], [], [], [])
-    for i in range(n):
+    for i in np.flatnonzero(count > 0).tolist():
         k = int(count[i])
-        if k > 0:
-            start0 = int(first_day[i] - b.day0[i])
-            length = int(window[i]) / k
-            high = min(k, 1 + int(rng.random() < 0.5)) if rng.random() < 0.8 else 0
-            used: set[str] = set()
-            for j in range(k):
-                start = start0 + int(j * length + rng.random() * length * 0.1)
-                when = int(b.day0[i]) + start
-                pool = [d for d in _available(HIGH_EFFICACY if j >= k - high else PLATFORM, when) if d not in used]
-                pool = pool or [d for d in _available(PLATFORM + HIGH_EFFICACY, when) if d not in used] or ["OTHER"]
-                drug = str(rng.choice(pool))
-                used.add(drug)
-                last = j == k - 1
-                stop = -int(washout[i]) if last else start0 + int((j + 1) * length - rng.random() * length * 0.15) - 1
-                reason = rng.choice(LAST_STOP, p=LAST_STOP_P) if last else rng.choice(EARLIER_STOP, p=EARLIER_STOP_P)
-                out.patient.append(i)
-                out.drug.append(str(drug))
-                out.start.append(start)
-                out.stop.append(max(stop, start))
-                out.reason.append(str(reason) if rng.random() > 0.05 else "")
-        end = int(c.end[i])
-        if activity[i] <= end:
-            restart = rng.random() < RESTART_AFTER_ACTIVITY
-            day = int(activity[i]) + int(rng.integers(14, 183))
-        else:
-            restart = end > 365 and rng.random() < RESTART_WITHOUT_ACTIVITY
-            day = int(rng.integers(365, end + 1)) if restart else 0
-        if restart and 0 < day <= end:
-            stopped = rng.random() < 0.3 and day + 90 <= end
+        start0 = int(first_day[i]) - day0[i]
+        length = int(window[i]) / k
+        high = min(k, 1 + int(escalate[i, 1] < 0.5)) if escalate[i, 0] < 0.8 else 0
+        used: set[str] = set()
+        for j in range(k):
+            r = u[i, j]
+            start = start0 + int(j * length + r[0] * length * 0.1)
+            when = day0[i] + start
+            pool = [d for d in _available(HIGH_EFFICACY if j >= k - high else PLATFORM, when) if d not in used]
+            pool = pool or [d for d in _available(PLATFORM + HIGH_EFFICACY, when) if d not in used] or ["OTHER"]
+            drug = pool[min(int(r[2] * len(pool)), len(pool) - 1)]
+            used.add(drug)
+            last = j == k - 1
+            stop = -int(washout[i]) if last else start0 + int((j + 1) * length - r[1] * length * 0.15) - 1
+            names, cum = (LAST_STOP, last_cum) if last else (EARLIER_STOP, earlier_cum)
+            reason = names[min(bisect.bisect_right(cum, r[3] * cum[-1]), len(names) - 1)]
             out.patient.append(i)
-            out.drug.append(str(rng.choice(_available(AFTER_TRANSPLANT, int(b.day0[i]) + day) or ["MITOXANTRONE"])))
-            out.start.append(day)
-            out.stop.append(int(rng.integers(day + 90, end + 1)) if stopped else MISSING)
-            out.reason.append(str(rng.choice(("INEFFICACY", "INTOLERANCE", "PATIENT_CHOICE"))) if stopped else "")
+            out.drug.append(drug)
+            out.start.append(start)
+            out.stop.append(max(stop, start))
+            out.reason.append(reason if r[4] > 0.05 else "")
+
+    # After transplant: restarts after renewed activity, and a few without it (vectorised).
+    end = c.end.astype(np.int64)
+    active = activity <= end
+    restart = np.where(active, rng.random(n) < RESTART_AFTER_ACTIVITY, (end > 365) & (rng.random(n) < RESTART_WITHOUT_ACTIVITY))
+    day = np.where(active, np.where(active, activity, 0) + rng.integers(14, 183, n),
+                   365 + np.floor(rng.random(n) * np.maximum(end - 364, 1)).astype(np.int64))
+    restart &= (day > 0) & (day <= end)
+    stopped = (rng.random(n) < 0.3) & (day + 90 <= end)
+    stop_day = day + 90 + np.floor(rng.random(n) * np.maximum(end - day - 89, 1)).astype(np.int64)
+    drug_u, reason_u = rng.random(n), rng.integers(0, 3, n)
+    for i in np.flatnonzero(restart).tolist():
+        pool = _available(AFTER_TRANSPLANT, day0[i] + int(day[i])) or ["MITOXANTRONE"]
+        out.patient.append(i)
+        out.drug.append(pool[min(int(drug_u[i] * len(pool)), len(pool) - 1)])
+        out.start.append(int(day[i]))
+        out.stop.append(int(stop_day[i]) if stopped[i] else MISSING)
+        out.reason.append(("INEFFICACY", "INTOLERANCE", "PATIENT_CHOICE")[int(reason_u[i])] if stopped[i] else "")
     return out
 
 
