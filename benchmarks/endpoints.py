@@ -32,6 +32,12 @@ about 22 visits per patient (seconds):
     ratio = per-patient pandas / SQL CDW (the plain Python loop ratio is 4x, 10x, 18x).
 Under heavy load from other processes (load average 10-17) the same 100k run measured 7.1 s for
 all endpoints with the first, as-of-join version of the SQL: measure quietly.
+
+Since 2026-12-01 every cohort up to --sqlite-up-to (default 100k) is read from a SQLite registry
+(Arrow-native, through ADBC), each step is timed in CPU seconds (all threads) and wall seconds,
+and each is printed as a ratio to a floor measured in the same run: DuckDB's one sorted window
+pass over every visit. `--keep DIR` builds each size's registry once and reuses it. Figures:
+README.md, "Speed at registry scale".
 """
 
 from __future__ import annotations
