@@ -54,28 +54,28 @@ if not release.exact:
         table = issues.groupby(["centre_code", "problem"]).size().unstack(fill_value=0)
         st.dataframe(table.apply(lambda col: [release.text(v) for v in col]), width="stretch")
         st.caption(release.footnote(release.hidden_in(table.to_numpy().ravel())))
-    st.stop()
-st.dataframe(per_centre.rename(columns=complete), hide_index=True, width="stretch")
-st.caption(ctx.settings_text())
-
-st.subheader(f"Records to fix ({len(issues):,})")
-if issues.empty:
-    st.success("Nothing to fix in this selection.")
 else:
-    chosen = st.multiselect("Problems", [p for p in PROBLEMS if p in set(issues["problem"])], key="q_problems",
-                            placeholder="All problems")
-    if chosen:
-        issues = issues[issues["problem"].isin(chosen)]
-    # Roles without patient codes get a blank column from the snapshot; drop it altogether, and
-    # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
-    # with the centre would point at a person.
-    shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
-    config = {}
-    if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
-        shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
-                                   for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
-        config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
-    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+    st.dataframe(per_centre.rename(columns=complete), hide_index=True, width="stretch")
+    st.caption(ctx.settings_text())
+
+    st.subheader(f"Records to fix ({len(issues):,})")
+    if issues.empty:
+        st.success("Nothing to fix in this selection.")
+    else:
+        chosen = st.multiselect("Problems", [p for p in PROBLEMS if p in set(issues["problem"])], key="q_problems",
+                                placeholder="All problems")
+        if chosen:
+            issues = issues[issues["problem"].isin(chosen)]
+        # Roles without patient codes get a blank column from the snapshot; drop it altogether, and
+        # the detail too: it quotes the patient's calendar dates (transplant, last visit), which
+        # with the centre would point at a person.
+        shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
+        config = {}
+        if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
+            shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
+                                       for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
+            config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 
 # Data queries: counts per centre for every role that sees them; open, answer, close.
 query_panel.render(ctx.actor, data.engine_for(ctx.url), data.reader_for(ctx.url),

@@ -243,7 +243,9 @@ def scenarios(small: list[str]) -> list[tuple[str, dict[str, Any]]]:
         ("outcomes", {"o_endpoint": "os", "o_by": "Sex"}),
         ("outcomes", {"o_endpoint": "pfs", "f_centres": [small[0]]}),
         ("safety", {}),
-        ("safety", {"sf_metric": "TRM within 1 year"}),
+        ("safety", {"sf_metric": "Transplant-related mortality by 1 year"}),
+        ("safety", {"sf_adjusted": False}),
+        ("safety", {"sf_trm_by": "Centre"}),
         ("safety", {"f_centres": [small[0]]}),
         ("quality", {}),
         ("timeline", {}),
@@ -262,6 +264,8 @@ def run_page(app_factory: Any, url: str, role: str, page: str, controls: dict[st
             at.sidebar.multiselect(key=key).set_value(value).run()
         elif key == "sf_metric":
             at.radio(key=key).set_value(value).run()
+        elif key == "sf_adjusted":
+            at.toggle(key=key).set_value(value).run()
         else:
             at.selectbox(key=key).set_value(value).run()
     assert not at.exception, (role, page, controls, at.exception)
