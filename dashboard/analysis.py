@@ -358,14 +358,15 @@ AGGRESSIVE_GROUPINGS: tuple[str, ...] = (
 )
 
 
-def profile_statement(assessed: pd.DataFrame, n: int, *, min_count: int | None = None) -> str:
+def profile_statement(assessed: pd.DataFrame, n: int, *, release: Any = None) -> str:
     """A plain sentence per feature: how many patients could not be assessed for lack of data.
 
-    With `min_count` (roles that see aggregates only) counts of 1 to min_count-1 read "fewer
-    than min_count", as every other small count on their pages.
+    Every count goes through the viewer's `release` (registry.disclosure): exact for roles that
+    see patient codes; for aggregate-only roles 1-4 read "<5" and the rest are rounded, as every
+    other count on their pages.
     """
     def show(k: int) -> str:
-        return f"fewer than {min_count}" if min_count is not None and 0 < k < min_count else f"{k:,}"
+        return f"{k:,}" if release is None else release.text(k)
 
     parts = []
     for row in assessed.itertuples(index=False):
@@ -441,13 +442,24 @@ def minimum_change(baseline: float, delta_cutoff: float) -> float:
     return 1.5 if baseline == 0 else 1.0 if baseline <= delta_cutoff else 0.5
 
 
-def mask_small_counts_in_text(text: str, threshold: int = 5) -> str:
+_COUNT_IN_TEXT = r"\b(\d+)( (?:patient|event|death)(?:\(s\)|s)?\b)"
+
+
+def release_counts_in_text(text: str, release: Any) -> str:
     """`'sex U: 2 patient(s), 0 event(s)'` → `'sex U: <5 patient(s), 0 event(s)'`: notes written
-    for analysts quote counts; shown to aggregate-only roles, counts of 1 to threshold-1 are
-    hidden as in every table."""
+    for analysts quote counts of patients, events and deaths; each goes through the viewer's
+    release (exact for roles that see patient codes; 1-4 hidden and the rest rounded otherwise),
+    as in every table."""
     import re
 
-    return re.sub(r"\b(\d+)( (?:patient|event)\(s\))",
+    return re.sub(_COUNT_IN_TEXT, lambda m: release.text(int(m.group(1))) + m.group(2), text)
+
+
+def mask_small_counts_in_text(text: str, threshold: int = 5) -> str:
+    """Counts of 1 to threshold-1 in a note hidden as `<threshold` (larger ones kept)."""
+    import re
+
+    return re.sub(_COUNT_IN_TEXT,
                   lambda m: (f"<{threshold}" if 0 < int(m.group(1)) < threshold else m.group(1)) + m.group(2), text)
 
 

@@ -7,7 +7,7 @@ Decisions:
   expected numbers, a signal on the exact one-sided Poisson p. It always runs on the whole
   registry the viewer may see (the sidebar's cohort filter would change the case-mix model).
 - For viewers who see aggregates only (governance, researchers), event counts of 1–4 go through
-  registry.disclosure.suppress_counts with complementary cells; beside a hidden count the
+  the viewer's release (registry.disclosure): 1–4 hidden, the rest rounded; beside a hidden count the
   estimate, O/E and p-value are hidden too (each gives the count away with the patients or the
   expected number), and the funnel does not draw that centre.
 - TRM by group: Gray's test (cumulative incidence) beside the cause-specific log-rank test
@@ -26,7 +26,7 @@ from analytics.aalen_johansen import cumulative_incidence
 from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
 from dashboard import analysis
-from registry.disclosure import suppress_counts
+from registry.disclosure import Release
 
 MIN_AT_RISK = 5
 BENCHMARK_MEASURES: dict[str, str] = {
@@ -50,15 +50,15 @@ def competing_curves(df: pd.DataFrame, *, min_at_risk: int = MIN_AT_RISK) -> pd.
     return out[out["n_risk"] >= min_at_risk].drop(columns=["n_risk"]).reset_index(drop=True)
 
 
-def benchmark_table(result: BenchmarkResult, *, hide_small_counts: bool, min_cell: int) -> tuple[pd.DataFrame, frozenset[str]]:
-    """The per-centre table as shown (strings) and the centres whose counts are hidden."""
+def benchmark_table(result: BenchmarkResult, release: Release) -> tuple[pd.DataFrame, frozenset[str]]:
+    """The per-centre table as shown (strings) and the centres whose counts are hidden.
+
+    Counts go through the viewer's release (registry.disclosure): exact for roles that see
+    patient codes; for aggregate-only roles 1-4 read "<5" and the rest are rounded, and beside a
+    hidden event count the estimate, O/E and p are hidden too (they would give it back)."""
     table = result.table
-    hidden: set[str] = set()
-    events = table.set_index("centre_code")["events"].astype(int)
-    if hide_small_counts and len(table):
-        shown = suppress_counts(events.to_frame(), min_cell, with_totals=False)["events"]
-        hidden = {c for c in events.index if pd.isna(shown[c])}
-    small = f"<{min_cell}"
+    hidden = frozenset(c for c, e in zip(table["centre_code"], table["events"], strict=True)
+                       if not release.estimate_shown(int(e)))
     rows = []
     for _, r in table.iterrows():
         centre = r["centre_code"]
@@ -66,8 +66,8 @@ def benchmark_table(result: BenchmarkResult, *, hide_small_counts: bool, min_cel
         hide = centre in hidden
         rows.append({
             "Centre": centre,
-            "Patients": str(int(r["patients"])) if tested or not hide_small_counts else small,
-            "Events": small if hide or (not tested and hide_small_counts) else str(int(r["events"])),
+            "Patients": release.text(int(r["patients"])),
+            "Events": release.text(int(r["events"])),
             "Estimate (95% CI)": _estimate_text(r) if tested and not hide else "—",
             "Expected": f"{r['expected']:.1f}" if tested else "—",
             "O/E (95% CI)": (f"{r['o_e']:.2f} ({r['o_e_lower']:.2f}–{r['o_e_upper']:.2f})"
@@ -75,7 +75,7 @@ def benchmark_table(result: BenchmarkResult, *, hide_small_counts: bool, min_cel
             "p (one-sided)": f"{r['p_value']:.3f}" if tested and not hide else "—",
             "Signal": ("yes" if r["signal"] else "no") if tested else "not tested",
         })
-    return pd.DataFrame(rows), frozenset(hidden)
+    return pd.DataFrame(rows), hidden
 
 
 def _estimate_text(r: pd.Series) -> str:
@@ -102,8 +102,7 @@ def render_trm_comparison(ctx, df: pd.DataFrame) -> None:  # type: ignore[no-unt
     st.plotly_chart(
         cumulative_incidence_figure(res.curves, res.risk, title=f"Transplant-related mortality by {label.lower()}",
                                     caption=ctx.caption(len(df), extra + "Aalen–Johansen; other deaths compete."),
-                                    min_group_size=ctx.settings.min_group_size,
-                                    hide_small_counts=not ctx.sees_patient_codes),
+                                    min_group_size=ctx.settings.min_group_size, release=ctx.release),
         theme=None, width="stretch", key="safety_trm_by",
     )
     shown = tests.assign(
@@ -144,8 +143,7 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
     from dashboard import data
 
     result = data.benchmark(ctx.url, ctx.scope, ctx.version, ctx.settings_key, measure, adjusted)
-    min_cell = ctx.settings.min_group_size
-    table, hidden = benchmark_table(result, hide_small_counts=not ctx.sees_patient_codes, min_cell=min_cell)
+    table, hidden = benchmark_table(result, ctx.release)
     od = result.overdispersion
     spread = ""
     if od["df"] >= 1 and np.isfinite(od["p_value"]):
@@ -159,7 +157,7 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
         theme=None, width="stretch", key="safety_funnel",
     )
     for note in result.notes:
-        st.info(note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, min_cell))
+        st.info(analysis.release_counts_in_text(note, ctx.release))
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         f"Estimate: the centre's own {'Aalen–Johansen' if measure == 'trm' else 'Kaplan–Meier'} probability by day "
@@ -168,9 +166,9 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
         f"{'case-mix-adjusted ' if result.adjusted else ''}risk over the time each was followed. Signal: exact one-sided "
         f"Poisson p < {result.level:g}; about {result.expected_false_signals:.2f} false signal(s) expected by chance among "
         f"{result.n_tested} centres."
-        + ("" if ctx.sees_patient_codes else f" Counts of 1–{min_cell - 1} are hidden, with complementary cells, and so are the values that would reveal them.")
+        + ("" if ctx.release.exact else f" {ctx.release.footnote(len(hidden))} Beside a hidden count the values that would reveal it are hidden too.")
     )
     with st.expander("What each centre's result means", expanded=bool(result.table["signal"].any())):
         for _, row in result.table.iterrows():
-            text = f"<{min_cell}" if row["centre_code"] in hidden else None
+            text = ctx.release.text(int(row["events"])) if not ctx.release.exact else None
             st.markdown("- " + centre_sentence(row, result, events_text=text))

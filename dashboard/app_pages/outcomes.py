@@ -94,18 +94,21 @@ profile_views = {"Number of features": "aggressive_factors", **{
     label: column for label, column in analysis.GROUPINGS.items() if column in analysis.AGGRESSIVE_GROUPINGS}}
 view = st.radio("Profile", list(profile_views), horizontal=True, key="o_profile")
 prof = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, profile_views[view])
-prof_extra = " ".join(prof.notes) + ("." if prof.notes else "")
+# the note on patients left out is a count: through the release, as under the main figure
+prof_notes = ([f"{ctx.release.text(prof.n_excluded)} patient(s) without a defined {ep.label.lower()} left out"]
+              if prof.n_excluded else [])
+prof_extra = " ".join(prof_notes) + ("." if prof_notes else "")
 if prof.logrank_p is not None:
     prof_extra += f" Log-rank p = {prof.logrank_p:.3g}."
 st.plotly_chart(
     make(prof.curves, prof.risk, title=f"{ep.label} by {view.lower()}",
          caption=ctx.caption(int(prof.groups["n"].sum()) if len(prof.groups) else 0, prof_extra.strip()),
-         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, hide_small_counts=not ctx.sees_patient_codes),
+         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, release=ctx.release),
     theme=None, width="stretch", key="outcomes_profile",
 )
 frame = data.cohort_frame(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key())
 assessed = analysis.profile_assessment(frame)
-st.markdown(analysis.profile_statement(assessed, len(frame), min_count=None if ctx.sees_patient_codes else ctx.settings.min_group_size))
+st.markdown(analysis.profile_statement(assessed, len(frame), release=ctx.release))
 
 if ep.kind == "km":
     st.subheader("Adjusted hazard ratios (Cox model)")
@@ -117,7 +120,7 @@ if ep.kind == "km":
     if model.hr.empty:
         st.info(f"No Cox model: fewer than {analysis.MIN_EVENTS_PER_TERM} events per estimated term among the "
                 "patients with complete data in this cohort (hazard ratios would be unreliable)"
-                + (f" — {model.reason}." if model.reason else "."))
+                + (f" — {analysis.release_counts_in_text(model.reason, ctx.release)}." if model.reason else "."))
     else:
         if not model.converged:
             st.error("The Cox model did not converge cleanly (separation or collinearity): its hazard ratios are "
@@ -136,7 +139,7 @@ if ep.kind == "km":
         ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")
         for note in model.notes:
             if not note.startswith("convergence"):
-                shown = note if ctx.sees_patient_codes else analysis.mask_small_counts_in_text(note, ctx.settings.min_group_size)
+                shown = analysis.release_counts_in_text(note, ctx.release)
                 st.caption(f"Note: {shown}.")
         st.dataframe(model.hr.round(3), hide_index=True, width="stretch")
 else:
@@ -145,7 +148,7 @@ else:
     if model.hr.empty:
         st.info(f"No model: fewer than {analysis.MIN_EVENTS_PER_TERM} transplant-related deaths per estimated term "
                 "among the patients with complete data in this cohort"
-                + (f" — {model.reason}." if model.reason else "."))
+                + (f" — {analysis.release_counts_in_text(model.reason, ctx.release)}." if model.reason else "."))
     else:
         if model.ph_warning:
             st.warning(model.ph_warning)

@@ -87,7 +87,7 @@ else:
     eng, at_days = engraftment
     n_eng = int(eng.groups["n"].sum())
     left_out = len(df) - n_eng
-    note = (f"{left_out} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
+    note = (f"{release.text(left_out)} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
             if left_out else "")
     st.plotly_chart(
         engraftment_figure(eng.curves, title=f"{kind.capitalize()} engraftment" + ("" if by_column is None else f" by {engraft_by.lower()}"),
@@ -101,11 +101,22 @@ else:
         "group": g["group"],
         "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
     })
+    sizes = dict(zip(g["group"], g["n"], strict=True))
+
+    def engraftment_text(group: str, e: pd.DataFrame) -> str:
+        """An incidence with its group size gives both the engrafted and the not engrafted count
+        away (99.2% of 120 is one patient): each must be 0 or at least k for bound roles."""
+        if group not in e.index or pd.isna(e.loc[group, "estimate"]):
+            return "—"
+        est = e.loc[group, ["estimate", "lower", "upper"]]
+        engrafted = round(float(est["estimate"]) * sizes[group])
+        if not (release.estimate_shown(engrafted) and release.estimate_shown(sizes[group] - engrafted)):
+            return f"not shown: fewer than {release.k} engrafted, or not engrafted"
+        return analysis.format_estimate(*est)
+
     for day in (14, 21, 28):
         e = at_days[(at_days["time"] == day) & ~at_days["suppressed"]].set_index("group")
-        eng_table[f"by day {day}"] = [
-            analysis.format_estimate(*e.loc[x, ["estimate", "lower", "upper"]]) if x in e.index else "—" for x in eng_table["group"]
-        ]
+        eng_table[f"by day {day}"] = [engraftment_text(x, e) for x in eng_table["group"]]
     st.dataframe(eng_table, hide_index=True, width="stretch")
     st.caption("Engraftment: the first transplant's recorded neutrophil (or platelet) engraftment date. A death within "
                "100 days without engraftment competes; patients still within 100 days are censored at last contact.")

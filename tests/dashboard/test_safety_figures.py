@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from registry.disclosure import release_for
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,21 +52,21 @@ def test_the_funnel_does_not_draw_a_centre_whose_count_is_hidden() -> None:
 
 def test_hidden_counts_hide_the_values_that_would_reveal_them() -> None:
     result = benchmark(registry(), "trm", adjusted=False)
-    table, hidden = benchmark_table(result, hide_small_counts=True, min_cell=5)
+    table, hidden = benchmark_table(result, release_for("governance"))
     rows = table.set_index("Centre")
     small = [c for c, e in zip(result.table["centre_code"], result.table["events"], strict=True) if 1 <= e <= 4]
     for centre in small:
         assert centre in hidden
         assert rows.loc[centre, ["Events", "O/E (95% CI)", "p (one-sided)", "Estimate (95% CI)"]].tolist() == ["<5", "—", "—", "—"]
     assert rows.loc["E", "Patients"] == "<5" and rows.loc["E", "Signal"] == "not tested"
-    admin, none_hidden = benchmark_table(result, hide_small_counts=False, min_cell=5)
+    admin, none_hidden = benchmark_table(result, release_for("admin"))
     assert not none_hidden and "<5" not in set(admin["Events"])
 
 
 def test_a_centre_without_events_shows_its_exact_upper_bound() -> None:
     frame = registry()
     frame.loc[frame["centre_code"] == "B", "trm_status"] = 0
-    table, _ = benchmark_table(benchmark(frame, "trm", adjusted=False), hide_small_counts=False, min_cell=5)
+    table, _ = benchmark_table(benchmark(frame, "trm", adjusted=False), release_for("admin"))
     assert table.set_index("Centre").loc["B", "Estimate (95% CI)"].startswith("0% (upper bound ")
 
 
