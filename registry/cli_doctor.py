@@ -26,6 +26,23 @@ def _db_given() -> bool:
     return False
 
 
+def _raw_url(raw: str | None) -> str:
+    """`--db` (else $MSREG_DATABASE_URL, else ./registry.db) resolved but *not* checked.
+
+    Why not `cli.url`: that fails the command with the generic one-line "no registry at ..."
+    error (registry.cli_errors) before anything runs. doctor and health must instead report a
+    missing, unreachable or empty database as a FAIL line in their own output (text or JSON)
+    and exit 1; their checks open SQLite read-only and never create a missing file.
+    """
+    from registry.cli_errors import RegistryUnavailable
+    from registry.db import resolve_url
+
+    try:
+        return resolve_url(raw)
+    except Exception as exc:  # noqa: BLE001 - a malformed URL: say so, no traceback
+        raise RegistryUnavailable(f"cannot read {raw!r} as a database URL or file path ({exc})") from exc
+
+
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group."""
     from registry.cli import CliContext, db_option, pass_cli
@@ -69,7 +86,7 @@ def register(main: click.Group, export: click.Group) -> None:
         from registry.db import ENV_VAR, resolve_url
 
         env = dict(os.environ)
-        url = cli.url
+        url = _raw_url(cli.raw_url)  # not cli.url: a bad database is a FAIL line here, not an error
         if env_file is not None:
             service_env = read_env_file(env_file)
             env.update(service_env)
@@ -115,7 +132,7 @@ def register(main: click.Group, export: click.Group) -> None:
         """
         from registry.health import wait_healthy
 
-        probes = wait_healthy(cli.url, host=host, port=port, dashboard=not no_dashboard, timeout_s=timeout, wait_s=wait)
+        probes = wait_healthy(_raw_url(cli.raw_url), host=host, port=port, dashboard=not no_dashboard, timeout_s=timeout, wait_s=wait)
         for p in probes:
             click.echo(f"{'ok  ' if p.ok else 'FAIL'}  {p.name}: {p.detail}", err=not p.ok)
         sys.exit(0 if all(p.ok for p in probes) else 1)

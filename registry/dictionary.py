@@ -90,6 +90,42 @@ CODE_LISTS: dict[str, CodeList] = {
         CodeList("FOLLOWUP_STATUS", {"LOST": "Lost to follow-up", "TRANSFERRED": "Transferred to another centre",
                                      "CONSENT_WITHDRAWN": "Consent withdrawn"}),
         CodeList("MISSING_CODES", {"NE": "Not evaluated", "UNK": "Unknown"}),
+        CodeList(
+            "DMT_DRUG",
+            {
+                "INTERFERON_BETA": "Interferon beta",
+                "GLATIRAMER": "Glatiramer acetate",
+                "TERIFLUNOMIDE": "Teriflunomide",
+                "DIMETHYL_FUMARATE": "Dimethyl fumarate",
+                "DIROXIMEL_FUMARATE": "Diroximel fumarate",
+                "FINGOLIMOD": "Fingolimod",
+                "SIPONIMOD": "Siponimod",
+                "OZANIMOD": "Ozanimod",
+                "PONESIMOD": "Ponesimod",
+                "CLADRIBINE": "Cladribine",
+                "NATALIZUMAB": "Natalizumab",
+                "ALEMTUZUMAB": "Alemtuzumab",
+                "OCRELIZUMAB": "Ocrelizumab",
+                "OFATUMUMAB": "Ofatumumab",
+                "UBLITUXIMAB": "Ublituximab",
+                "RITUXIMAB": "Rituximab",
+                "MITOXANTRONE": "Mitoxantrone",
+                "CYCLOPHOSPHAMIDE": "Cyclophosphamide",
+                "OTHER": "Other",
+            },
+        ),
+        CodeList(
+            "DMT_STOP_REASON",
+            {
+                "INEFFICACY": "Lack of efficacy",
+                "INTOLERANCE": "Intolerance (side effects)",
+                "SAFETY": "Safety concern",
+                "PREGNANCY": "Pregnancy or pregnancy planned",
+                "AHSCT": "Stopped for the transplant (AHSCT)",
+                "PATIENT_CHOICE": "Patient's choice",
+                "OTHER": "Other",
+            },
+        ),
         CodeList("QUERY_STATUS", {"OPEN": "Open", "ANSWERED": "Answered", "CLOSED": "Closed"}),
         CodeList(
             "AE_GRADES",
@@ -141,6 +177,14 @@ FIELDS: tuple[Field, ...] = (
     Field("transplants", "conditioning", "Conditioning regimen", "code", code_list="CONDITIONING"),
     Field("transplants", "conditioning_intensity", "Conditioning intensity", "code", code_list="CONDITIONING_INTENSITY"),
     Field("transplants", "cd34_selection", "CD34+ selection", "yes/no", help="Was the graft CD34+ selected?"),
+    Field("transplants", "neutrophil_engraftment_date", "Neutrophil engraftment date", _DATE,
+          help="First of three days with neutrophils ≥ 0.5 × 10⁹/L; after the transplant, not after death."),
+    Field("transplants", "platelet_engraftment_date", "Platelet engraftment date", _DATE,
+          help="First day with platelets ≥ 20 × 10⁹/L without transfusion; after the transplant, not after death."),
+    Field("transplants", "hospital_days", "Days in hospital", _COUNT, unit="days", help="Days in hospital for the transplant."),
+    Field("transplants", "atg_given", "ATG given", "yes/no", help="Was anti-thymocyte globulin given with the conditioning?"),
+    Field("transplants", "cd34_dose", "CD34+ cell dose", "number", unit="× 10⁶ cells/kg",
+          help="CD34+ cells infused, in millions per kg body weight."),
     # visits
     Field("visits", "visit_date", "Visit date", _DATE),
     Field("visits", "edss", "EDSS", "EDSS step", unit="EDSS points", help="Expanded Disability Status Scale: 0, 1.0, 1.5, ... 9.5, 10 (there is no 0.5)."),
@@ -153,6 +197,11 @@ FIELDS: tuple[Field, ...] = (
     Field("mri_scans", "scan_date", "MRI scan date", _DATE),
     Field("mri_scans", "new_t2", "New or enlarging T2 lesions", _COUNT, unit="lesions", help="Compared with the previous scan."),
     Field("mri_scans", "gd_enhancing", "Gd-enhancing lesions", _COUNT, unit="lesions"),
+    Field("mri_scans", "t2_lesions_total", "Total T2 lesions", _COUNT, unit="lesions", help="Total number of T2 lesions on the scan."),
+    Field("mri_scans", "spinal_cord_involvement", "Spinal cord lesions", "yes/no",
+          help="Lesions in the spinal cord (counts for the aggressive-MS feature F4)."),
+    Field("mri_scans", "brainstem_involvement", "Brainstem lesions", "yes/no",
+          help="Lesions in the brainstem (counts for the aggressive-MS feature F4)."),
     # adverse events
     Field("adverse_events", "onset_date", "Adverse event onset date", _DATE),
     Field("adverse_events", "category", "Adverse event category", "code", code_list="AE_CATEGORY"),
@@ -162,6 +211,11 @@ FIELDS: tuple[Field, ...] = (
     # deaths
     Field("deaths", "death_date", "Death date", _DATE),
     Field("deaths", "cause", "Cause of death", "code", code_list="DEATH_CAUSE"),
+    # disease-modifying treatments (periods before and after the transplant)
+    Field("treatments", "drug", "Disease-modifying treatment", "code", code_list="DMT_DRUG"),
+    Field("treatments", "start_date", "Treatment start date", _DATE),
+    Field("treatments", "stop_date", "Treatment stop date", _DATE, help="Empty while the treatment is ongoing."),
+    Field("treatments", "stop_reason", "Reason for stopping", "code", code_list="DMT_STOP_REASON"),
     # missing-data codes (stored beside the fields; in bundles and forms they are the field's value)
     *(Field(t, "missing_codes", "Missing-data codes", "JSON", help=_MISSING_HELP)
       for t in ("transplants", "visits", "relapses", "mri_scans", "adverse_events")),
@@ -180,9 +234,11 @@ FIELDS: tuple[Field, ...] = (
     Field("data_queries", "closed_at", "Closed at (UTC)", "timestamp"),
 )
 
-# Tables that are the registry's own machinery (accounts, audit trail, settings): not data a
-# clinician enters or reads, so not in the dictionary.
-INTERNAL_TABLES: frozenset[str] = frozenset({"users", "audit_log", "registry_settings", "alembic_version"})
+# Tables that are the registry's own machinery (accounts, audit and access trails, settings,
+# the change counter): not data a clinician enters or reads, so not in the dictionary.
+INTERNAL_TABLES: frozenset[str] = frozenset(
+    {"users", "audit_log", "access_log", "registry_settings", "data_version", "alembic_version"}
+)
 # Columns every table carries for the database's own use.
 INTERNAL_COLUMNS: frozenset[str] = frozenset({"id", "centre_id", "patient_id", "created_at", "updated_at", "version"})
 

@@ -40,16 +40,18 @@ def ping_database(url: str, *, timeout_s: float = 5.0) -> Probe:
                                    "options": f"-c statement_timeout={int(timeout_s * 1000)}"}
     else:
         args = {"timeout": timeout_s}
-    engine = create_engine(url, connect_args=args, poolclass=NullPool)
     t0 = time.perf_counter()
-    try:
+    engine = None
+    try:  # creating the engine is inside: an unknown scheme or missing driver is a FAIL line too
+        engine = create_engine(url, connect_args=args, poolclass=NullPool)
         with engine.connect() as conn:
             revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # noqa: BLE001 - the probe reports, never raises
         first = (str(exc).strip().splitlines() or [""])[0]
         return Probe("database", False, f"{shown}: {type(exc).__name__}: {first}")
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     ms = (time.perf_counter() - t0) * 1000
     if revision is None:
         return Probe("database", False, f"{shown}: no schema (run `msreg init`)")

@@ -581,7 +581,8 @@ def _transplant_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str
         if d is not None and tx is not None and d <= tx:
             yield column, d, f"{label} engraftment {d.isoformat()} is not after the transplant on {tx.isoformat()}"
     dose = values.get("cd34_dose")
-    if dose is not None and dose < 0:
+    # a missing-data code (NE/UNK) is the value in bundle terms: nothing to compare
+    if dose is not None and not is_missing_code("transplants", "cd34_dose", dose) and dose < 0:
         yield "cd34_dose", dose, f"{dose:g} is below 0 (a CD34+ dose in 10^6 cells/kg)"
 
 

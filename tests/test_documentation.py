@@ -116,7 +116,19 @@ def test_every_endpoint_setting_is_in_the_definitions(setting: str) -> None:
     default = getattr(EndpointSettings(), setting)
     row = next((line for line in ENDPOINTS_DOC.splitlines() if line.startswith(f"| `{setting}` |")), None)
     assert row is not None, f"setting {setting} has no row in docs/endpoints.md's settings table"
-    assert f"| {default:g} |" in row, f"docs/endpoints.md gives {setting} a default other than {default:g}"
+    shown = _default_as_documented(default)
+    assert f"| {shown} |" in row, f"docs/endpoints.md gives {setting} a default other than {shown}"
+
+
+def _default_as_documented(default: object) -> str:
+    """A setting's default as docs/endpoints.md writes it: 182, 5.5, none, true, `endpoints`."""
+    if default is None:
+        return "none"
+    if isinstance(default, bool):  # before numbers: a bool is an int
+        return "true" if default else "false"
+    if isinstance(default, str):  # a choice among code-like values, written as code
+        return f"`{default}`"
+    return f"{default:g}"
 
 
 @pytest.mark.parametrize("option", _setting_options() + ["--min-group-size"])

@@ -77,7 +77,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table, column, _type, _check in reversed(NEW_COLUMNS):
-        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    if op.get_bind().dialect.name == "sqlite":
+        # A later batch migration (0006) recreates these tables, which turns the columns' CHECKs
+        # into table CHECKs; SQLite's DROP COLUMN refuses a column named in a table CHECK, so
+        # the tables are recreated without the columns (batch mode), their CHECKs with them.
+        for table in dict.fromkeys(t for t, *_ in NEW_COLUMNS):
+            columns = [(c, check) for t, c, _type, check in NEW_COLUMNS if t == table]
+            with op.batch_alter_table(table, recreate="always") as batch_op:
+                for column, check in reversed(columns):
+                    if check:
+                        batch_op.drop_constraint(f"{column}_not_negative", type_="check")  # ck_TABLE_ by convention
+                    batch_op.drop_column(column)
+    else:
+        for table, column, _type, _check in reversed(NEW_COLUMNS):
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_index(op.f("ix_treatments_patient_id"), table_name="treatments")
     op.drop_table("treatments")

@@ -137,7 +137,7 @@ def test_downgrade_and_upgrade_again_keeps_every_row(databases, backend: str, re
     # data_version's counter is re-created by design (migration 0007: it must not repeat a value)
     changed = sorted(
         t for t, cols in kept.items()
-        if t != "data_version"
+        if t != "data_version" and t in before_values  # side tables a downgrade parks rows in are not compared
         and [{c: r[c] for c in cols} for r in before_values[t]] != [{c: r[c] for c in cols} for r in after_values[t]]
     )
     assert not changed, f"downgrade {revision} -> {down} -> {revision} changed the rows of {changed}"

@@ -21,7 +21,12 @@ MAX_LINES = 3
 
 
 def _commands(tmp_path: Path) -> dict[str, list[str]]:
-    """Every command that opens an existing registry, with valid arguments otherwise."""
+    """Every command that opens an existing registry, with valid arguments otherwise.
+
+    Not `doctor` or `health`: they report a missing, unreachable or empty database in their own
+    format (a "FAIL  database: ..." line, or JSON), not with the generic error; see
+    tests/ops/test_doctor.py and tests/ops/test_health.py (which also check nothing is created).
+    """
     bundle = tmp_path / "bundle"  # the missing registry is found before the bundle is read
     return {
         "survival": ["survival", "pfs", "--by", "phenotype"],

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from analytics.snapshot import load_snapshot
-from analytics.survival_export import write_survival_export
+from analytics.survival_export import ExportResult, write_survival_export
 from registry import services as S
 from registry.access import Actor
 from registry.bundle import export_bundle, import_bundle
 from registry.db import session_scope
-from registry.models import AuditEntry
+from registry.models import AuditEntry, Patient
 from registry.validation import check_record, parse_row
 
 ADMIN = Actor("admin", "admin")
@@ -74,13 +74,23 @@ def _withdraw(engine: Engine, code: str, status: str = "CONSENT_WITHDRAWN") -> N
                  {"followup_status": status, "followup_status_date": "2024-05-02"}, reason="recorded")
 
 
-@pytest.mark.parametrize(("status", "exported"), [("CONSENT_WITHDRAWN", 1), ("LOST", 2), ("TRANSFERRED", 2)])
-def test_consent_withdrawn_leaves_the_research_export_other_statuses_do_not(seeded: Engine, tmp_path: Path, status: str, exported: int) -> None:
-    before = write_survival_export(load_snapshot(seeded), tmp_path / "before.csv")
-    assert before.rows == 2
+def _exported_study_ids(engine: Engine, path: Path) -> tuple[ExportResult, set[str]]:
+    # Full detail with the registry's stable study ids: the default (k-anonymous, k = 5) export
+    # refuses a two-patient cohort, and stable ids say *which* patients were exported.
+    result = write_survival_export(load_snapshot(engine), path, full_detail=True, stable_study_ids=True)
+    with path.open(newline="", encoding="utf-8") as f:
+        return result, {r["study_id"] for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize(("status", "exported"), [("CONSENT_WITHDRAWN", {"P2"}), ("LOST", {"P1", "P2"}), ("TRANSFERRED", {"P1", "P2"})])
+def test_consent_withdrawn_leaves_the_research_export_other_statuses_do_not(seeded: Engine, tmp_path: Path, status: str, exported: set[str]) -> None:
+    with session_scope(seeded) as s:
+        study_id = {p.patient_code: p.study_id for p in s.execute(select(Patient)).scalars()}
+    before, ids = _exported_study_ids(seeded, tmp_path / "before.csv")
+    assert before.rows == 2 and ids == {study_id["P1"], study_id["P2"]}
     _withdraw(seeded, "P1", status)
-    after = write_survival_export(load_snapshot(seeded), tmp_path / "after.csv")
-    assert after.rows == exported
+    after, ids = _exported_study_ids(seeded, tmp_path / "after.csv")
+    assert after.rows == len(exported) and ids == {study_id[c] for c in exported}
     assert "without a recorded first transplant" not in after.metadata["cohort"]  # not miscounted as such
 
 
