@@ -43,7 +43,7 @@ def served(tmp_path, sqlite_template) -> Iterator[tuple[str, str]]:  # type: ign
     msreg = Path(sys.executable).with_name("msreg")
     env = {**os.environ, "MSREG_DASHBOARD_NO_LOGIN": "1", "MSREG_DASHBOARD_NO_LOGIN_AS": "centre:SHF"}
     proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", url], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT)
     base = f"http://localhost:{port}"
     try:
         _wait_healthy(base, proc)
@@ -143,7 +143,10 @@ def test_typed_dates_are_saved_as_typed_or_refused_by_name(served, browser, tmp_
     # 5. a good date: saved as typed
     form.get_by_role("textbox", name="Visit date *", exact=True).fill("2026-06-04")
     save.click()
-    page.get_by_text("Saved visit (edss) SHF, SHF-000, 2026-06-04.").wait_for(timeout=30_000)
+    try:
+        page.get_by_text("Saved visit (edss) SHF, SHF-000, 2026-06-04.").wait_for(timeout=30_000)
+    finally:
+        page.screenshot(path=str(tmp_path / "entry-saved.png"), full_page=True)
     page.screenshot(path=str(tmp_path / "entry.png"), full_page=True)
     assert _visits(url, "SHF-000") == sorted([*before, (dt.date(2026, 6, 4), None)])
 
