@@ -35,6 +35,7 @@ def import_heavy_modules() -> None:
     import argon2  # noqa: F401 - password verification at login
     import plotly.graph_objects  # noqa: F401 - every figure
     import scipy.stats  # noqa: F401 - the Safety page's funnel limits (imported lazily there)
+    import lifelines  # noqa: F401 - Kaplan–Meier (KaplanMeierFitter) and Cox models
 
     import dashboard.analysis  # noqa: F401 - pandas, numpy, DuckDB endpoints, estimators
     import dashboard.data  # noqa: F401
