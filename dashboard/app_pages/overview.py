@@ -80,7 +80,8 @@ trm_text = ", ".join(
 )
 st.markdown(f"**Transplant-related mortality** (cumulative incidence, other deaths competing): {trm_text or '—'}")
 
-left, right = st.columns([3, 2])
+# One above the other: side by side, the figure's caption and legend had no room at 1280 px.
+left, right = st.container(), st.container()
 with left:
     # All transplants of the cohort's patients, second ones included (activity, not patients).
     tx = data.transplants(ctx.url, ctx.scope, ctx.version)

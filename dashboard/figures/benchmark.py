@@ -54,12 +54,14 @@ def benchmark_funnel_figure(
             x=drawn["expected"].astype(float).round(2).tolist(),
             y=drawn["o_e"].astype(float).round(2).tolist(),
             mode="markers+text",
-            text=drawn["centre_code"].astype(str).tolist(),
+            # Only signals are labelled (twelve labels pile up on one another); every centre is
+            # named in its hover text and in the table below.
+            text=[c if s else "" for c, s in zip(drawn["centre_code"].astype(str), drawn["signal"], strict=True)],
             textposition="top center",
             marker=dict(size=11, color=[colours[f] for f in flag], line=dict(color="white", width=1)),
-            customdata=[[f, f"{p:.3f}"] for f, p in zip(flag, drawn["p_value"], strict=True)],
+            customdata=[[f, f"{p:.3f}", c] for f, p, c in zip(flag, drawn["p_value"], drawn["centre_code"].astype(str), strict=True)],
             name="Centres",
-            hovertemplate="%{text}: O/E %{y:.2f}, expected %{x:.1f}<br>%{customdata[0]} (p %{customdata[1]})<extra></extra>",
+            hovertemplate="%{customdata[2]}: O/E %{y:.2f}, expected %{x:.1f}<br>%{customdata[0]} (p %{customdata[1]})<extra></extra>",
         ))
     base_layout(fig, title=title, height=520)
     # high enough for every drawn centre and for the signal limit at the smallest tested centre

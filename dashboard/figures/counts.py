@@ -147,13 +147,14 @@ def serious_ae_figure(
         common = dict(marker_color=counts.colours[label], legendgroup=label)
         tim = release.counts(by_time[label])
         n_hidden += sum(r.hidden for r in tim)
+        # Horizontal like the categories: long window names on half the width do not fit side by side.
         fig.add_trace(release.mark_counts(go.Bar(
-            x=list(by_time.index), y=[r.value or 0 for r in tim], text=[r.text for r in tim], textposition="none",
-            name=label, showlegend=label not in counts.category_labels,
-            hovertemplate="%{x}: %{text}<extra>" + label + "</extra>", **common), "y", "text"),
+            y=list(by_time.index), x=[r.value or 0 for r in tim], text=[r.text for r in tim], textposition="none",
+            orientation="h", name=label, showlegend=label not in counts.category_labels,
+            hovertemplate="%{y}: %{text}<extra>" + label + "</extra>", **common), "x", "text"),
             row=1, col=2)
     # Released totals above each bar: what every serious AE of the bar adds up to (hidden ones included).
-    for table, row_col, horizontal in ((by_cat, (1, 1), True), (by_time, (1, 2), False)):
+    for table, row_col, horizontal in ((by_cat, (1, 1), True), (by_time, (1, 2), True)):
         totals = release.counts(table.sum(axis=1))
         drawn = table.apply(lambda r: sum(release.number(v) or 0 for v in r), axis=1).tolist()
         labels = list(table.index)
@@ -171,9 +172,12 @@ def serious_ae_figure(
                                         name="hidden cells", horizontal=horizontal), row=row_col[0], col=row_col[1])
     base_layout(fig, title=title, height=460)
     fig.update_layout(barmode="stack", margin=dict(l=190), legend_title_text="CTCAE grade")
-    fig.update_xaxes(title_text="Events", row=1, col=1)
-    fig.update_yaxes(title_text="Events", row=1, col=2)
-    add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p), below_px=70)
+    for col, table in ((1, by_cat), (2, by_time)):
+        top = float(table.apply(lambda r: sum(release.number(v) or 0 for v in r), axis=1).max()) if len(table) else 1.0
+        # room to the right of the longest bar for its total label
+        fig.update_xaxes(title_text="Events", range=[0, max(1.0, top) * 1.3], row=1, col=col)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)  # earliest window at the top
+    add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p))
     return fig
 
 

@@ -194,8 +194,9 @@ def test_serious_ae_figure_counts_by_category_and_time_window_by_grade():
     d = serious_ae_figure(events, title="t", caption="c").to_dict()
     grade3 = [t for t in d["data"] if t["name"] == "Grade 3"]
     assert list(grade3[0]["y"]) == ["INFECTION", "MALIGNANCY"] and list(grade3[0]["x"]) == [1, 1]
-    assert list(grade3[1]["x"])[:5] == ["Day 0–30", "Day 31–100", "Day 101–365", "Year 1–2", "After year 2"]
-    assert list(grade3[1]["y"]) == [1, 0, 0, 0, 1]
+    assert grade3[1]["orientation"] == "h"  # time windows as horizontal bars too: long labels never collide
+    assert list(grade3[1]["y"])[:5] == ["Day 0–30", "Day 31–100", "Day 101–365", "Year 1–2", "After year 2"]
+    assert list(grade3[1]["x"]) == [1, 0, 0, 0, 1]
     assert list(time_window(pd.Series([0, 30, 31, 100, 365, 366, 731, -5]))) == [
         "Day 0–30", "Day 0–30", "Day 31–100", "Day 31–100", "Day 101–365", "Year 1–2", "After year 2", "Before day 0"]
 
@@ -260,10 +261,10 @@ def test_serious_ae_figure_for_aggregate_roles_pools_grades_and_windows_before_h
     rows = [("INFECTION", 3, 20)] * 12 + [("INFECTION", 4, 20)] * 3 + [("INFECTION", 5, 50)] * 4 + [("INFECTION", 3, 500)] * 8
     fig = serious_ae_figure(pd.DataFrame(rows, columns=["category", "grade", "days"]), title="t", caption="c", min_cell=5)
     d = fig.to_dict()
-    time_traces = [t for t in d["data"] if t["type"] == "bar" and t.get("orientation") != "h"]
+    time_traces = [t for t in d["data"] if t["type"] == "bar" and t.get("xaxis") == "x2"]
     assert [t["name"] for t in time_traces] == ["Grade 1–2", "Grade 3", "Grade 4–5"]
-    assert list(time_traces[0]["x"]) == ["Up to day 100", "Day 101–365", "After year 1"]
-    assert [list(t["y"]) for t in time_traces] == [[0, 0, 0], [10, 0, 10], [5, 0, 0]]  # 12→10, 8→10, 7→5
+    assert list(time_traces[0]["y"]) == ["Up to day 100", "Day 101–365", "After year 1"]
+    assert [list(t["x"]) for t in time_traces] == [[0, 0, 0], [10, 0, 10], [5, 0, 0]]  # 12→10, 8→10, 7→5
     assert _hidden_marks(fig) == [], "coarsening left no cell to hide"
     assert any("Coarsened" in a["text"] for a in d["layout"]["annotations"])
 

@@ -393,21 +393,23 @@ def test_governance_sees_every_serious_ae_drawn_or_marked_hidden(released: dict[
 
     (safety,) = [r for r in released["governance"] if r.where.startswith("governance safety {}")]
     (fig,) = [s for s in safety.specs if s["layout"]["title"]["text"].startswith("Serious adverse events")]
-    time_bars = [t for t in fig["data"] if t["type"] == "bar" and t.get("orientation") != "h"]
-    windows = _decode(time_bars[0]["x"])
-    hidden_marks = {x for t in fig["data"] if t.get("name") == "hidden cells" for x in _decode(t["x"])}
+    # the time-window panel (second subplot): horizontal bars, windows on its y axis
+    time_bars = [t for t in fig["data"] if t["type"] == "bar" and t.get("xaxis") == "x2"]
+    windows = _decode(time_bars[0]["y"])
+    hidden_marks = {y for t in fig["data"] if t.get("name") == "hidden cells" and t.get("xaxis") == "x2"
+                    for y in _decode(t["y"])}
     for t in time_bars:
-        for x, text in zip(_decode(t["x"]), _decode(t["text"]), strict=True):
+        for y, text in zip(_decode(t["y"]), _decode(t["text"]), strict=True):
             if text == f"<{K}":
-                assert x in hidden_marks, f"hidden {t['name']} at {x} is not marked"
-    (totals,) = [t for t in fig["data"] if t.get("name") == "Total" and _decode(t["x"]) == windows]
+                assert y in hidden_marks, f"hidden {t['name']} at {y} is not marked"
+    (totals,) = [t for t in fig["data"] if t.get("name") == "Total" and _decode(t["y"]) == windows]
     released_total = sum(v for v in _decode(totals["customdata"]) if v is not None)
     engine = make_engine(demo_url, read_only=True)
     con = load_snapshot(engine, Actor("t", "governance")).cursor()
     true_total = con.execute("SELECT count(*) FROM adverse_events WHERE coalesce(serious, grade >= 3)").fetchone()[0]
     engine.dispose()
     assert abs(released_total - true_total) <= 2 * len(windows), "every serious AE is in a released bar total"
-    drawn = sum(v for t in time_bars for v in _decode(t["y"]))
+    drawn = sum(v for t in time_bars for v in _decode(t["x"]))
     assert drawn >= 0.9 * true_total, f"only {drawn} of {true_total} serious AEs drawn (coarsen before hiding)"
 
 

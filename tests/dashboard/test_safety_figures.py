@@ -38,7 +38,9 @@ def test_the_funnel_draws_tested_centres_and_colours_signals() -> None:
     spec = benchmark_funnel_figure(result.table, level=0.025, title="t", caption="c").to_dict()
     centres = next(t for t in spec["data"] if t["name"] == "Centres")
     assert "E" not in centres["text"]  # three patients: not tested, not drawn
-    signalled = result.table.set_index("centre_code").loc[centres["text"], "signal"].tolist()
+    drawn = [c[2] for c in centres["customdata"]]
+    assert [t for t in centres["text"] if t] == [c for c, f in zip(drawn, centres["customdata"], strict=True) if f[0] == "signal"]
+    signalled = result.table.set_index("centre_code").loc[drawn, "signal"].tolist()
     assert [c[0] == "signal" for c in centres["customdata"]] == signalled
 
 
