@@ -110,7 +110,9 @@ def test_safety_shows_trm_incidence_funnel_and_serious_aes(app_factory, small_re
     assert titles[3].endswith("observed against expected, by centre")
     assert titles[4].startswith("Serious adverse events")
     funnel = specs[3]
-    assert next(t for t in funnel["data"] if t["name"] == "Centres")["text"] == ["OSL", "SHF", "UPP"]
+    centres = next(t for t in funnel["data"] if t["name"] == "Centres")
+    assert [c[2] for c in centres["customdata"]] == ["OSL", "SHF", "UPP"]  # every centre in its hover text
+    assert [t for t in centres["text"] if t] == [c[2] for c in centres["customdata"] if c[0] == "signal"]  # labels: signals only
     assert funnel["layout"]["xaxis"]["title"]["text"] == "Expected number of events"
     by_centre = benchmark_frame(at)
     assert by_centre.loc["TNY", "Signal"] == "not tested" and by_centre.loc["OSL", "Patients"] == "30"
