@@ -17,6 +17,7 @@ import streamlit as st
 
 from dashboard import analysis, data
 from dashboard.context import page_context
+from dashboard.downloads import show_figure
 from dashboard.figures import cumulative_incidence_figure, forest_figure, km_figure
 
 ctx = page_context()
@@ -47,7 +48,7 @@ make = cumulative_incidence_figure if ep.kind == "ci" else km_figure
 test_text = f"Log-rank p = {res.logrank_p:.3g}" if res.logrank_p is not None else ""
 fig = make(res.curves, res.risk, title=title, caption=caption, y_title=ep.y_title,
            min_group_size=ctx.settings.min_group_size, release=ctx.release, test_text=test_text)
-st.plotly_chart(fig, theme=None, width="stretch", key="outcomes_km")
+show_figure(fig, key="outcomes_km")  # with Save SVG / Save PDF
 
 if res.logrank_p is not None:
     st.metric("Log-rank p", f"{res.logrank_p:.3g}", help="Groups with too few patients are left out of the test.")

@@ -23,6 +23,7 @@ import streamlit as st
 
 from dashboard import analysis, data, safety_views
 from dashboard.context import page_context
+from dashboard.downloads import show_figure
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
 from registry.disclosure import NOT_BROKEN_DOWN, WITHHELD
@@ -36,11 +37,11 @@ if df.empty:
     st.stop()
 
 trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None)
-st.plotly_chart(
+show_figure(  # with Save SVG / Save PDF
     cumulative_incidence_figure(trm.curves, trm.risk, title="Transplant-related mortality",
                                 caption=ctx.caption(len(df), "Aalen–Johansen; deaths from other causes compete."),
                                 min_group_size=ctx.settings.min_group_size, release=ctx.release),
-    theme=None, width="stretch", key="safety_trm",
+    key="safety_trm",
 )
 
 # Competing risks (stacked incidence, TRM by group) and centre benchmarking: dashboard/safety_views.py

@@ -20,6 +20,7 @@ import streamlit as st
 
 from dashboard import analysis, data
 from dashboard.context import page_context
+from dashboard.downloads import show_figure
 from dashboard.figures import patient_timeline_figure
 
 ctx = page_context()
@@ -81,7 +82,7 @@ fig = patient_timeline_figure(
     title=f"{id_label} {choice} ({p['centre_code']}, {p['phenotype']})",
     caption=ctx.settings_text() + (" No baseline EDSS: CDW, PFS and NEDA-3 undefined." if b is None else ""),
 )
-st.plotly_chart(fig, theme=None, width="stretch", key="timeline_fig")
+show_figure(fig, key="timeline_fig")  # with Save SVG / Save PDF
 
 summary = pd.DataFrame(
     [
