@@ -223,71 +223,6 @@ def _drawn_median(fit: KaplanMeier, min_at_risk: int) -> float:
 MIN_EVENTS_PER_TERM = 5
 
 
-def small_profile_levels(df: pd.DataFrame, min_level_size: int = 5) -> dict[str, list[str]]:
-    """Levels of the Cox model's categorical covariates with fewer than `min_level_size`
-    patients (e.g. sex U, one patient): label of the covariate → levels.
-
-    Why they are left out of the model: a hazard ratio for one patient is both meaningless
-    (its interval spans everything) and a disclosure (it says whether that person had the event).
-    """
-    frame = estimates.profile_frame(df)
-    out: dict[str, list[str]] = {}
-    for column in ("age_band", "sex", "phenotype", "conditioning_intensity"):
-        counts = frame[column].value_counts()
-        small = sorted(str(level) for level, n in counts.items() if 0 < n < min_level_size)
-        if small:
-            out[column] = small
-    return out
-
-
-def without_small_levels(df: pd.DataFrame, min_level_size: int = 5) -> pd.DataFrame:
-    """`df` without the patients of `small_profile_levels`."""
-    small = small_profile_levels(df, min_level_size)
-    if not small:
-        return df
-    frame = estimates.profile_frame(df)
-    keep = pd.Series(True, index=df.index)
-    for column, levels in small.items():
-        keep &= ~frame[column].astype(object).astype(str).isin(levels) | frame[column].isna()
-    return df[keep.to_numpy()]
-
-
-def describe_small_levels(small: dict[str, list[str]], min_level_size: int = 5) -> str:
-    """The note under the Cox model: which levels were left out, and why."""
-    if not small:
-        return ""
-    parts = [f"{COVARIATE_LABELS.get(c, c)} {', '.join(levels)}" for c, levels in small.items()]
-    return (f"Left out of the model (fewer than {min_level_size} patients, too few to estimate and a disclosure "
-            f"risk): {'; '.join(parts)}.")
-
-
-def cox_table(df: pd.DataFrame, endpoint: str, min_level_size: int = 5, *,
-              aggressive_features: bool = False) -> tuple[pd.DataFrame, int]:
-    """Hazard ratios (term, hr, lower, upper, p) of the patient-profile Cox model
-    (analytics.estimates.cox_profile) and the number of patients in it; with
-    `aggressive_features`, F1-F4 of the aggressive-MS profile are covariates too. Patients of
-    covariate levels with fewer than `min_level_size` patients are left out (`small_profile_levels`).
-
-    Empty when the model cannot be fitted (no event, nothing varies) or has fewer than
-    MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
-    ratios are biased and their intervals unreliable (Vittinghoff & McCulloch, Am J Epidemiol
-    2007), and a centre of three patients would otherwise get a forest plot of nonsense.
-    """
-    empty = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
-    df = without_small_levels(df, min_level_size)
-    try:
-        covariates = estimates.PROFILE_COVARIATES + (estimates.AGGRESSIVE_COVARIATES if aggressive_features else ())
-        fit = estimates.cox_profile(df, endpoint, covariates)
-    except estimates.EstimateError:
-        return empty, 0
-    if fit.n_events < MIN_EVENTS_PER_TERM * len(fit.table):
-        return empty, fit.n
-    table = fit.table[["term", "hr", "lower", "upper", "p"]].copy()
-    refs = fit.reference_levels
-    table["term"] = [_term_label(t, refs) for t in table["term"]]
-    return table, fit.n
-
-
 @dataclass
 class CheckedCox:
     """The profile Cox model as the Outcomes page shows it (analytics.cox_checks)."""
@@ -305,7 +240,8 @@ class CheckedCox:
 def cox_checked(df: pd.DataFrame, endpoint: str, settings: EndpointSettings, *, cluster_by_centre: bool = False,
                 aggressive_features: bool = False) -> CheckedCox:
     """The checked profile model, or an empty one with the reason: no model, or fewer than
-    MIN_EVENTS_PER_TERM events per estimated term (see `cox_table`)."""
+    MIN_EVENTS_PER_TERM events per estimated term: below about 5 events per variable hazard
+    ratios are biased and their intervals unreliable (Vittinghoff & McCulloch, Am J Epidemiol 2007)."""
     from analytics.cox_checks import profile_model
 
     empty_hr = pd.DataFrame(columns=["term", "hr", "lower", "upper", "p"])
@@ -453,14 +389,6 @@ def release_counts_in_text(text: str, release: Any) -> str:
     import re
 
     return re.sub(_COUNT_IN_TEXT, lambda m: release.text(int(m.group(1))) + m.group(2), text)
-
-
-def mask_small_counts_in_text(text: str, threshold: int = 5) -> str:
-    """Counts of 1 to threshold-1 in a note hidden as `<threshold` (larger ones kept)."""
-    import re
-
-    return re.sub(_COUNT_IN_TEXT,
-                  lambda m: (f"<{threshold}" if 0 < int(m.group(1)) < threshold else m.group(1)) + m.group(2), text)
 
 
 def format_estimate(est: float, lower: float, upper: float) -> str:

@@ -126,20 +126,6 @@ def survival(
 
 
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
-def cox(
-    url: str,
-    scope: ScopeKey,
-    version: str,
-    settings: tuple[tuple[str, Any], ...],
-    cohort: tuple[tuple[str, ...], tuple[str, ...], tuple[int, int] | None],
-    endpoint: str,
-    aggressive_features: bool = False,
-) -> tuple[pd.DataFrame, int]:
-    return analysis.cox_table(cohort_frame(url, scope, version, settings, cohort), endpoint,
-                              min_level_size=_settings(settings).min_group_size, aggressive_features=aggressive_features)
-
-
-@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
 def engraftment(
     url: str,
     scope: ScopeKey,

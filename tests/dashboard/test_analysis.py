@@ -82,37 +82,19 @@ def test_a_median_inside_the_drawn_curve_is_reported():
     assert groups["median_days"].iloc[0] == 300
 
 
-def _profile_cohort(n: int = 60) -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    sex = ["U"] + ["F", "M"] * ((n - 1) // 2) + (["F"] if (n - 1) % 2 else [])
-    return pd.DataFrame({
-        "age_at_transplant": rng.integers(20, 60, n), "sex": sex[:n], "phenotype": rng.choice(["RRMS", "SPMS"], n),
-        "conditioning_intensity": rng.choice(["HIGH", "INTERMEDIATE"], n), "baseline_edss": rng.choice([2.0, 4.0, 6.0], n),
-        "disease_duration_years": rng.uniform(1, 20, n), "relapses_12m": rng.integers(0, 3, n),
-        "os_days": rng.integers(100, 3000, n), "os_event": rng.choice([0, 1], n, p=[0.5, 0.5]),
-    })
-
-
-def test_cox_levels_with_fewer_than_5_patients_are_left_out_and_said_so():
-    df = _profile_cohort()
-    small = analysis.small_profile_levels(df, 5)
-    assert small == {"sex": ["U"]}
-    assert len(analysis.without_small_levels(df, 5)) == len(df) - 1
-    assert "Sex U" in analysis.describe_small_levels(small, 5) and "fewer than 5 patients" in analysis.describe_small_levels(small, 5)
-    table, n = analysis.cox_table(df, "os", min_level_size=5)
-    assert n <= len(df) - 1 and not [t for t in table["term"] if t.startswith("Sex: U")]
-
-
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
         ("sex U: 2 patient(s), 0 event(s) — left out", "sex U: <5 patient(s), 0 event(s) — left out"),
-        ("17 event(s) for 8 model terms", "17 event(s) for 8 model terms"),
-        ("phenotype PPMS: 106 patient(s), 4 event(s)", "phenotype PPMS: 106 patient(s), <5 event(s)"),
+        ("17 event(s) for 8 model terms", "15 event(s) for 8 model terms"),
+        ("phenotype PPMS: 106 patient(s), 4 event(s)", "phenotype PPMS: 105 patient(s), <5 event(s)"),
     ],
 )
-def test_small_counts_in_notes_are_hidden_for_aggregate_roles(text, shown):
-    assert analysis.mask_small_counts_in_text(text, 5) == shown
+def test_counts_in_notes_are_released_for_aggregate_roles(text, shown):
+    from registry.disclosure import release_for
+
+    assert analysis.release_counts_in_text(text, release_for("governance")) == shown
+    assert analysis.release_counts_in_text(text, release_for("admin")) == text
 
 
 def test_the_checked_trm_model_has_cause_specific_and_fine_gray_ratios():
