@@ -1,27 +1,43 @@
 """Arrow-native reads from the registry database through the Apache Arrow ADBC drivers.
 
-Why ADBC: the snapshot reads every row of every table analytics use (1.7 M rows at 100,000
+Why ADBC: the snapshot reads every row of every table analytics use (3 M rows at 100,000
 patients). Through a DB-API driver each value becomes a Python object in a tuple, then an
-Arrow column: half of a full refresh at that size. The ADBC drivers (`adbc-driver-sqlite`,
-`adbc-driver-postgresql`, maintained by the Apache Arrow project) build Arrow columns in C;
-PostgreSQL's rows arrive through `COPY … TO STDOUT (FORMAT binary)`.
+Arrow column: 5.4 CPU seconds at that size, most of a full refresh. The ADBC drivers
+(`adbc-driver-sqlite`, `adbc-driver-postgresql`, maintained by the Apache Arrow project) build
+Arrow columns in C (1.2 s); PostgreSQL's rows arrive through `COPY … TO STDOUT (FORMAT binary)`.
+
+Where each driver runs:
+- PostgreSQL: in this process (`read_transaction`).
+- SQLite: in a short-lived process of its own (`analytics/sqlite_arrow_worker.py`), which
+  streams the tables back as Arrow IPC. The SQLite driver carries its own copy of the SQLite
+  library; two copies in one process do not see each other's POSIX locks, which broke the WAL
+  files under the dashboard's own connections after a save ("disk I/O error", a corruption
+  hazard: SQLite's documented "multiple copies of SQLite in the same application"). In a
+  separate process it is one more ordinary SQLite client. Starting it costs about 0.2 CPU
+  seconds, which is why small registries are not slower than they were and large ones are 3x
+  faster.
 
 What this module guarantees, as the tuple reader did:
-- one consistent, read-only transaction for all the queries of a `read_transaction` block: on
-  SQLite a deferred transaction on a connection opened read-only (under WAL a read snapshot
-  that never blocks writers), on PostgreSQL REPEATABLE READ in a read-only session;
+- one consistent, read-only transaction for all the queries of one `fetch_all`: on SQLite a
+  deferred transaction on a connection opened read-only (under WAL a read snapshot that never
+  blocks writers), on PostgreSQL REPEATABLE READ in a read-only session;
 - the types of the snapshot schema: SQLite has no date or boolean storage class (dates are ISO
   text, booleans 0/1) and types each result column by what it finds, so `conform` casts every
   column to the schema's type (an all-NULL column becomes a typed NULL column).
 
-In-memory SQLite databases cannot be opened by a second driver: `supports(engine)` says so and
+In-memory SQLite databases cannot be opened by a second process: `supports(engine)` says so and
 the caller reads through SQLAlchemy's own connection instead.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -40,22 +56,17 @@ _PG_REPEATABLE_READ = {
 
 
 def supports(engine: Engine) -> bool:
-    """True for a PostgreSQL server; False for SQLite.
-
-    Why not SQLite, although the driver reads it 3x faster: `adbc-driver-sqlite` carries its own
-    copy of the SQLite library. Two copies of SQLite in one process do not see each other's
-    POSIX locks, so when the ADBC connection closes it can checkpoint and delete the WAL and
-    shared-memory files under the process's other connections (SQLite's documented "multiple
-    copies of SQLite in the same application" hazard). In the dashboard, which writes through
-    pysqlite in the same process, that showed as "disk I/O error" on the first read after a
-    save; it can corrupt the registry. PostgreSQL has no such shared files.
-    """
-    return engine.dialect.name == "postgresql"
+    """True for a PostgreSQL server and an SQLite database file; False for an in-memory SQLite
+    database (or one named by a URI), which only the engine's own connection can see."""
+    if engine.dialect.name == "postgresql":
+        return True
+    if engine.dialect.name != "sqlite":
+        return False
+    database = engine.url.database or ""
+    return database not in ("", ":memory:") and not database.startswith("file:")
 
 
 def _sqlite_uri(engine: Engine) -> str:
-    from pathlib import Path
-
     path = Path(engine.url.database or "").resolve()
     return f"file:{quote(str(path))}?mode=ro"
 
@@ -70,7 +81,7 @@ def _pg_uri(engine: Engine) -> str:
 
 
 class Reader:
-    """Runs SQLAlchemy Core selects inside one read transaction and returns Arrow tables."""
+    """Runs SQLAlchemy Core selects inside one PostgreSQL read transaction, as Arrow tables."""
 
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self._connection = connection
@@ -81,8 +92,6 @@ class Reader:
         params = tuple(compiled.params[key] for key in compiled.positiontup or ())
         cursor = self._connection.cursor()
         try:
-            if self._dialect.name == "sqlite":
-                cursor.adbc_statement.set_options(**_SQLITE_ONE_BATCH)
             cursor.execute(str(compiled), params or None)
             return cursor.fetch_arrow_table()
         finally:
@@ -102,16 +111,14 @@ def _compile_dialect(engine: Engine) -> Dialect:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Reader]:
-    """An ADBC connection to the engine's database in one consistent, read-only transaction."""
-    if engine.dialect.name == "postgresql":
-        import adbc_driver_postgresql.dbapi as driver
+    """An ADBC connection to the engine's PostgreSQL database in one consistent, read-only
+    transaction (SQLite is read in a worker process: `fetch_all`)."""
+    if engine.dialect.name != "postgresql":
+        raise ValueError("read_transaction is for PostgreSQL; SQLite is read in a worker process (fetch_all)")
+    import adbc_driver_postgresql.dbapi as driver
 
-        connection = driver.connect(_pg_uri(engine))
-        connection.adbc_connection.set_options(**_PG_REPEATABLE_READ)
-    else:
-        import adbc_driver_sqlite.dbapi as driver  # type: ignore[no-redef]
-
-        connection = driver.connect(_sqlite_uri(engine))
+    connection = driver.connect(_pg_uri(engine))
+    connection.adbc_connection.set_options(**_PG_REPEATABLE_READ)
     try:
         # autocommit is off: the driver has begun a transaction that spans every fetch
         yield Reader(connection, _compile_dialect(engine))
@@ -138,5 +145,60 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def fetch_all(engine: Engine, statements: Sequence[tuple[str, Select[Any], pa.Schema]]) -> dict[str, pa.Table]:
     """Each (name, select, schema) read in one transaction, conformed to its schema."""
+    if engine.dialect.name == "sqlite":
+        tables = fetch_sqlite_in_worker(engine, [stmt for _, stmt, _ in statements])
+        return {name: conform(table, schema) for (name, _, schema), table in zip(statements, tables)}
     with read_transaction(engine) as reader:
         return {name: conform(reader.fetch(stmt), schema) for name, stmt, schema in statements}
+
+
+class WorkerError(RuntimeError):
+    """The SQLite read worker failed; the message names the database and the worker's error."""
+
+
+WORKER = Path(__file__).with_name("sqlite_arrow_worker.py")
+_SQLITE_BUSY_TIMEOUT_MS = 30_000  # as the engine's own connections (registry.db)
+
+
+def fetch_sqlite_in_worker(engine: Engine, statements: Sequence[Select[Any]]) -> list[pa.Table]:
+    """The statements' results, read by the ADBC SQLite driver in a process of its own (see the
+    module docstring) within one read transaction, as Arrow tables (not yet conformed).
+
+    The statements are compiled with their values inlined (SQLAlchemy's literal rendering:
+    only the scope's centre code is a value here), so the worker needs no SQLAlchemy.
+
+    :raises WorkerError: the worker could not start or read (its message is kept).
+    """
+    database = Path(engine.url.database or "")
+    if not database.is_file():  # the driver would only say "failed to allocate memory"
+        raise WorkerError(f"reading the SQLite registry {database} failed: no such file")
+    dialect = _compile_dialect(engine)
+    queries = [str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})) for stmt in statements]
+    request = json.dumps({"uri": _sqlite_uri(engine), "batch_rows": _SQLITE_ONE_BATCH["adbc.sqlite.query.batch_rows"],
+                          "busy_timeout_ms": _SQLITE_BUSY_TIMEOUT_MS, "queries": queries})
+    # -I: the worker sees neither PYTHONPATH nor the user's site-packages, only the interpreter's
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([sys.executable, "-I", str(WORKER)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdin is not None and proc.stdout is not None
+        tables: list[pa.Table] = []
+        try:
+            try:
+                proc.stdin.write(request.encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # the worker died at start: its message follows
+            for _ in queries:
+                header = proc.stdout.read(8)
+                if len(header) < 8:
+                    break
+                body = proc.stdout.read(int.from_bytes(header, "little"))
+                tables.append(pa.ipc.open_stream(pa.py_buffer(body)).read_all())
+        finally:
+            proc.stdout.close()
+            status = proc.wait()
+        if status != 0 or len(tables) != len(queries):
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip() or f"exit status {status}"
+            raise WorkerError(f"reading the SQLite registry {engine.url.database} failed: {message}")
+    return tables

@@ -287,10 +287,11 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
     """The snapshot tables read from the registry, as Arrow tables.
 
     The queries are SQLAlchemy Core statements compiled for the engine's dialect and run
-    through the Arrow ADBC drivers (`analytics.arrow_reader`), which return Arrow columns
-    without a Python object per value; the columns are cast to `SNAPSHOT_SCHEMA` (SQLite's
-    ISO-text dates and 0/1 booleans included). An in-memory SQLite database, which no second
-    driver can open, is read through the engine's DB-API cursor as tuples instead.
+    through the Arrow ADBC drivers (`analytics.arrow_reader`: PostgreSQL in this process,
+    SQLite in a worker process of its own), which return Arrow columns without a Python object
+    per value; the columns are cast to `SNAPSHOT_SCHEMA` (SQLite's ISO-text dates and 0/1
+    booleans included). An in-memory SQLite database, which no other process can open, is read
+    through the engine's DB-API cursor as tuples instead.
 
     All tables are read in one read-only transaction, so they are consistent with each other:
     on SQLite a deferred BEGIN (under WAL a read snapshot that never blocks writers, unlike the
@@ -301,7 +302,7 @@ def read_tables(engine: Engine, scope: Scope | None = None) -> dict[str, pa.Tabl
     statements = [(name, _select_for(name, schema, scope), schema) for name, schema in SNAPSHOT_SCHEMA.items()]
     if arrow_reader.supports(engine):
         return arrow_reader.fetch_all(engine, statements)
-    # An in-memory SQLite database (tests) is visible only through the engine's own connection.
+    # An in-memory SQLite database is visible only through the engine's own connection.
     sqlite = engine.dialect.name == "sqlite"
     out: dict[str, pa.Table] = {}
     with _read_cursor(engine) as cursor, _gc_paused():

@@ -6,6 +6,7 @@ from registry.db import make_engine
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
@@ -192,7 +193,7 @@ def test_arrow_reads_keep_the_schema_types_on_each_backend(engine: Engine) -> No
     from analytics.snapshot import read_tables
 
     small_cohort().write(engine)
-    assert arrow_reader.supports(engine) == (engine.dialect.name == "postgresql")  # SQLite: see supports()
+    assert arrow_reader.supports(engine)  # a database file or server: read through ADBC
     tables = read_tables(engine)
     for name, schema in SNAPSHOT_SCHEMA.items():
         assert tables[name].schema.equals(schema), name
@@ -213,13 +214,13 @@ def test_arrow_read_of_a_column_null_in_every_row_is_typed(sqlite_engine: Engine
 
 def test_arrow_read_transaction_is_one_consistent_read_only_snapshot(engine: Engine) -> None:
     """A write committed while the snapshot is being read is not seen by its later queries,
-    and the read neither blocks the writer nor can write itself."""
+    and the read neither blocks the writer nor can write itself (PostgreSQL, in-process)."""
     from sqlalchemy import select
 
     from analytics import arrow_reader
 
-    if not arrow_reader.supports(engine):
-        pytest.skip("SQLite snapshots are read through the engine's own connection (arrow_reader.supports)")
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is read in a worker process: test_sqlite_worker_reads_one_consistent_snapshot_...")
     small_cohort().write(engine)
     count = select(models.Patient.id)
     with arrow_reader.read_transaction(engine) as reader:
@@ -230,6 +231,100 @@ def test_arrow_read_transaction_is_one_consistent_read_only_snapshot(engine: Eng
         assert reader.fetch(count).num_rows == 4
         with pytest.raises(Exception, match="(?i)read.only|readonly"):
             reader.fetch(update(models.Visit).values(edss=9.5))  # type: ignore[arg-type]
+
+
+# The SQLite read worker, run as the reader runs it, but pausing after its first query's result
+# until a line arrives on its standard input (the request comes as an argument instead).
+_PAUSING_WORKER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import sqlite_arrow_worker as worker
+
+class PauseAfterFirstResult:
+    def __init__(self, out):
+        self.out, self.writes = out, 0
+    def write(self, data):
+        self.out.write(data)
+        self.writes += 1
+        if self.writes == 2:  # the first result's length and body
+            self.out.flush()
+            sys.stdin.readline()
+    def flush(self):
+        self.out.flush()
+
+worker.run(json.loads(sys.argv[2]), PauseAfterFirstResult(sys.stdout.buffer))
+"""
+
+
+def _read_frame(stream) -> int:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    body = stream.read(int.from_bytes(stream.read(8), "little"))
+    return pa.ipc.open_stream(pa.py_buffer(body)).read_all().num_rows
+
+
+def test_sqlite_worker_reads_one_consistent_snapshot_while_a_writer_commits(sqlite_engine: Engine) -> None:
+    """The worker's queries share one read transaction: a write committed between two of them
+    (through this process's pysqlite, as the dashboard saves) is not seen by the second one,
+    and the write does not wait for the reader."""
+    import json
+    import subprocess
+    import sys
+
+    from analytics import arrow_reader
+
+    small_cohort().write(sqlite_engine)
+    request = {"uri": arrow_reader._sqlite_uri(sqlite_engine), "batch_rows": 1000, "busy_timeout_ms": 1000,
+               "queries": ["SELECT id FROM patients", "SELECT id FROM patients"]}
+    proc = subprocess.Popen([sys.executable, "-I", "-c", _PAUSING_WORKER, str(arrow_reader.WORKER.parent),
+                             json.dumps(request)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert _read_frame(proc.stdout) == 3
+        Cohort().add("W1", centre="C7").write(sqlite_engine)  # while the worker's transaction is open
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        assert _read_frame(proc.stdout) == 3
+    finally:
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 0
+    assert read_patients(sqlite_engine) == 4
+
+
+def read_patients(engine: Engine) -> int:
+    from analytics.snapshot import read_tables
+
+    return read_tables(engine)["patients"].num_rows
+
+
+def test_sqlite_worker_cannot_write_and_reports_errors_with_the_database(sqlite_engine: Engine, tmp_path) -> None:
+    from analytics import arrow_reader
+
+    small_cohort().write(sqlite_engine)
+    with pytest.raises(arrow_reader.WorkerError, match="(?i)readonly|read-only"):
+        arrow_reader.fetch_sqlite_in_worker(sqlite_engine, [update(models.Visit).values(edss=9.5)])  # type: ignore[list-item]
+    missing = make_engine(f"sqlite:///{tmp_path / 'no-such-registry.db'}", read_only=True)
+    with pytest.raises(arrow_reader.WorkerError, match="no-such-registry.db failed: no such file"):
+        arrow_reader.fetch_sqlite_in_worker(missing, [models.Patient.__table__.select()])  # type: ignore[list-item]
+    missing.dispose()
+
+
+def test_sqlite_snapshot_keeps_the_second_sqlite_library_out_of_the_process(sqlite_url: str) -> None:
+    """The ADBC SQLite driver (its own copy of SQLite) runs in the worker, never in the process
+    that writes the registry: a fresh interpreter that reads a snapshot has not loaded it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from analytics.snapshot import read_tables\n"
+        "from registry.db import make_engine\n"
+        f"tables = read_tables(make_engine({sqlite_url!r}, read_only=True))\n"
+        "maps = open('/proc/self/maps').read() if sys.platform == 'linux' else ''\n"
+        "print(len(tables), 'adbc_driver_sqlite' in sys.modules, 'adbc_driver_sqlite' in maps)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == [str(len(SNAPSHOT_SCHEMA)), "False", "False"]
 
 
 @pytest.mark.parametrize("role_scope", [("centre", "C1"), ("researcher", None)])
