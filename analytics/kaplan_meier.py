@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["KaplanMeier"]
+__all__ = ["KaplanMeier", "median_survival"]
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 
@@ -219,11 +219,7 @@ class KaplanMeier:
         e = _as_events(events, t.size)
         self._durations = t
 
-        times, inverse = np.unique(t, return_inverse=True)
-        n_event = np.bincount(inverse, weights=e, minlength=times.size).astype(np.int64)
-        n_total = np.bincount(inverse, minlength=times.size).astype(np.int64)
-        n_censor = n_total - n_event
-        n_risk = t.size - np.concatenate(([0], np.cumsum(n_total)[:-1]))
+        times, n_event, n_censor, n_risk = _counts(t, e)
 
         observed, events_at, censored_at = times, n_event, n_censor
         if times[0] > 0:  # start the curve at time 0
@@ -284,6 +280,29 @@ class KaplanMeier:
         if not hasattr(self, "table_"):
             return f"KaplanMeier(alpha={self.alpha})"
         return f"KaplanMeier(alpha={self.alpha}): n={self.n_}, events={self.n_events_}, median={self.median_}"
+
+
+def _counts(t: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct times and, at each, events, censorings and the number at risk (events first)."""
+    times, inverse = np.unique(t, return_inverse=True)
+    n_event = np.bincount(inverse, weights=e, minlength=times.size).astype(np.int64)
+    n_total = np.bincount(inverse, minlength=times.size).astype(np.int64)
+    n_risk = t.size - np.concatenate(([0], np.cumsum(n_total)[:-1]))
+    return times, n_event, n_total - n_event, n_risk
+
+
+def median_survival(durations: ArrayLike, events: ArrayLike) -> float:
+    """``KaplanMeier().fit(durations, events).median_`` without the confidence interval.
+
+    Why a function of its own: the median needs only the product-limit estimate
+    ``prod (1 - d_j / n_j)``, and the interval, for which `fit` goes through lifelines, costs
+    about 1.5 CPU seconds of imports (lifelines, scipy) in a command that needs nothing else
+    from them (the export's median follow-up by reverse Kaplan–Meier). The same counts and the
+    same tolerance as `fit`; the tests check that both give the same median.
+    """
+    t = _as_durations(durations)
+    times, n_event, _, n_risk = _counts(t, _as_events(events, t.size))
+    return _smallest_time_at_or_below(times, np.cumprod(1.0 - n_event / n_risk), 0.5)
 
 
 def _z(alpha: float) -> float:

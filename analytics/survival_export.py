@@ -32,7 +32,7 @@ import pandas as pd
 
 from analytics.consent import without_withdrawn_consent
 from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS, derive_endpoints
-from analytics.kaplan_meier import KaplanMeier
+from analytics.kaplan_meier import median_survival
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from analytics.snapshot import Snapshot
 from registry.disclosure import csv_safe_frame
@@ -155,7 +155,7 @@ def describe_cohort(dataset: pd.DataFrame, *, excluded_without_first_transplant:
     deaths = int((dataset["os_event"] == 1).sum())
     # Median follow-up by reverse Kaplan–Meier (censoring as the event): the usual convention,
     # not biased downwards by early deaths as the plain median of follow-up times is.
-    follow_up = KaplanMeier().fit(dataset["os_days"].astype(float), 1 - dataset["os_event"].astype(int)).median_
+    follow_up = median_survival(dataset["os_days"].astype(float), 1 - dataset["os_event"].astype(int))
     follow_up_text = "not reached" if pd.isna(follow_up) else f"{follow_up:.0f} days"
     text = (
         f"{n} patient(s) with multiple sclerosis treated with AHSCT at {dataset['centre_code'].nunique()} centre(s), "

@@ -61,3 +61,22 @@ def test_survival_commands_load_only_what_they_compute_with(sqlite_url: str, arg
     modules = loaded(["--db", sqlite_url, *args])
     assert {"pandas", "duckdb"} <= modules  # it did compute (and the probe sees heavy imports)
     assert not modules & set(NOT_FOR_SURVIVAL), sorted(modules & set(NOT_FOR_SURVIVAL))
+
+
+def test_survival_export_of_a_populated_registry_loads_no_statistics_library(sqlite_url: str, tmp_path: Path) -> None:
+    """The export describes its cohort with a median follow-up (reverse Kaplan–Meier): that is a
+    product-limit estimate, not a reason to import lifelines and scipy (1.5 CPU s)."""
+    from registry.db import make_engine
+    from tests.analytics.endpoint_cohort import Cohort
+
+    engine = make_engine(sqlite_url)
+    cohort = Cohort()
+    for i in range(8):
+        cohort.add(f"P{i}", centre="C1", visits={100: 3.0, 400: 3.5}, last_contact_days=500 + 50 * i,
+                   death=(300, "MS") if i == 0 else None)
+    cohort.write(engine)
+    engine.dispose()
+    out = tmp_path / "survival.csv"
+    modules = loaded(["--db", sqlite_url, "export", "survival", str(out)])
+    assert out.exists() and "median follow-up" in out.with_suffix(".json").read_text()
+    assert not modules & set(NOT_FOR_SURVIVAL), sorted(modules & set(NOT_FOR_SURVIVAL))

@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_lung
 from scipy import stats
 
-from analytics.kaplan_meier import KaplanMeier
+from analytics.kaplan_meier import KaplanMeier, median_survival
 
 # R survival 3.5-3 on lung, from tests/reference/README.md.
 LUNG_SURVIVAL = {180: 0.7216706534, 365: 0.4092416245, 730: 0.1156930983}
@@ -150,6 +150,21 @@ def test_median_is_smallest_time_with_survival_at_most_half(data: tuple) -> None
     if not math.isnan(km.median_):
         assert math.isnan(lower) or lower <= km.median_
         assert math.isnan(upper) or upper >= km.median_
+
+
+@settings(max_examples=100, deadline=None)
+@given(survival_data)
+def test_median_survival_alone_equals_the_fitted_median(data: tuple) -> None:
+    t, e = np.array(data[0], float), np.array(data[1])
+    expected, got = KaplanMeier().fit(t, e).median_, median_survival(t, e)
+    assert (math.isnan(expected) and math.isnan(got)) or got == expected
+
+
+def test_median_survival_on_an_exact_half_plateau_and_all_censored() -> None:
+    assert median_survival([1, 2, 3, 4], [1, 1, 1, 1]) == 2
+    assert math.isnan(median_survival([3, 5, 8], [0, 0, 0]))
+    with pytest.raises(ValueError, match="negative"):
+        median_survival([-1, 2], [1, 0])
 
 
 # --- edge cases, each a behaviour ------------------------------------------------------------
