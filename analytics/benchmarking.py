@@ -65,6 +65,7 @@ __all__ = [
     "benchmark",
     "centre_sentence",
     "signal_threshold",
+    "signal_thresholds",
     "tail_p_value",
 ]
 
@@ -135,6 +136,37 @@ def signal_threshold(expected: float, level: float, *, mid_p: bool = False) -> i
     while tail_p_value(k, expected, mid_p=mid_p) >= level:
         k += 1
     return k
+
+
+def signal_thresholds(expected: np.ndarray, level: float, *, mid_p: bool = False) -> np.ndarray:
+    """`signal_threshold` of each expected number, the same integers, computed array-wise.
+
+    Why: the funnel plot draws the rule's staircase at hundreds of expected numbers, and one
+    scipy call per count tried was most of the Safety page's rerun at 100,000 patients. The
+    same `tail_p_value` formula is evaluated on a grid of counts from floor(E) upwards at once;
+    an expected number whose threshold lies beyond the grid falls back to the scalar loop.
+    """
+    e = np.asarray(expected, dtype=float).reshape(-1)
+    out = np.empty(e.size, dtype=np.int64)
+    positive = e > 0
+    for i in np.flatnonzero(~positive):
+        out[i] = signal_threshold(float(e[i]), level, mid_p=mid_p)
+    if positive.any():
+        mu = e[positive][:, None]
+        start = np.floor(mu)
+        steps = int(np.ceil(12 * np.sqrt(mu.max()) + 20))
+        k = start + np.arange(steps)[None, :]
+        if mid_p:
+            p = stats.poisson.sf(k, mu) + 0.5 * stats.poisson.pmf(k, mu)
+        else:
+            p = np.where(k > 0, stats.poisson.sf(k - 1, mu), 1.0)
+        below = p < level
+        found = below.any(axis=1)
+        first = (start[:, 0] + below.argmax(axis=1)).astype(np.int64)
+        idx = np.flatnonzero(positive)
+        for j, i in enumerate(idx):
+            out[i] = first[j] if found[j] else signal_threshold(float(e[i]), level, mid_p=mid_p)
+    return out.reshape(np.shape(expected))
 
 
 def benchmark(

@@ -136,8 +136,12 @@ def _open(actor: Actor, engine: Engine, issues: pd.DataFrame | None) -> None:
         prefill_question, centre, patient = "", None, None
         if actor.role == "admin" and issues is not None and not issues.empty and "patient_code" in issues:
             options = list(range(len(issues)))
+            # Labels built column-wise once: a large registry has tens of thousands of items, and
+            # one `issues.iloc[i]` per option and rerun took seconds (benchmarks/dashboard_pages.py).
+            labels = (issues["centre_code"].astype(str) + " " + issues["patient_code"].astype(str) + ": "
+                      + issues["problem"].astype(str)).tolist()
             item = st.selectbox("From a quality item (optional)", options, index=None, key="dq_from_item",
-                                format_func=lambda i: f"{issues.iloc[i]['centre_code']} {issues.iloc[i]['patient_code']}: {issues.iloc[i]['problem']}")
+                                format_func=labels.__getitem__)
             if item is not None:
                 row = issues.iloc[item]
                 centre, patient = row["centre_code"], row["patient_code"]

@@ -13,13 +13,13 @@ the incomplete records are 1–4, and the records to fix as counts per centre an
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from analytics.quality import KEY_FIELDS, PROBLEMS
 from dashboard import data, query_panel
+from dashboard.analysis import patient_links
 from dashboard.context import page_context
 from registry.dictionary import label
 
@@ -72,8 +72,7 @@ else:
         shown = issues if ctx.sees_patient_codes else issues.drop(columns=["patient_code", "detail"])
         config = {}
         if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
-            shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
-                                       for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
+            shown = shown.assign(open=patient_links(shown["centre_code"], shown["patient_code"]))
             config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
         st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.benchmarking import signal_threshold
+from analytics.benchmarking import signal_thresholds
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
 
 
 def signal_limits(expected: np.ndarray, level: float, *, mid_p: bool = False) -> np.ndarray:
     """The smallest O/E that signals at each expected number (the funnel's upper edge)."""
-    return np.array([signal_threshold(float(e), level, mid_p=mid_p) / e for e in expected])
+    expected = np.asarray(expected, dtype=float)
+    return signal_thresholds(expected, level, mid_p=mid_p) / expected
 
 
 def benchmark_funnel_figure(

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics.benchmarking import benchmark, centre_sentence, signal_threshold, tail_p_value
+from analytics.benchmarking import benchmark, centre_sentence, signal_threshold, signal_thresholds, tail_p_value
 from analytics.intervals import poisson_ratio_limits
 
 LEVEL = 0.025
@@ -125,6 +125,15 @@ def test_two_deaths_where_half_a_death_was_expected_is_no_signal() -> None:
     p = tail_p_value(2, expected)
     assert 0.08 < p < 0.15
     assert signal_threshold(expected, LEVEL) > 2
+
+
+@pytest.mark.parametrize("mid_p", [False, True])
+@pytest.mark.parametrize("level", [0.025, 0.001, 0.2])
+def test_thresholds_array_wise_equal_the_scalar_rule(mid_p: bool, level: float) -> None:
+    rng = np.random.default_rng(7)
+    expected = np.concatenate([[0.0, 1e-9, 0.5, 1.0, 2.0, 7.0], rng.uniform(0.01, 3, 60), rng.uniform(3, 2000, 60)])
+    got = signal_thresholds(expected, level, mid_p=mid_p)
+    assert got.tolist() == [signal_threshold(float(e), level, mid_p=mid_p) for e in expected]
 
 
 @pytest.mark.parametrize("n", [10, 20, 34, 50, 75, 100, 150, 200, 300])

@@ -107,3 +107,14 @@ def test_the_checked_trm_model_has_cause_specific_and_fine_gray_ratios():
     assert not model.hr.empty and not model.fine_gray.empty
     assert list(model.fine_gray["term"]) == list(model.hr["term"])
     assert model.ph["term"].iloc[-1] == "Global"
+
+
+def test_patient_links_are_those_urlencode_writes() -> None:
+    from urllib.parse import urlencode
+
+    from dashboard.analysis import patient_links
+
+    centres = pd.Series(["C1", "C1", "Z Ü&=", "C1"])
+    patients = pd.Series(["P 1", "P/2?", "P+3", "P 1"])
+    assert patient_links(centres, patients) == [
+        f"patient?{urlencode({'centre': c, 'patient': p})}" for c, p in zip(centres, patients)]
