@@ -49,7 +49,9 @@ def _curves() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _traces(fig, name):  # type: ignore[no-untyped-def]
-    return [t for t in fig.to_dict()["data"] if t.get("name") == name]
+    """The named traces as dicts, arrays as lists (figures pass NumPy arrays to Plotly)."""
+    return [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in t.to_plotly_json().items()}
+            for t in fig.data if t.name == name]
 
 
 def test_km_curve_is_a_step_line_starting_at_time_zero_and_100_percent():
@@ -372,3 +374,23 @@ def test_time_ticks_stand_over_the_risk_table_columns():
     curves, risk = _curves()
     xaxis = km_figure(curves, risk, title="t", caption="c").to_dict()["layout"]["xaxis"]
     assert xaxis["dtick"] == pytest.approx(365 / Y) and xaxis["tick0"] == 0
+
+
+def test_drawn_steps_keep_only_the_vertices_and_draw_the_same_step_function():
+    from dashboard.figures.survival import drawn_steps
+
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.choice(np.arange(1, 3000), 400, replace=False)).astype(float)
+    drops = rng.random(400) < 0.1  # an event at 10% of the times; censorings only at the others
+    estimate = np.cumprod(np.where(drops, 0.97, 1.0))
+    lower, upper = estimate * 0.9, np.minimum(estimate * 1.05, 1.0)
+    lower[-3:] = np.nan  # undefined bounds are shut onto the estimate
+    curve = pd.DataFrame({"time": times, "estimate": estimate, "lower": lower, "upper": upper})
+    days, est, lo, up = drawn_steps(curve, 1.0)
+    assert days[0] == 0.0 and est[0] == 1.0 and days[-1] == times[-1]
+    assert len(days) < 0.2 * len(times)
+    # the step function drawn ("hv": each value holds until the next vertex) at every original time
+    at = np.searchsorted(days, times, side="right") - 1
+    np.testing.assert_array_equal(est[at], estimate)
+    np.testing.assert_array_equal(lo[at], np.where(np.isnan(lower), estimate, lower))
+    np.testing.assert_array_equal(up[at], upper)
