@@ -65,7 +65,7 @@ def sensitivity_sidebar() -> dict[str, object]:
 
 
 def filters_sidebar(url: str, actor: Actor, version: str, settings: EndpointSettings) -> Filters:
-    df = data.endpoints(url, data.scope_key(actor), version, data.settings_key(settings))
+    df = data.cohort_frame(url, data.scope_key(actor), version, data.settings_key(settings), Filters().key())
     st.sidebar.subheader("Cohort")
     centre_options = sorted(df["centre_code"].dropna().unique().tolist())
     centres = ()

@@ -103,12 +103,23 @@ def centres(url: str, scope: ScopeKey, version: str) -> pd.DataFrame:
     return _snapshot(url, scope).table("centres")[["centre_code", "name", "country"]].sort_values("centre_code")
 
 
-@st.cache_data(ttl=TTL, max_entries=16, show_spinner="Deriving endpoints…")
-def endpoints(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
-    """One row per transplanted patient (analytics.endpoints)."""
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner="Deriving endpoints…")
+def _shared_endpoints(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
+    """The endpoint table, one object shared by every rerun and session of the same key.
+
+    Why not `st.cache_data` like the rest: that cache hands out a copy by unpickling the stored
+    value, and at 100,000 patients the endpoint table (50 columns, dates as objects) took 0.1-0.2
+    CPU seconds to unpickle, several times per rerun. Never handed out as it is: `endpoints`
+    returns a copy, `cohort_frame` a filtered one.
+    """
     from analytics.endpoints import derive_endpoints
 
     return derive_endpoints(_snapshot(url, scope), _settings(settings))
+
+
+def endpoints(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
+    """One row per transplanted patient (analytics.endpoints): a copy the caller may change."""
+    return _shared_endpoints(url, scope, version, settings).copy()
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
@@ -184,7 +195,9 @@ def cohort_frame(
     cohort: tuple[Sequence[str], Sequence[str], tuple[int, int] | None],
 ) -> pd.DataFrame:
     centres_, phenotypes, years = cohort
-    return analysis.filter_cohort(endpoints(url, scope, version, settings), centres=centres_, phenotypes=phenotypes, years=years)
+    # filter_cohort selects rows with a mask, which makes a new frame: the shared table is not handed out
+    return analysis.filter_cohort(_shared_endpoints(url, scope, version, settings), centres=centres_,
+                                  phenotypes=phenotypes, years=years)
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
@@ -231,6 +244,7 @@ def quality(url: str, scope: ScopeKey, version: str, settings: tuple[tuple[str, 
 def clear_after_write() -> None:
     """Drop cached results after a write; the next rerun sees the new data version anyway."""
     st.cache_data.clear()
+    _shared_endpoints.clear()
 
 
 @st.cache_data(ttl=TTL, max_entries=8, show_spinner="Preparing the export…")

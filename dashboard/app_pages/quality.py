@@ -62,7 +62,8 @@ else:
     if issues.empty:
         st.success("Nothing to fix in this selection.")
     else:
-        chosen = st.multiselect("Problems", [p for p in PROBLEMS if p in set(issues["problem"])], key="q_problems",
+        present = set(issues["problem"])
+        chosen = st.multiselect("Problems", [p for p in PROBLEMS if p in present], key="q_problems",
                                 placeholder="All problems")
         if chosen:
             issues = issues[issues["problem"].isin(chosen)]

@@ -118,3 +118,32 @@ def test_patient_links_are_those_urlencode_writes() -> None:
     patients = pd.Series(["P 1", "P/2?", "P+3", "P 1"])
     assert patient_links(centres, patients) == [
         f"patient?{urlencode({'centre': c, 'patient': p})}" for c, p in zip(centres, patients)]
+
+
+def test_the_shared_endpoint_table_is_never_handed_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """dashboard.data keeps one endpoint table per key without copying it on every rerun; what
+    callers get is a copy (endpoints) or a filtered frame (cohort_frame), so changing it cannot
+    change what the next rerun or another session sees."""
+    from analytics.settings import EndpointSettings
+    from dashboard import data
+    from dashboard.context import Filters
+    from registry import migrate
+    from registry.db import make_engine
+    from tests.analytics.endpoint_cohort import Cohort
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    Cohort().add("A1", visits={100: 3.0}).add("A2", visits={200: 4.0}).write(engine)
+    engine.dispose()
+    data.clear_after_write()
+    scope, settings = ("admin", None), data.settings_key(EndpointSettings())
+    version = data.data_version(url)
+    for frame in (data.endpoints(url, scope, version, settings),
+                  data.cohort_frame(url, scope, version, settings, Filters().key())):
+        frame.loc[:, "os_days"] = -1
+        frame["added"] = 1
+    again = data.cohort_frame(url, scope, version, settings, Filters().key())
+    assert "added" not in again.columns and (again["os_days"] >= 0).all()
+    assert data.endpoints(url, scope, version, settings) is not data.endpoints(url, scope, version, settings)
+    data.clear_after_write()

@@ -4,7 +4,6 @@ account has, so the first login does not derive anything; failures never stop th
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from analytics.settings import EndpointSettings
 from dashboard import data, warmup
@@ -17,9 +16,9 @@ from tests.security.hashing import CHEAP_HASHER
 
 @pytest.fixture
 def fresh_caches():  # type: ignore[no-untyped-def]
-    st.cache_data.clear()
+    data.clear_after_write()
     yield
-    st.cache_data.clear()
+    data.clear_after_write()
 
 
 def _forbid_recomputing(monkeypatch: pytest.MonkeyPatch) -> None:
