@@ -12,20 +12,21 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.style import OKABE_ITO, TIME_AXIS_TITLE, add_caption, base_layout, rgba, years
+from dashboard.figures.style import DAYS_PER_YEAR, OKABE_ITO, TIME_AXIS_TITLE, add_caption, base_layout, rgba
 
 
 def stacked_incidence_figure(curves: pd.DataFrame, *, title: str, caption: str, labels: tuple[str, str]) -> go.Figure:
     """``curves``: ``time`` (days), ``first`` and ``second`` cumulative incidences (probabilities)."""
     fig = go.Figure()
-    x = years(curves["time"])
-    days = curves["time"].astype(float).tolist()
+    # arrays, not lists: Plotly validates and serialises them without a Python object per point
+    days = curves["time"].to_numpy(dtype=float)
+    x = days / DAYS_PER_YEAR
     first = curves["first"].astype(float)
     total = first + curves["second"].astype(float)
-    fig.add_trace(go.Scatter(x=x, y=(100 * first).round(3).tolist(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[1]),
+    fig.add_trace(go.Scatter(x=x, y=(100 * first).round(3).to_numpy(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[1]),
                              fill="tozeroy", fillcolor=rgba(OKABE_ITO[1], 0.45), name=labels[0], customdata=days,
                              hovertemplate="%{x:.1f} years (day %{customdata:.0f}): %{y:.1f}%<extra>" + labels[0] + "</extra>"))
-    fig.add_trace(go.Scatter(x=x, y=(100 * total).round(3).tolist(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[0]),
+    fig.add_trace(go.Scatter(x=x, y=(100 * total).round(3).to_numpy(), mode="lines", line=dict(shape="hv", color=OKABE_ITO[0]),
                              fill="tonexty", fillcolor=rgba(OKABE_ITO[0], 0.3), name=f"+ {labels[1]}", customdata=days,
                              hovertemplate="%{x:.1f} years (day %{customdata:.0f}): %{y:.1f}% (all deaths)<extra>" + labels[1] + "</extra>"))
     base_layout(fig, title=title, height=440)

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.style import add_caption, base_layout, colour, dash, rgba
+from dashboard.figures.survival import drawn_steps
 
 MAX_DAY = 42
 
@@ -19,17 +20,17 @@ def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_gr
     Aalen–Johansen table of analytics.estimates.survival_curves, small groups already absent).
     A curve stops where fewer than `min_group_size` remain at risk, as survival figures do."""
     fig = go.Figure()
-    groups = dict.fromkeys(curves["group"].astype(str)) if "group" in curves.columns else {}
+    keys = curves["group"].astype(str) if "group" in curves.columns else pd.Series([], dtype=object)
+    groups = dict.fromkeys(keys)  # every group keeps its colour, drawn or not
+    # the axis ends at MAX_DAY: the curves' later rows (most of them) are not looked at
+    early = (curves["time"] <= MAX_DAY) & (curves["n_risk"] >= min_group_size) if len(keys) else keys.astype(bool)
+    curves, keys = curves[early], keys[early]
     for i, group in enumerate(groups):
-        g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        g = g[(g["n_risk"] >= min_group_size) & (g["time"] <= MAX_DAY)]
+        g = curves[keys == group].sort_values("time", kind="stable")
         if g.empty:
             continue
         c = colour(i)
-        t = [0.0, *g["time"].astype(float)]
-        est = [0.0, *g["estimate"].astype(float)]
-        lower = [0.0, *g["lower"].astype(float).fillna(g["estimate"].astype(float))]
-        upper = [0.0, *g["upper"].astype(float).fillna(g["estimate"].astype(float))]
+        t, est, lower, upper = drawn_steps(g, 0.0)  # arrays of the steps' vertices
         common = dict(legendgroup=group, line_shape="hv", hoverinfo="skip", showlegend=False)
         fig.add_trace(go.Scatter(x=t, y=lower, mode="lines", line=dict(width=0, color=c), name=f"{group} 95% CI lower", **common))
         fig.add_trace(go.Scatter(x=t, y=upper, mode="lines", line=dict(width=0, color=c), fill="tonexty",

@@ -79,8 +79,8 @@ def test_stacked_incidence_adds_the_competing_causes_up_to_all_cause_mortality()
     status = rng.choice([0, 1, 2], n, p=[0.8, 0.08, 0.12])
     curves = competing_curves(pd.DataFrame({"trm_days": days, "trm_status": status}))
     assert curves["time"].max() < days.max()  # stops where fewer than 5 are at risk
-    spec = stacked_incidence_figure(curves, title="t", caption="c", labels=("TRM", "Other")).to_dict()
-    first, top = spec["data"][0]["y"], spec["data"][1]["y"]
+    fig = stacked_incidence_figure(curves, title="t", caption="c", labels=("TRM", "Other"))
+    first, top = list(fig.data[0].y), list(fig.data[1].y)
     from analytics.kaplan_meier import KaplanMeier
 
     km = KaplanMeier().fit(days, (status > 0).astype(int)).at([curves["time"].iloc[-1]])
