@@ -8,8 +8,22 @@ import pytest
 
 
 def plotly_specs(at) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Every Plotly chart on the page, as the figure JSON sent to the browser."""
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    """Every Plotly chart on the page, as the figure JSON sent to the browser, with Plotly's
+    typed arrays (`{"dtype", "bdata"}`, what NumPy arrays become) decoded into lists."""
+    return [json.loads(el.proto.spec, object_hook=_typed_array_as_list) for el in at.get("plotly_chart")]
+
+
+def _typed_array_as_list(obj: dict) -> object:  # type: ignore[type-arg]
+    if set(obj) - {"shape"} != {"dtype", "bdata"}:
+        return obj
+    import base64
+
+    import numpy as np
+
+    array = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
+    if obj.get("shape"):
+        array = array.reshape([int(s) for s in str(obj["shape"]).split(",")])
+    return array.tolist()
 
 
 def text_of(at) -> str:  # type: ignore[no-untyped-def]
