@@ -27,7 +27,7 @@ rank transform and a different variance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,11 +88,7 @@ def cox_zph(
     info = np.zeros((2 * p, 2 * p))
     for stratum in np.unique(strata_codes):
         rows = np.flatnonzero(strata_codes == stratum)
-        for time in np.unique(t[rows][e[rows] == 1]):
-            at_risk = rows[t[rows] >= time]
-            dead = at_risk[(t[at_risk] == time) & (e[at_risk] == 1)]
-            resid, var = _efron_step(x[at_risk], risk[at_risk], x[dead], risk[dead])
-            gt = g[dead[0]]
+        for gt, resid, var in _event_time_terms(t[rows], e[rows], x[rows], risk[rows], g[rows]):
             u2 += gt * resid
             info[:p, :p] += var
             info[:p, p:] += gt * var
@@ -144,15 +140,42 @@ def _km_transform(t: np.ndarray, e: np.ndarray) -> np.ndarray:
     return 1.0 - s_before[np.searchsorted(times, t)]
 
 
-def _efron_step(x_risk: np.ndarray, e_risk: np.ndarray, x_dead: np.ndarray, e_dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Schoenfeld residual sum and information of one event time under Efron's approximation."""
+def _event_time_terms(
+    t: np.ndarray, e: np.ndarray, x: np.ndarray, risk: np.ndarray, g: np.ndarray
+) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    """For each event time of one stratum, in time order: (g at that time, Schoenfeld residual
+    sum, information) under Efron's approximation.
+
+    Why sums per distinct time: the risk set at time tau is every row with t >= tau, so its
+    weighted sums (of risk, risk x, risk x x') are reverse cumulative sums over the distinct
+    times, built once: O(rows) instead of one pass over the risk set per event time, which at
+    100,000 patients (4,000 event times) was the whole Outcomes page's first minute.
+    """
+    order = np.argsort(t, kind="stable")
+    t, e, x, risk, g = t[order], e[order], x[order], risk[order], g[order]
+    times, starts = np.unique(t, return_index=True)
+    ends = np.append(starts[1:], t.size)
+    p = x.shape[1]
+    s0, s1, s2 = np.zeros(times.size), np.zeros((times.size, p)), np.zeros((times.size, p, p))
+    for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        weighted = x[a:b] * risk[a:b, None]
+        s0[k], s1[k], s2[k] = risk[a:b].sum(), weighted.sum(axis=0), weighted.T @ x[a:b]
+    # at risk at times[k]: every distinct time from k on
+    s0, s1, s2 = (np.cumsum(v[::-1], axis=0)[::-1] for v in (s0, s1, s2))
+    for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        dead = a + np.flatnonzero(e[a:b] == 1)
+        if dead.size:
+            yield float(g[dead[0]]), *_efron_step(s0[k], s1[k], s2[k], x[dead], risk[dead])
+
+
+def _efron_step(s0: float, s1: np.ndarray, s2: np.ndarray, x_dead: np.ndarray, e_dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Schoenfeld residual sum and information of one event time under Efron's approximation,
+    from the risk set's weighted sums `s0, s1, s2` and the rows that died then."""
     d = x_dead.shape[0]
-    s0, s1 = e_risk.sum(), e_risk @ x_risk
-    s2 = (x_risk * e_risk[:, None]).T @ x_risk
     d0, d1 = e_dead.sum(), e_dead @ x_dead
     d2 = (x_dead * e_dead[:, None]).T @ x_dead
     resid = x_dead.sum(axis=0)
-    var = np.zeros((x_risk.shape[1], x_risk.shape[1]))
+    var = np.zeros((x_dead.shape[1], x_dead.shape[1]))
     for r in range(d):
         f = r / d
         a0, a1, a2 = s0 - f * d0, s1 - f * d1, s2 - f * d2
