@@ -58,12 +58,18 @@ class Level:
     recode: Callable[[pd.Series, pd.DataFrame], pd.Series]
 
 
+def _labelled(lo: pd.Series, label: Callable[[float], str]) -> pd.Series:
+    """`label(a)` for each value of `lo`, None where it is missing; each distinct value labelled
+    once (an export has thousands of rows but a few dozen bands)."""
+    labels = {a: label(a) for a in lo.dropna().unique()}
+    return pd.Series([labels.get(a) if a == a else None for a in lo.astype(object)], index=lo.index, dtype=object)
+
+
 def _band(width: int, top: int = 90) -> Callable[[pd.Series, pd.DataFrame], pd.Series]:
     def recode(values: pd.Series, _frame: pd.DataFrame) -> pd.Series:
         v = pd.to_numeric(values, errors="coerce")
         lo = (v // width) * width
-        return pd.Series([None if pd.isna(a) else f"{top}+" if a >= top else f"{int(a)}–{int(a) + width - 1}"
-                          for a in lo], index=values.index, dtype=object)
+        return _labelled(lo, lambda a: f"{top}+" if a >= top else f"{int(a)}–{int(a) + width - 1}")
 
     return recode
 
@@ -78,8 +84,7 @@ def _period(width: int) -> Callable[[pd.Series, pd.DataFrame], pd.Series]:
     def recode(values: pd.Series, _frame: pd.DataFrame) -> pd.Series:
         v = pd.to_numeric(values, errors="coerce")
         lo = v - (v % width)
-        return pd.Series([None if pd.isna(a) else f"{int(a)}–{int(a) + width - 1}" for a in lo],
-                         index=values.index, dtype=object)
+        return _labelled(lo, lambda a: f"{int(a)}–{int(a) + width - 1}")
 
     return recode
 
@@ -150,9 +155,16 @@ def group_sizes(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Size of each row's group over `columns` (a missing value is a value of its own)."""
     if not columns:
         return pd.Series(len(frame), index=frame.index)
-    keys = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), "\x00missing")
-    keys = keys.astype(str)
-    return keys.groupby(list(keys.columns), sort=False, dropna=False)[keys.columns[0]].transform("size")
+    # One integer per row and column (missing: a code of its own), combined into one key per
+    # row: counting keys is column-wise, without a string per value (the export calls this
+    # dozens of times while it searches for the generalisation).
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column])  # every missing value (None, NaN, NA): -1
+        key = key * (len(uniques) + 1) + (codes + 1)
+        key = pd.factorize(key)[0].astype(np.int64)  # dense again, so the product cannot overflow
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return pd.Series(counts[inverse], index=frame.index)
 
 
 def _small_rows(frame: pd.DataFrame, columns: Sequence[str], k: int) -> pd.Series:
@@ -187,11 +199,15 @@ def anonymise(
     levels = dict.fromkeys(qis, 0)
     budget = int(blank_budget * len(frame))
 
+    recoded: dict[tuple[str, int], pd.Series] = {}  # each rung's recoding, computed once
+
     def apply(lv: dict[str, int]) -> pd.DataFrame:
         trial = original.copy()
         for column, level in lv.items():
             if level:
-                trial[column] = LADDERS[column][level].recode(original[column], original)
+                if (column, level) not in recoded:
+                    recoded[column, level] = LADDERS[column][level].recode(original[column], original)
+                trial[column] = recoded[column, level]
         return trial
 
     while int(_small_rows(out, qis, k).sum()) > budget:
