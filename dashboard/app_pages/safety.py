@@ -136,7 +136,9 @@ def _report_pdf() -> bytes:
 
     events = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
     report = build_safety_report(ctx.cohort(), events, settings=ctx.settings, data_version=ctx.version,
-                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url))
+                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url),
+                                 # the centres as benchmarked above: every patient, no cohort filter
+                                 centres_from=ctx.endpoints())
     return pdf_bytes(report)
 
 
