@@ -25,6 +25,7 @@ import streamlit as st
 from analytics.aalen_johansen import cumulative_incidence
 from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
+from analytics.estimates import drawn_part
 from dashboard import analysis
 from registry.disclosure import Release
 
@@ -47,7 +48,7 @@ def competing_curves(df: pd.DataFrame, *, min_at_risk: int = MIN_AT_RISK) -> pd.
     second = cumulative_incidence(t, s, cause=2).table_[["time", "estimate"]]
     out = pd.DataFrame({"time": first["time"], "first": first["estimate"], "second": second["estimate"].to_numpy(),
                         "n_risk": first["n_risk"]})
-    return out[out["n_risk"] >= min_at_risk].drop(columns=["n_risk"]).reset_index(drop=True)
+    return drawn_part(out, min_at_risk).drop(columns=["n_risk"]).reset_index(drop=True)
 
 
 def benchmark_table(result: BenchmarkResult, release: Release) -> tuple[pd.DataFrame, frozenset[str]]:

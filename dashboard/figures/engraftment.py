@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from analytics.estimates import drawn_part
 from dashboard.figures.style import add_caption, base_layout, colour, dash, rgba
 
 MAX_DAY = 42
@@ -22,7 +23,8 @@ def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_gr
     groups = dict.fromkeys(curves["group"].astype(str)) if "group" in curves.columns else {}
     for i, group in enumerate(groups):
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        g = g[(g["n_risk"] >= min_group_size) & (g["time"] <= MAX_DAY)]
+        g = drawn_part(g, min_group_size)
+        g = g[g["time"] <= MAX_DAY]
         if g.empty:
             continue
         c = colour(i)

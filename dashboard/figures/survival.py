@@ -30,6 +30,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analytics.estimates import drawn_part
 from registry.disclosure import Release, release_for
 
 from dashboard.figures.style import (
@@ -182,11 +183,11 @@ def _survival_figure(
             continue
         c = colour(i)
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        # The curve ends where fewer than `min_group_size` remain at risk: the tail beyond is
-        # a step of one or two patients (a 0-60 % confidence band) that reads as a finding,
-        # and single patients' event times would be visible. The risk table still shows it.
+        # The curve ends where fewer than `min_group_size` remain at risk (the one rule,
+        # analytics.estimates.enough_at_risk, which the tables and `msreg survival` follow).
+        # The risk table still shows the tail.
         if "n_risk" in g.columns:
-            g = g[g["n_risk"] >= min_group_size]
+            g = drawn_part(g, min_group_size)
         if g.empty:
             continue
         t = [0.0, *g["time"].astype(float)]
