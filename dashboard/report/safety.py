@@ -147,12 +147,16 @@ def centres_section(endpoints: pd.DataFrame, *, settings: EndpointSettings, coho
     beside a hidden count no estimate, O/E or p-value, and no funnel point).
 
     ``endpoints``: the patients benchmarked (the model is fitted on them); ``cohort_text`` says
-    who they are, for the figure captions."""
+    who they are, for the figure captions. The table comes from the page's own builder
+    (dashboard.safety_views, which imports Streamlit but runs none of it here), so the report
+    cannot drift from what the page shows."""
     from analytics.benchmarking import MEASURES, benchmark, centre_sentence
     from dashboard.figures.benchmark import benchmark_funnel_figure
     from dashboard.safety_views import BENCHMARK_MEASURES, benchmark_table
 
     release = release_for("governance", max(2, settings.min_group_size))
+    if endpoints.empty:
+        return Section("Centres against the registry", ["No patient to benchmark in this period."])
     subsections = []
     for label, measure in BENCHMARK_MEASURES.items():
         result = benchmark(endpoints, measure, adjusted=True, min_group_size=settings.min_group_size)  # type: ignore[arg-type]
