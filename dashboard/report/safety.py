@@ -7,7 +7,7 @@ by time since transplant; follow-up completeness per centre; the disclosure poli
 Decisions:
 - The report is written for a committee, so it always applies the disclosure policy of the
   governance role, whoever runs it: counts of 1 to k-1 are shown as "<k", and tables of counts
-  go through the same complementary suppression as the pages (registry.disclosure), so no
+  go through the same complementary suppression as the pages (registry.security.disclosure), so no
   hidden count can be worked out from totals. Percentages and estimates of groups under k are
   not shown either.
 - The period (`--from`/`--to`) selects patients by the date of their first transplant; their
@@ -31,7 +31,7 @@ from dashboard import analysis
 from dashboard.figures import cumulative_incidence_figure, serious_ae_figure
 from dashboard.figures.counts import TIME_WINDOWS, time_window
 from dashboard.report.document import Report, Section
-from registry.disclosure import suppress_counts
+from registry.security.disclosure import suppress_counts
 
 HORIZONS: tuple[tuple[str, int], ...] = (("Day 100", 100), ("1 year", 365), ("2 years", 730), ("5 years", 1826))
 

@@ -24,7 +24,7 @@ from analytics.snapshot import clear_snapshot_cache, load_snapshot
 from dashboard import analysis
 from dashboard.figures.vector import chromium_path
 from dashboard.report.safety import Period, build_safety_report, released_count
-from registry.access import cli_actor
+from registry.security.access import cli_actor
 from registry.cli import main
 from registry.db import make_engine
 from tests.dashboard.demo_registry import fill_with_demo

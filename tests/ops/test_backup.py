@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from registry import backup as bk
+from registry.io import backup as bk
 from registry.cli import main
 from registry.db import make_engine
 from tests.ops.population import populate
@@ -44,7 +44,7 @@ def _checksums(url: str) -> dict[str, str]:
 def _bundle_files(url: str, out: Path) -> dict[str, bytes]:
     """The registry as a bundle (export_bundle), or every table's rows until export exists."""
     try:
-        from registry.bundle import export_bundle
+        from registry.io.bundle import export_bundle
     except ImportError:
         return {k: v.encode() for k, v in _checksums(url).items()}
     engine = make_engine(url)
@@ -220,7 +220,7 @@ def test_an_online_backup_taken_while_clients_write_is_one_consistent_moment(dat
     from sqlalchemy import func, select
 
     from benchmarks.write_load import plan_disjoint, run_clients, seed_patients
-    from registry.audit import verify_chain
+    from registry.security.audit import verify_chain
     from registry.db import session_scope
     from registry.models import AuditEntry, Visit
 
