@@ -423,7 +423,7 @@ def early_mortality(endpoints: pd.DataFrame, *, by: str | None = None, days: int
     """All-cause deaths with `os_days <= days` (docs/endpoints.md: early mortality, day 100).
 
     Columns `group, patients, deaths, proportion`. Counts are not suppressed here: pass them
-    through `registry.disclosure.suppress_counts` before showing them outside the registry.
+    through `registry.security.disclosure.suppress_counts` before showing them outside the registry.
     """
     groups = group_labels(endpoints, by)
     dead_early = (endpoints["os_event"] == 1) & (endpoints["os_days"] <= days)

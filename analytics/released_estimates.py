@@ -1,4 +1,4 @@
-"""Survival estimates as released to a role bound by the disclosure policy (registry.disclosure).
+"""Survival estimates as released to a role bound by the disclosure policy (registry.security.disclosure).
 
 `msreg survival --as USERNAME` prints what that account may see: for governance and
 researchers the counts (at risk, events and censorings) are released (1–4 as "<5", the rest
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.estimates import endpoint_data
-from registry.disclosure import Release
+from registry.security.disclosure import Release
 
 
 def release_estimates(table: pd.DataFrame, endpoints: pd.DataFrame, endpoint: str, by: str | None,

@@ -297,7 +297,7 @@ AGGRESSIVE_GROUPINGS: tuple[str, ...] = (
 def profile_statement(assessed: pd.DataFrame, n: int, *, release: Any = None) -> str:
     """A plain sentence per feature: how many patients could not be assessed for lack of data.
 
-    Every count goes through the viewer's `release` (registry.disclosure): exact for roles that
+    Every count goes through the viewer's `release` (registry.security.disclosure): exact for roles that
     see patient codes; for aggregate-only roles 1-4 read "<5" and the rest are rounded, as every
     other count on their pages.
     """

@@ -31,7 +31,7 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-# Audit keys and witnesses (registry.anchor): an SQLite test registry keeps them beside its file
+# Audit keys and witnesses (registry.security.anchor): an SQLite test registry keeps them beside its file
 # (each in its own tmp folder); PostgreSQL ones go to $XDG_CONFIG_HOME/msreg/keys, here a
 # throw-away folder, never the developer's ~/.config. Set before any test and inherited by the
 # processes tests start; a configured MSREG_KEY_DIR would make same-named files collide.

@@ -16,7 +16,7 @@ the browser, so it is the last place where a curve of three patients can be held
 group keeps its risk-table rows, with every count shown as ``<5``, and the caption says why it
 has no curve.
 
-Disclosure (registry.disclosure): figures take the viewer's `Release`. For roles bound by the
+Disclosure (registry.security.disclosure): figures take the viewer's `Release`. For roles bound by the
 policy (governance, researcher) the risk table shows the number at risk only, released (small
 counts as "<5", others rounded): with events and censored beside it, at risk at the start minus
 at risk now minus censored would give a hidden event count. Groups whose events are 1..k-1 get
@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics.estimates import drawn_part
-from registry.disclosure import Release, release_for
+from registry.security.disclosure import Release, release_for
 
 from dashboard.figures.style import (
     DAYS_PER_YEAR,

@@ -9,11 +9,12 @@ by time since transplant; follow-up completeness per centre; the disclosure poli
 Decisions:
 - The report is written for a committee, so it always applies the disclosure policy of the
   governance role, whoever runs it: counts of 1 to k-1 are shown as "<k", and tables of counts
-  go through the same complementary suppression as the pages (registry.disclosure), so no
+  go through the same complementary suppression as the pages (registry.security.disclosure), so no
   hidden count can be worked out from totals. Percentages and estimates of groups under k are
   not shown either. The centre benchmarking is released exactly as the Safety page releases
-  it to the governance role (`Release` of registry.disclosure: 1 to k-1 as "<k", other counts
-  rounded to k, and beside a hidden count no estimate, O/E, p-value or funnel point).
+  it to the governance role (`Release` of registry.security.disclosure: 1 to k-1 as "<k",
+  other counts rounded to k, and beside a hidden count no estimate, O/E, p-value or funnel
+  point).
 - The period (`--from`/`--to`) selects patients by the date of their first transplant; their
   whole follow-up is reported. Without a period the whole registry is reported.
 - Every number comes from the functions the Safety and Overview pages use (analytics and
@@ -35,7 +36,7 @@ from dashboard import analysis
 from dashboard.figures import cumulative_incidence_figure, serious_ae_figure
 from dashboard.figures.counts import TIME_WINDOWS, time_window
 from dashboard.report.document import Report, Section
-from registry.disclosure import release_for, suppress_counts
+from registry.security.disclosure import release_for, suppress_counts
 
 HORIZONS: tuple[tuple[str, int], ...] = (("Day 100", 100), ("1 year", 365), ("2 years", 730), ("5 years", 1826))
 

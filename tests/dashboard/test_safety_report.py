@@ -27,7 +27,7 @@ from dashboard import analysis
 from dashboard.figures.vector import chromium_path
 from dashboard.report.safety import Period, build_safety_report, released_count
 from registry import models
-from registry.access import cli_actor
+from registry.security.access import cli_actor
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from tests.dashboard.demo_registry import fill_with_demo

@@ -39,9 +39,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, MetaData, text
 from sqlalchemy.orm import Session
 
-from registry.access import Actor
-from registry.backup import table_checksums
-from registry.bundle import import_bundle, write_bundle
+from registry.security.access import Actor
+from registry.io.backup import table_checksums
+from registry.io.bundle import import_bundle, write_bundle
 from registry.db import make_engine
 from registry.models import Base
 from registry.validation import ENTITIES, FILE_COLUMN, FieldError

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from registry.cli import main
 from registry.db import make_engine, session_scope
-from registry.k_anonymity import QUASI_IDENTIFIERS, KAnonymityError, anonymise, group_sizes
+from registry.security.k_anonymity import QUASI_IDENTIFIERS, KAnonymityError, anonymise, group_sizes
 from registry.models import AuditEntry, Patient, RegistrySetting
 
 
