@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from analytics.estimates import drawn_part
 from dashboard.figures.style import add_caption, base_layout, colour, dash, rgba
 from dashboard.figures.survival import drawn_steps
 
@@ -23,8 +24,9 @@ def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_gr
     keys = curves["group"].astype(str) if "group" in curves.columns else pd.Series([], dtype=object)
     groups = dict.fromkeys(keys)  # every group keeps its colour, drawn or not
     # the axis ends at MAX_DAY: the curves' later rows (most of them) are not looked at
-    early = (curves["time"] <= MAX_DAY) & (curves["n_risk"] >= min_group_size) if len(keys) else keys.astype(bool)
-    curves, keys = curves[early], keys[early]
+    if len(keys):
+        curves = drawn_part(curves[curves["time"] <= MAX_DAY], min_group_size)
+        keys = keys[curves.index]
     for i, group in enumerate(groups):
         g = curves[keys == group].sort_values("time", kind="stable")
         if g.empty:
