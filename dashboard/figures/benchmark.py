@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from analytics.benchmarking import signal_thresholds
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
+from dashboard.figures.reuse import reused_figure
 
 
 def signal_limits(expected: np.ndarray, level: float, *, mid_p: bool = False) -> np.ndarray:
@@ -23,6 +24,7 @@ def signal_limits(expected: np.ndarray, level: float, *, mid_p: bool = False) ->
     return signal_thresholds(expected, level, mid_p=mid_p) / expected
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def benchmark_funnel_figure(
     table: pd.DataFrame,
     *,

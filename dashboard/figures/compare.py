@@ -16,12 +16,14 @@ import plotly.graph_objects as go
 
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
 from registry.security.disclosure import Release, release_for
+from dashboard.figures.reuse import reused_figure
 
 
 # 1-2-5 ticks read naturally on a log axis (plotly's default labels the minor ticks 2…9).
 LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
     """Hazard ratios with 95 % CI whiskers on a log axis and the line of no effect at 1.
 
@@ -102,6 +104,7 @@ def funnel_limits(rate: float, n: np.ndarray, level: float) -> tuple[np.ndarray,
     return out[0], out[1]
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def funnel_figure(
     centres: pd.DataFrame,
     *,

@@ -13,8 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.style import DAYS_PER_YEAR, OKABE_ITO, TIME_AXIS_TITLE, add_caption, base_layout, rgba
+from dashboard.figures.reuse import reused_figure
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def stacked_incidence_figure(curves: pd.DataFrame, *, title: str, caption: str, labels: tuple[str, str]) -> go.Figure:
     """``curves``: ``time`` (days), ``first`` and ``second`` cumulative incidences (probabilities)."""
     fig = go.Figure()

@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures.style import add_caption, base_layout, colour, pattern
 from registry.security.disclosure import Release, release_for
+from dashboard.figures.reuse import reused_figure
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
 GRADE_COLOURS = {1: "#D9E86C", 2: "#5EC962", 3: "#21918C", 4: "#3B528B", 5: "#440154"}
@@ -64,6 +65,7 @@ def time_window(days: pd.Series, windows: tuple[tuple[str, int, int | None], ...
     return out
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def transplants_per_year_figure(
     counts: pd.DataFrame, *, title: str, caption: str, release: Release | None = None
 ) -> go.Figure:
@@ -114,6 +116,7 @@ def _hidden_marks(x: list, y: list, release: Release, *, name: str, horizontal: 
     )
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def serious_ae_figure(
     events: pd.DataFrame,
     *,

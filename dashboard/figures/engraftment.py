@@ -12,10 +12,12 @@ import plotly.graph_objects as go
 from analytics.estimates import drawn_part
 from dashboard.figures.style import add_caption, base_layout, colour, dash, rgba
 from dashboard.figures.survival import drawn_steps
+from dashboard.figures.reuse import reused_figure
 
 MAX_DAY = 42
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_group_size: int = 5) -> go.Figure:
     """Step curves per group of `curves` (group, time, estimate, lower, upper, n_risk: the
     Aalen–Johansen table of analytics.estimates.survival_curves, small groups already absent).

@@ -46,6 +46,7 @@ from dashboard.figures.style import (
     time_step_years,
     years,
 )
+from dashboard.figures.reuse import reused_figure
 
 COMPACT_AFTER = 4
 # The competing-events row appears only when the risk table has it (cumulative incidence).
@@ -64,6 +65,7 @@ def group_sizes(risk_table: pd.DataFrame) -> dict[str, int]:
     return {str(g): int(v) for g, v in risk_table.groupby("group", sort=False)["n_risk"].max().items()}
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def km_figure(
     curves: pd.DataFrame,
     risk_table: pd.DataFrame,
@@ -97,6 +99,7 @@ def km_figure(
     )
 
 
+@reused_figure  # pure in its arguments: the figure is built once per content (figures/reuse.py)
 def cumulative_incidence_figure(
     curves: pd.DataFrame,
     risk_table: pd.DataFrame,

@@ -52,3 +52,14 @@ def app_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTe
         return AppTest.from_file(APP, default_timeout=30)
 
     yield make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_figures() -> Iterator[None]:
+    """Each test builds its own figures (dashboard/figures/reuse.py keeps built ones): a test
+    that changed a figure it was given cannot hand the change to the next test."""
+    from dashboard.figures.reuse import forget_figures
+
+    forget_figures()
+    yield
+    forget_figures()
