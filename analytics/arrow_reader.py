@@ -188,12 +188,12 @@ def fetch_sqlite_in_worker(engine: Engine, statements: Sequence[Select[Any]]) ->
                 proc.stdin.close()
             except BrokenPipeError:
                 pass  # the worker died at start: its message follows
+            source = pa.PythonFile(proc.stdout, mode="r")
             for _ in queries:
-                header = proc.stdout.read(8)
-                if len(header) < 8:
-                    break
-                body = proc.stdout.read(int.from_bytes(header, "little"))
-                tables.append(pa.ipc.open_stream(pa.py_buffer(body)).read_all())
+                try:  # one IPC stream per query; the reader stops at each stream's end marker
+                    tables.append(pa.ipc.open_stream(source).read_all())
+                except (pa.ArrowInvalid, OSError):
+                    break  # the worker stopped early: its message follows
         finally:
             proc.stdout.close()
             status = proc.wait()

@@ -17,8 +17,9 @@ starting it costs about 0.06 CPU seconds instead of 0.2.
 
 Protocol. Standard input: one JSON object, `{"uri": "file:...?mode=ro", "batch_rows": N,
 "busy_timeout_ms": N, "queries": ["SELECT ...", ...]}`, the SQL already compiled with literal
-values (no parameters). Standard output, for each query in order: an 8-byte little-endian length,
-then that many bytes of an Arrow IPC stream holding the result. All queries run in one deferred
+values (no parameters). Standard output, for each query in order: one Arrow IPC stream holding
+the result (schema, record batches, end-of-stream marker), the streams back to back, written
+batch by batch as they are read (no second copy of a table in memory). All queries run in one deferred
 read transaction on a connection opened read-only: one consistent WAL snapshot that never blocks
 writers. On failure: a one-line message on standard error and exit status 1.
 """
@@ -59,14 +60,13 @@ def run(request: dict[str, Any], out: BinaryIO) -> None:
             # autocommit off: the driver begins a (deferred) transaction that spans every query
             connection.set_autocommit(False)
             options = {"adbc.sqlite.query.batch_rows": str(int(request["batch_rows"]))}
+            sink = pa.PythonFile(out, mode="w")
             for sql in request["queries"]:
                 table = _execute(connection, sql, options)
-                sink = pa.BufferOutputStream()
+                # straight to the pipe, batch by batch: no second copy of the table in memory
                 with pa.ipc.new_stream(sink, table.schema) as writer:
                     writer.write_table(table)
-                body = sink.getvalue()
-                out.write(len(body).to_bytes(8, "little"))
-                out.write(memoryview(body))
+                del table
             out.flush()
             connection.rollback()
         finally:

@@ -234,33 +234,42 @@ def test_arrow_read_transaction_is_one_consistent_read_only_snapshot(engine: Eng
 
 
 # The SQLite read worker, run as the reader runs it, but pausing after its first query's result
-# until a line arrives on its standard input (the request comes as an argument instead).
+# (the end-of-stream marker of the first IPC stream) until a line arrives on its standard input
+# (the request comes as an argument instead).
 _PAUSING_WORKER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import sqlite_arrow_worker as worker
 
+CONTINUATION, ZERO_LENGTH = b"\\xff\\xff\\xff\\xff", b"\\x00\\x00\\x00\\x00"  # together: end of stream
+
 class PauseAfterFirstResult:
     def __init__(self, out):
-        self.out, self.writes = out, 0
+        self.out, self.paused, self.last, self.closed = out, False, b"", False
     def write(self, data):
+        data = bytes(data)
         self.out.write(data)
-        self.writes += 1
-        if self.writes == 2:  # the first result's length and body
+        if not self.paused and self.last == CONTINUATION and data == ZERO_LENGTH:
+            self.paused = True
             self.out.flush()
             sys.stdin.readline()
+        self.last = data
+        return len(data)
     def flush(self):
         self.out.flush()
+    def writable(self):
+        return True
 
-worker.run(json.loads(sys.argv[2]), PauseAfterFirstResult(sys.stdout.buffer))
+out = PauseAfterFirstResult(sys.stdout.buffer)
+worker.run(json.loads(sys.argv[2]), out)
+sys.exit(0 if out.paused else 3)  # 3: it never paused, so the test would prove nothing
 """
 
 
-def _read_frame(stream) -> int:  # type: ignore[no-untyped-def]
+def _read_frame(source) -> int:  # type: ignore[no-untyped-def]
     import pyarrow as pa
 
-    body = stream.read(int.from_bytes(stream.read(8), "little"))
-    return pa.ipc.open_stream(pa.py_buffer(body)).read_all().num_rows
+    return pa.ipc.open_stream(source).read_all().num_rows
 
 
 def test_sqlite_worker_reads_one_consistent_snapshot_while_a_writer_commits(sqlite_engine: Engine) -> None:
@@ -278,12 +287,15 @@ def test_sqlite_worker_reads_one_consistent_snapshot_while_a_writer_commits(sqli
                "queries": ["SELECT id FROM patients", "SELECT id FROM patients"]}
     proc = subprocess.Popen([sys.executable, "-I", "-c", _PAUSING_WORKER, str(arrow_reader.WORKER.parent),
                              json.dumps(request)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    import pyarrow as pa
+
+    source = pa.PythonFile(proc.stdout, mode="r")
     try:
-        assert _read_frame(proc.stdout) == 3
+        assert _read_frame(source) == 3
         Cohort().add("W1", centre="C7").write(sqlite_engine)  # while the worker's transaction is open
         proc.stdin.write(b"go\n")
         proc.stdin.close()
-        assert _read_frame(proc.stdout) == 3
+        assert _read_frame(source) == 3
     finally:
         proc.stdout.close()
         assert proc.wait(timeout=60) == 0
