@@ -263,9 +263,10 @@ def completeness_section(df: pd.DataFrame, today: dt.date, *, release: Release) 
     ], [("Per centre", pd.DataFrame(rows))])
 
 
-def disclosure_section(release: Release, sections: list[Section]) -> Section:
+def disclosure_section(release: Release, sections: list[Section], *, min_group_size: int) -> Section:
     """What the report's release applied: its own rules (`Release.describe`), the report's
-    further rules, and how many cells of this report's tables it hid."""
+    further rules (with the settings' minimum group size), and how many cells of this report's
+    tables it hid."""
     cells = [str(v) for s in _all_sections(sections) for _, t in s.tables for v in t.to_numpy().ravel()]
     marked = {mark: cells.count(mark) for mark in (release.small, NOT_BROKEN_DOWN, WITHHELD)}
     tally = (f"In this report's tables: {marked[release.small]} cell(s) shown as {release.small}, "
@@ -275,7 +276,7 @@ def disclosure_section(release: Release, sections: list[Section]) -> Section:
         f"{COMMITTEE_ROLE} role to every number in it, whoever runs it: the release the governance Safety, Overview and "
         "Quality pages apply.",
         *release.describe(),
-        "Curves stop, and estimates are not given, where fewer patients than the minimum group size remain at risk. "
+        f"Curves stop, and estimates are not given, where fewer than {min_group_size} patients remain at risk. "
         "Serious adverse events are coarsened (grades pooled, windows widened, small categories pooled) before any "
         "count is hidden. In the centre benchmarking, beside a hidden count the estimate, O/E and p-value are hidden "
         "too, and the centre is not drawn in the funnel. No patient code, name or calendar date of a patient appears.",
@@ -323,7 +324,7 @@ def build_safety_report(
                      completeness_section(df, today, release=release)]
     else:
         sections.append(Section("No patients", ["No patient had a first transplant in this period."]))
-    sections.append(disclosure_section(release, sections))
+    sections.append(disclosure_section(release, sections, min_group_size=min_group_size))
     stamp = generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return Report(title="AHSCT in MS: committee safety report",
                   subtitle=f"{period.describe().capitalize()}. Generated {stamp}.",
