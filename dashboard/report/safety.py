@@ -132,7 +132,8 @@ def trm_section(df: pd.DataFrame, *, caption: str, release: Release, min_group_s
     paras = [
         "Cumulative incidence by the Aalen–Johansen method: deaths from other causes compete with transplant-related "
         f"deaths (never 1 − Kaplan–Meier). Estimates are given only where at least {min_group_size} patients are "
-        f"still at risk (— otherwise), and only where the deaths behind them are none or at least {release.k}.",
+        f"still at risk, and only where the deaths behind them are none or at least {release.k}; — marks too few "
+        "at risk.",
     ]
     if len(df):
         early = estimates.early_mortality(df).iloc[0]
@@ -330,8 +331,15 @@ def build_safety_report(
                   subtitle=f"{period.describe().capitalize()}. Generated {stamp}.",
                   generated=stamp, sections=sections,
                   footer=("SYNTHETIC DEMO DATA. " if synthetic else "")
-                  + f"Disclosure policy of the {COMMITTEE_ROLE} role: counts of 1 to {release.k - 1} shown as "
-                  f"{release.small}. {release.footnote()}".strip())
+                  + _policy_footer(release))
+
+
+def _policy_footer(release: Release) -> str:
+    """The policy in one line for every page's footer (short: the footer shares its line with
+    the page number)."""
+    base = release.policy.base
+    rounding = f"other counts rounded to the nearest {base}" if base > 1 else "other counts exact"
+    return f"Disclosure policy of the {COMMITTEE_ROLE} role: 1 to {release.k - 1} shown as {release.small}, {rounding}."
 
 
 def write_safety_report(report: Report, out) -> None:  # type: ignore[no-untyped-def]

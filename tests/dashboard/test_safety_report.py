@@ -293,7 +293,7 @@ def test_the_policy_section_describes_the_release_applied(signal_inputs) -> None
         assert f"{marked} cell(s) shown as <{k}" in text and marked > 0
         endpoints = signal_inputs[0]
         assert built.sections[0].paragraphs[0].startswith(f"Cohort: {release.text(len(endpoints))} patients")
-        assert f"counts of 1 to {k - 1} shown as <{k}" in built.footer
+        assert f"1 to {k - 1} shown as <{k}, other counts rounded to the nearest {k}." in built.footer
 
 
 # ------------------------------------------------------------------------------------------------
