@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures.style import add_caption, base_layout, colour, pattern
+from registry.dictionary import code_label
 from registry.disclosure import Release, release_for
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
@@ -208,8 +209,10 @@ def serious_ae_counts(events: pd.DataFrame, release: Release) -> SeriousAeCounts
         by_time = by_time.drop(index="Before day 0")
     elif "Before day 0" in by_time.index:
         by_time = pd.concat([by_time.loc[["Before day 0"]], by_time.drop(index="Before day 0")])
-    categories = sorted(ev["category"].astype(str).unique()) if len(ev) else []
-    cat_labels = ev["category"].astype(str) if len(ev) else pd.Series([], dtype=object)
+    # Categories in words (registry.dictionary: "Febrile neutropenia", not FEBRILE_NEUTROPENIA), sorted as read.
+    cat_labels = (ev["category"].astype(str).map(lambda c: code_label(c, "AE_CATEGORY")) if len(ev)
+                  else pd.Series([], dtype=object))
+    categories = sorted(cat_labels.unique()) if len(ev) else []
     # The category panel picks its own grade grouping: the finest that pools categories holding
     # at most POOLED_SHARE of the events into "Other categories" (else the one pooling least).
     options = [grade_groups] if release.exact else [grade_groups, _THREE_GRADES, _TWO_GRADES, (("Any grade", (1, 2, 3, 4, 5)),)]
