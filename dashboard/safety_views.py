@@ -95,7 +95,7 @@ def render_trm_comparison(ctx, df: pd.DataFrame) -> None:  # type: ignore[no-unt
 
     st.subheader("Transplant-related mortality by group")
     options = {k: v for k, v in analysis.GROUPINGS.items() if v is not None}
-    label = st.selectbox("Compare TRM by", list(options), key="sf_trm_by")
+    label = st.selectbox("Compare TRM by", list(options), key="sf_trm_by", bind="query-params")  # linkable
     by = options[label]
     res = relabel_result(data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", by), by)
     pooled = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None).curves

@@ -27,7 +27,8 @@ left, right = st.columns(2)
 endpoint = left.selectbox(
     "Endpoint", list(analysis.ENDPOINTS), format_func=lambda k: analysis.ENDPOINTS[k].label, key="o_endpoint"
 )
-grouping_label = right.selectbox("Compare by", list(analysis.GROUPINGS), key="o_by")
+# Bound to the address (`outcomes?o_by=Centre`): a view by centre can be linked to and shared.
+grouping_label = right.selectbox("Compare by", list(analysis.GROUPINGS), key="o_by", bind="query-params")
 by = analysis.GROUPINGS[grouping_label]
 ep = analysis.ENDPOINTS[endpoint]
 st.caption(ep.definition)

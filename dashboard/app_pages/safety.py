@@ -78,7 +78,8 @@ else:
 st.subheader("Engraftment")
 left, right = st.columns(2)
 kind = left.radio("Cell line", ["neutrophil", "platelet"], format_func=str.capitalize, horizontal=True, key="sf_engraft")
-engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by")
+engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by",
+                         bind="query-params")  # linkable, as the TRM grouping
 by_column = {"Centre": "centre_code", "Conditioning regimen": "conditioning", "Whole cohort": None}[engraft_by]
 engraftment = data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, by_column)
 whole_cohort = (engraftment if by_column is None or engraftment is None else

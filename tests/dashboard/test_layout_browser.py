@@ -5,6 +5,10 @@ figure (titles, axis titles, tick labels, legend entries, annotations such as ca
 risk table's cells) are read back; two boxes that overlap, or a box that runs past its figure's
 edge, fail the test with the page, the width and both texts. Screenshots of both widths go to
 pytest's tmp_path for a person to look at.
+
+Besides each page as it opens, the views with many groups are opened through their address
+(the grouping controls are bound to it): Outcomes and Safety by centre, twelve centres drawn as
+small multiples (dashboard/figures/facets.py); Safety's engraftment is by centre by default.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ pytestmark = [
 
 WIDTHS = (1280, 1920)
 SLACK = 1.0  # pixels of overlap tolerated (anti-aliasing of adjacent glyph boxes)
+# (page, query) opened after the pages themselves: figures with more groups than MANY_GROUPS.
+MANY_GROUP_VIEWS: tuple[tuple[str, str], ...] = (("outcomes", "o_by=Centre"), ("safety", "sf_trm_by=Centre"))
 
 # Text boxes of each figure, with a readable name; hover labels and the mode bar are not drawn text.
 COLLECT_JS = """
@@ -83,16 +89,20 @@ def test_no_text_overlaps_or_is_cut_off_on_any_page(served_dashboard, tmp_path, 
         )
         try:
             page = browser.new_page(viewport={"width": width, "height": 1000})
-            for name in PAGES:
-                path = "" if name == DEFAULT_PAGE else name
+            views = [(name, "") for name in PAGES] + list(MANY_GROUP_VIEWS)
+            for name, query in views:
+                path = ("" if name == DEFAULT_PAGE else name) + (f"?{query}" if query else "")
                 page.goto(f"{served_dashboard}/{path}", wait_until="domcontentloaded")
                 page.wait_for_selector(RENDERED[name], timeout=60_000)
                 page.wait_for_function(
                     "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
                 )
                 page.wait_for_timeout(500)  # Plotly lays out once more after the first paint
-                page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
-                found += [f"{name} at {width}px: {p}" for p in problems(page.evaluate(COLLECT_JS))]
+                figures = page.evaluate(COLLECT_JS)
+                if query:  # the view must really be the many-group one: small multiples were drawn
+                    assert any(b["text"] == "All patients (pooled)" for f in figures for b in f["boxes"]), (name, query)
+                page.screenshot(path=str(tmp_path / f"{name}{'-' + query if query else ''}-{width}.png"), full_page=True)
+                found += [f"{path or name} at {width}px: {p}" for p in problems(figures)]
         finally:
             browser.close()
     assert not found, "\n".join(found)
