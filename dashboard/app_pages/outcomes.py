@@ -25,7 +25,8 @@ ctx = page_context()
 st.title("Outcomes")
 left, right = st.columns(2)
 endpoint = left.selectbox(
-    "Endpoint", list(analysis.ENDPOINTS), format_func=lambda k: analysis.ENDPOINTS[k].label, key="o_endpoint"
+    "Endpoint", list(analysis.ENDPOINTS), format_func=lambda k: analysis.ENDPOINTS[k].label, key="o_endpoint",
+    bind="query-params",
 )
 # Bound to the address (`outcomes?o_by=Centre`): a view by centre can be linked to and shared.
 grouping_label = right.selectbox("Compare by", list(analysis.GROUPINGS), key="o_by", bind="query-params")
@@ -136,14 +137,14 @@ if ep.kind == "km":
                      "unreliable. " + " ".join(n for n in model.notes if n.startswith("convergence")))
         if model.ph_warning:
             st.warning(model.ph_warning)
-        forest_col, ph_col = st.columns([3, 2])
-        with forest_col:
-            show_figure(
-                forest_figure(model.hr, title=f"{ep.label}: Cox proportional hazards",
-                              caption=ctx.caption(model.n, "Complete-case analysis; Efron ties."
-                                                  + (" Robust standard errors clustered by centre." if cluster else ""))),
-                key="outcomes_forest",
-            )
+        # Full width: the terms name their levels in words, and a saved figure needs its axis ticks apart.
+        show_figure(
+            forest_figure(model.hr, title=f"{ep.label}: Cox proportional hazards",
+                          caption=ctx.caption(model.n, "Complete-case analysis; Efron ties."
+                                              + (" Robust standard errors clustered by centre." if cluster else ""))),
+            key="outcomes_forest",
+        )
+        ph_col, _ = st.columns([3, 2])
         ph_col.markdown("**Proportional-hazards test** (as R's `cox.zph`)")
         ph_col.dataframe(for_display(model.ph.round(3)), hide_index=True, width="stretch")
         ph_col.caption("A small p means the effect changes over follow-up: one hazard ratio then summarises it poorly.")

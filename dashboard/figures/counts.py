@@ -177,7 +177,7 @@ def serious_ae_figure(
         top = float(table.apply(lambda r: sum(release.number(v) or 0 for v in r), axis=1).max()) if len(table) else 1.0
         # room to the right of the longest bar for its total label
         fig.update_xaxes(title_text="Events", range=[0, max(1.0, top) * 1.3], row=1, col=col)
-    fig.update_yaxes(autorange="reversed", row=1, col=2)  # earliest window at the top
+    fig.update_yaxes(autorange="reversed")  # categories A to Z and the earliest window at the top
     add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p))
     return fig
 

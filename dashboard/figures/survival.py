@@ -320,9 +320,14 @@ def _survival_figure(
         showline=False,
         ticks="",
         showgrid=False,
+        ticklabelstandoff=10,  # the first column's numbers stand at day 0, just right of the labels
         row=2,
         col=1,
     )
+    # Room on the left for the longest risk-table label ("Secondary progressive MS · censored"),
+    # about 7 px a character at 13 px, so the caption below starts where the figure does.
+    longest = max((len(label) for label in labels), default=0)
+    fig.update_layout(margin=dict(l=max(150, int(7 * longest) + 30)))
     if test_text:
         # On the plot, where the curves leave room: bottom left under falling survival curves,
         # top left above rising incidence curves.
