@@ -27,6 +27,7 @@ from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
 from dashboard import analysis
 from dashboard.downloads import show_figure
+from dashboard.figures.style import MANY_GROUPS
 from dashboard.labels import for_display, relabel_result, test_label
 from registry.disclosure import Release
 
@@ -98,7 +99,8 @@ def render_trm_comparison(ctx, df: pd.DataFrame) -> None:  # type: ignore[no-unt
     label = st.selectbox("Compare TRM by", list(options), key="sf_trm_by", bind="query-params")  # linkable
     by = options[label]
     res = relabel_result(data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", by), by)
-    pooled = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None).curves
+    pooled = (data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None).curves
+              if len(res.groups) > MANY_GROUPS else None)  # grey in every panel of small multiples
     tests = compare_endpoint(df, "trm", by, min_group_size=ctx.settings.min_group_size)
     gray = tests.set_index("test").loc["gray"]
     extra = (f"Gray's test p = {gray['p_value']:.3g} (cumulative incidence); " if not pd.isna(gray["p_value"]) else "")

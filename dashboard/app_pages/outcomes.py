@@ -20,6 +20,7 @@ from dashboard.context import page_context
 from dashboard.labels import column_label, for_display, relabel_result, years_label
 from dashboard.downloads import show_figure
 from dashboard.figures import cumulative_incidence_figure, forest_figure, km_figure
+from dashboard.figures.style import MANY_GROUPS
 
 ctx = page_context()
 st.title("Outcomes")
@@ -36,8 +37,8 @@ st.caption(ep.definition)
 
 res = relabel_result(data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, by), by)
 # The whole cohort's curve: drawn grey in each panel when many groups make small multiples.
-pooled = None if by is None else data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(),
-                                               endpoint, None).curves
+pooled = (data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, None).curves
+          if len(res.groups) > MANY_GROUPS else None)
 n = int(res.groups["n"].sum()) if len(res.groups) else 0
 if n == 0:
     st.warning("No patients with this endpoint in the selected cohort.")
@@ -112,8 +113,7 @@ if prof.logrank_p is not None:
 show_figure(
     make(prof.curves, prof.risk, title=f"{ep.label} by {view.lower()}",
          caption=ctx.caption(int(prof.groups["n"].sum()) if len(prof.groups) else 0, prof_extra.strip()),
-         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, release=ctx.release,
-         pooled=data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), endpoint, None).curves),
+         y_title=ep.y_title, min_group_size=ctx.settings.min_group_size, release=ctx.release),
     key="outcomes_profile",
 )
 frame = data.cohort_frame(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key())

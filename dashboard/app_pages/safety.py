@@ -26,6 +26,7 @@ from dashboard.context import page_context
 from dashboard.downloads import show_figure
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
+from dashboard.figures.style import MANY_GROUPS
 from dashboard.labels import column_label, relabel_groups, relabel_result
 from registry.disclosure import NOT_BROKEN_DOWN, WITHHELD
 
@@ -82,12 +83,13 @@ engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"
                          bind="query-params")  # linkable, as the TRM grouping
 by_column = {"Centre": "centre_code", "Conditioning regimen": "conditioning", "Whole cohort": None}[engraft_by]
 engraftment = data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, by_column)
-whole_cohort = (engraftment if by_column is None or engraftment is None else
-                data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, None))
 if engraftment is None:
     st.info("No engraftment dates recorded for this cohort.")
 else:
     eng, at_days = relabel_result(engraftment[0], by_column), relabel_groups(engraftment[1], by_column)
+    # the whole cohort's curve, grey in every panel, when many groups make small multiples
+    whole_cohort = (data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, None)
+                    if len(eng.groups) > MANY_GROUPS else None)
     n_eng = int(eng.groups["n"].sum())
     left_out = len(df) - n_eng
     note = (f"{release.text(left_out)} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
