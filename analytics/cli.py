@@ -81,9 +81,9 @@ def _account(url: str, username: str | None) -> Any:
     """The Actor of `--as USERNAME`, or None (the CLI's administrator)."""
     if username is None:
         return None
-    from registry.access import AccessDenied
+    from registry.security.access import AccessDenied
     from registry.db import make_engine, session_scope
-    from registry.export_policy import actor_for_user
+    from registry.security.export_policy import actor_for_user
 
     engine = make_engine(url, read_only=True)
     try:
@@ -109,7 +109,7 @@ def _provenance(settings: Any, snapshot: Any) -> None:
 
 
 def _emit(frame: Any, fmt: str) -> None:
-    from registry.disclosure import csv_safe_frame
+    from registry.security.disclosure import csv_safe_frame
 
     if fmt == "json":
         click.echo(frame.to_json(orient="records", date_format="iso", force_ascii=False))
@@ -148,9 +148,9 @@ def register(main: click.Group, export: click.Group) -> None:
 
         from analytics.snapshot import load_snapshot
         from analytics.survival_export import ExportError, export_format, write_survival_export
-        from registry.access import AccessDenied
+        from registry.security.access import AccessDenied
         from registry.db import make_engine, session_scope
-        from registry.export_policy import (
+        from registry.security.export_policy import (
             actor_for_user,
             record_full_detail_export,
             require_full_detail,
@@ -226,13 +226,15 @@ def register(main: click.Group, export: click.Group) -> None:
                  min_group_size: int | None, as_user: str | None, settings: Any) -> None:
         """Kaplan–Meier survival (os, rfs, pfs, cdi, neda, dmt_free, tf_neda) or cumulative incidence (trm) at DAYS.
 
-        Columns: endpoint, group, time, n_risk, estimate, lower, upper (95% CI). Groups with
-        fewer than 5 patients are listed with empty values (too few to estimate).
+        Columns: endpoint, group, days (since the first transplant), n_risk, n_event, n_censor
+        (since the previous DAYS, as R's summary.survfit), estimate, std_err (of the estimate;
+        Greenwood for survival), lower, upper (95% CI); 4 decimals. Groups with fewer than 5
+        patients, and times with fewer than 5 at risk (where the curves stop), get no estimate.
         """
         import dataclasses
 
         from analytics.endpoints import derive_endpoints
-        from analytics.estimates import EstimateError, check_by, survival_estimates
+        from analytics.estimates import EstimateError, check_by, printed_estimates, survival_estimates
 
         days = _parse_days(at)
         try:
@@ -250,7 +252,7 @@ def register(main: click.Group, export: click.Group) -> None:
             click.echo(f"group {group}: fewer than {settings.min_group_size} patients, not estimated", err=True)
         if actor is not None and actor.role != "admin":
             from analytics.released_estimates import release_estimates
-            from registry.disclosure import release_for
+            from registry.security.disclosure import release_for
 
             release = release_for(actor, max(2, settings.min_group_size))
             table, hidden = release_estimates(table, endpoints, endpoint, by, release)
@@ -262,7 +264,7 @@ def register(main: click.Group, export: click.Group) -> None:
             cli.url, "report",
             {"what": f"survival {endpoint}", "by": by, "at": list(days), "format": fmt, "settings": settings.to_dict(), "rows": len(table)},
         )
-        _emit(table.drop(columns=["suppressed"]), fmt)
+        _emit(printed_estimates(table), fmt)
 
     @main.command("quality")
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)

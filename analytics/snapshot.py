@@ -14,7 +14,7 @@ every write to a data table, which also catches writes that bypass the services 
 restores, tests inserting through the ORM). Both are primary-key look-ups: O(1).
 
 Scope: a centre user's snapshot holds only their centre's rows. Actors who may not see patient
-codes (governance, researcher: `registry.access.sees_patient_codes`) get the code column
+codes (governance, researcher: `registry.security.access.sees_patient_codes`) get the code column
 blanked, so nothing downstream can show it by mistake.
 
 Threads: one DuckDB connection must not be used by two threads at once; callers take
@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from analytics import arrow_reader
 from registry import models
-from registry.access import Actor, sees_patient_codes
+from registry.security.access import Actor, sees_patient_codes
 
 T = TypeVar("T")
 _MEMO_SIZE = 16  # derived results kept per snapshot (e.g. endpoints for 16 settings)

@@ -3,7 +3,7 @@
 What leaves the registry here is exactly `SURVIVAL_EXPORT_COLUMNS`: no calendar dates, no
 patient codes, no internal ids. Rows are ordered by the random `study_id`, so the row order
 reveals nothing (not even the order of registration). CSV text cells go through
-`registry.disclosure.csv_safe` so that a spreadsheet never runs a cell as a formula.
+`registry.security.disclosure.csv_safe` so that a spreadsheet never runs a cell as a formula.
 
 Every export gets a sidecar JSON next to it (`OUT.csv` → `OUT.json`: the data file's suffix is
 replaced; `.parquet` files also carry the same JSON in their schema metadata under `msreg`)
@@ -11,7 +11,7 @@ recording the settings, `DEFINITIONS_VERSION`, the registry's data version, the 
 generation time (UTC) and a plain-language description of the cohort and the definitions, so
 that a dataset found on a drive years later still says what it is.
 
-Disclosure (registry.k_anonymity, registry.export_policy, docs/disclosure.md): by default the
+Disclosure (registry.security.k_anonymity, registry.security.export_policy, docs/disclosure.md): by default the
 export is k-anonymous (k = 5) on its quasi-identifiers (centre, sex, age, transplant year,
 phenotype): `research_dataset` generalises them (age bands, transplant periods, small centres
 pooled) and, last, blanks values, never drops a row, and replaces study ids by per-export
@@ -35,8 +35,8 @@ from analytics.endpoints import SURVIVAL_EXPORT_COLUMNS, derive_endpoints
 from analytics.kaplan_meier import KaplanMeier
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from analytics.snapshot import Snapshot
-from registry.disclosure import csv_safe_frame
-from registry.k_anonymity import KAnonymityError, anonymise
+from registry.security.disclosure import csv_safe_frame
+from registry.security.k_anonymity import KAnonymityError, anonymise
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
 
@@ -124,7 +124,7 @@ def research_dataset(
 
     :raises ExportError: k below 2, fewer than k patients, or k reachable only by blanking everything.
     """
-    from registry.export_policy import pseudonymiser
+    from registry.security.export_policy import pseudonymiser
 
     try:
         out, report = anonymise(dataset, k)
@@ -139,7 +139,7 @@ def research_dataset(
 
 def full_detail_record(stable_study_ids: bool) -> tuple[Any, dict[str, Any]]:
     """Pseudonymiser and disclosure record of an ungeneralised (full-detail) export."""
-    from registry.export_policy import pseudonymiser
+    from registry.security.export_policy import pseudonymiser
 
     release_ids, id_policy = pseudonymiser(stable_study_ids)
     return release_ids, {"mode": "full detail (not generalised; administrators only, audited)", "study_ids": id_policy}
@@ -240,7 +240,7 @@ def write_survival_export(
 ) -> ExportResult:
     """Derive the endpoints from `snapshot` and write the dataset plus its sidecar JSON:
     k-anonymous by default, ungeneralised with `full_detail` (the caller checks the role and
-    audits it, registry.export_policy). Nothing is written when k cannot be reached.
+    audits it, registry.security.export_policy). Nothing is written when k cannot be reached.
 
     :raises ExportError: a file name ending in neither .csv nor .parquet; k below 2 or unreachable.
     """

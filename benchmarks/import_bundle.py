@@ -1,4 +1,4 @@
-"""How fast a large bundle imports through the real path (`registry.bundle.import_bundle`).
+"""How fast a large bundle imports through the real path (`registry.io.bundle.import_bundle`).
 
     .venv/bin/python -m benchmarks.import_bundle                      # 100,000 patients (~1 M rows)
     .venv/bin/python -m benchmarks.import_bundle --patients 20000
@@ -40,7 +40,7 @@ TODAY = dt.date(2026, 11, 24)
 
 
 def build_bundle(n_patients: int, folder: Path) -> int:
-    from registry.bundle import write_bundle
+    from registry.io.bundle import write_bundle
     from registry.demo import generate_cohort
 
     bundle = generate_cohort(n_patients, seed=1, today=TODAY)
@@ -50,8 +50,8 @@ def build_bundle(n_patients: int, folder: Path) -> int:
 
 def import_once(folder: Path, db: Path, *, phases: bool, profile: str | None) -> float:
     from registry import migrate
-    from registry.access import cli_actor
-    from registry.bundle import import_bundle, load_bundle, parse_bundle
+    from registry.security.access import cli_actor
+    from registry.io.bundle import import_bundle, load_bundle, parse_bundle
     from registry.db import make_engine, session_scope
     from registry.services import apply_bulk, plan_bulk
 
@@ -109,8 +109,8 @@ def _peak_mb() -> float:
 def import_in_child(folder: str, db: str) -> dict[str, float]:
     """The real import (as `msreg import`) in this fresh process: CPU seconds and peak memory."""
     from registry import migrate
-    from registry.access import cli_actor
-    from registry.bundle import import_bundle
+    from registry.security.access import cli_actor
+    from registry.io.bundle import import_bundle
     from registry.db import make_engine
 
     url = f"sqlite:///{db}"

@@ -82,7 +82,7 @@ def _browser(url: str, client: int, centre: str, seconds: float, max_views: int,
         from analytics.settings import EndpointSettings
         from analytics.snapshot import clear_snapshot_cache, data_version, load_snapshot
         from dashboard import analysis
-        from registry.access import Actor
+        from registry.security.access import Actor
         from registry.db import make_engine
 
         actor = Actor(username=f"user-{centre}", role="centre", centre_code=centre)
@@ -134,7 +134,7 @@ def _browser(url: str, client: int, centre: str, seconds: float, max_views: int,
 def _manager(url: str, client: int, centre: str, seconds: float, max_saves: int, barrier, queue) -> None:  # type: ignore[no-untyped-def]
     report = Report("manager", client, centre)
     try:
-        from registry.access import Actor
+        from registry.security.access import Actor
         from registry.db import make_engine, session_scope
         from registry.services import create
 
@@ -229,8 +229,8 @@ def _fill(url: str, patients: int) -> list[str]:
     """The demo cohort through the importer, as the application role; its centre codes."""
     import tempfile
 
-    from registry.access import Actor
-    from registry.bundle import import_bundle, write_bundle
+    from registry.security.access import Actor
+    from registry.io.bundle import import_bundle, write_bundle
     from registry.db import make_engine
     from registry.demo import generate_cohort
 
@@ -253,7 +253,7 @@ def _counts(url: str) -> tuple[int, dict[str, set[str]], list[str]]:
     from sqlalchemy import func, select, text
     from sqlalchemy.orm import Session
 
-    from registry.audit import verify_chain
+    from registry.security.audit import verify_chain
     from registry.db import make_engine
     from registry.models import AuditEntry
 

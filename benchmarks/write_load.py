@@ -74,7 +74,7 @@ class ClientReport:
 
 def seed_patients(url: str, n_patients: int) -> list[str]:
     """One centre and `n_patients` transplanted patients, through the services; their codes."""
-    from registry.access import Actor
+    from registry.security.access import Actor
     from registry.db import make_engine, session_scope
     from registry.services import create
 
@@ -158,7 +158,7 @@ def _client(url: str, client: int, plan: list[Write], deadline_s: float | None, 
     """One client process: write the plan, one transaction per write, and report everything."""
     report = ClientReport(client=client)
     try:
-        from registry.access import Actor
+        from registry.security.access import Actor
         from registry.db import make_engine, session_scope
         from registry.services import AlreadyExists, create
 

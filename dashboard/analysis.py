@@ -215,7 +215,7 @@ def _drawn_median(fit: KaplanMeier, min_at_risk: int) -> float:
     """The Kaplan–Meier median, only where the curve is drawn (up to the last time with at
     least `min_at_risk` at risk): a median from the undrawn tail ("200 months" beside a curve
     that stops at 57%) rests on a handful of patients. NaN: not reached within the curve."""
-    drawn = fit.table_[fit.table_["n_risk"] >= min_at_risk]
+    drawn = estimates.drawn_part(fit.table_, min_at_risk)
     if drawn.empty or math.isnan(fit.median_) or fit.median_ > float(drawn["time"].max()):
         return math.nan
     return float(fit.median_)
@@ -298,7 +298,7 @@ AGGRESSIVE_GROUPINGS: tuple[str, ...] = (
 def profile_statement(assessed: pd.DataFrame, n: int, *, release: Any = None) -> str:
     """A plain sentence per feature: how many patients could not be assessed for lack of data.
 
-    Every count goes through the viewer's `release` (registry.disclosure): exact for roles that
+    Every count goes through the viewer's `release` (registry.security.disclosure): exact for roles that
     see patient codes; for aggregate-only roles 1-4 read "<5" and the rest are rounded, as every
     other count on their pages.
     """

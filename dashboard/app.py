@@ -21,7 +21,7 @@ from dashboard import data
 from dashboard.badge import synthetic_badge
 from dashboard.context import Filters, PageContext, set_page_context
 from dashboard.login import require_actor
-from registry.access import Actor
+from registry.security.access import Actor
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "app_pages"
@@ -93,7 +93,7 @@ def main() -> None:
     actor = require_actor()  # shows the login form and stops until someone is logged in
     version = data.data_version(url)
     counts = data.table_counts(url, data.scope_key(actor), version)
-    # Only administrators and centre users write (registry.access); others never see the forms.
+    # Only administrators and centre users write (registry.security.access); others never see the forms.
     entry = [page("entry", "Data entry", ":material/edit_note:")] if actor.role in ("admin", "centre") else []
     if counts["transplants"] == 0:
         set_page_context(PageContext(actor, url, version, EndpointSettings(), Filters()))

@@ -115,7 +115,7 @@ def register(main: click.Group, export: click.Group) -> None:
         Arguments after `--` go to `streamlit run`, e.g.
         `msreg dashboard -- --client.showErrorDetails=full` while developing.
         """
-        from registry.cli_errors import shown_url
+        from registry.cli.errors import shown_url
 
         url = cli.url  # checked: an existing registry with the current schema
         port = resolve_port(port)

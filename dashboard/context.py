@@ -16,8 +16,8 @@ import streamlit as st
 
 from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from dashboard import data
-from registry.access import Actor, sees_patient_codes
-from registry.disclosure import Release, release_for
+from registry.security.access import Actor, sees_patient_codes
+from registry.security.disclosure import Release, release_for
 
 _KEY = "_msreg_page_context"
 
@@ -65,7 +65,7 @@ class PageContext:
 
     @property
     def release(self) -> Release:
-        """How counts are released to this actor (registry.disclosure): every page formats its
+        """How counts are released to this actor (registry.security.disclosure): every page formats its
         counts through it, with the threshold of the minimum-group-size setting."""
         return release_for(self.actor, max(2, self.settings.min_group_size))
 

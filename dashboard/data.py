@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from analytics.settings import EndpointSettings
 from dashboard import analysis
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import make_engine, resolve_url
 
 TTL = dt.timedelta(hours=1)
@@ -259,8 +259,8 @@ def survival_export_files(
 
     from analytics.survival_export import export_metadata, research_dataset, survival_dataset
     from registry.db import session_scope
-    from registry.disclosure import csv_safe_frame
-    from registry.export_policy import require_row_level_export, stable_study_ids
+    from registry.security.disclosure import csv_safe_frame
+    from registry.security.export_policy import require_row_level_export, stable_study_ids
 
     require_row_level_export(_actor(scope))  # governance: aggregates only
     with session_scope(reader_for(url)) as session:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.labels import for_display
 from registry import codes, dictionary, services
-from registry.access import AccessDenied, Actor
+from registry.security.access import AccessDenied, Actor
 from registry.db import session_scope
 from registry.validation import MISSING_CODE_COLUMNS, ENTITIES, Column, format_edss, is_missing_code, parse_row
 

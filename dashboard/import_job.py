@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from registry.access import Actor
-from registry.bundle import ImportResult, import_bundle
+from registry.security.access import Actor
+from registry.io.bundle import ImportResult, import_bundle
 
 BACKGROUND_ROWS = 5_000  # rows: smaller bundles import before a progress bar would help
 

@@ -5,7 +5,7 @@ shows the login form and stops the script run: no page code runs, and nothing is
 we know whose scope applies.
 
 How it behaves, and why:
-- Password login authenticates against the registry's own accounts (`registry.auth`): the same
+- Password login authenticates against the registry's own accounts (`registry.security.auth`): the same
   Argon2id hashes, lockout after 5 failures and one message for every refusal.
 - The Actor lives in `st.session_state` (server side; a browser cannot write it). Every run
   re-reads the account, so an account disabled, locked or changed by an administrator stops
@@ -16,8 +16,8 @@ How it behaves, and why:
   the next click: a small fragment (`_idle_watch`, `st.fragment(run_every=...)`) re-checks the
   clock every few seconds and, once the time is up, reruns the app, which replaces every page's
   content with the login form. Its own runs are not activity.
-- Access log (`registry.access_log`): logins, failed logins, lockouts and throttled attempts
-  (recorded by `registry.auth.authenticate` with the client's address), logouts and timeouts.
+- Access log (`registry.security.access_log`): logins, failed logins, lockouts and throttled attempts
+  (recorded by `registry.security.auth.authenticate` with the client's address), logouts and timeouts.
   The address comes from `st.context.ip_address` ("localhost" for local connections).
 - Logout (sidebar) clears the *whole* session state, so no filter, cached selection or form
   value of one user is seen by the next one at the same browser.
@@ -48,7 +48,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry.access import Actor
+from registry.security.access import Actor
 
 
 NO_LOGIN_ENV = "MSREG_DASHBOARD_NO_LOGIN"
@@ -120,14 +120,14 @@ def actor_for_identity(user_info: Mapping[str, Any]) -> Actor | None:
     email = str(user_info.get("email") or "").strip()
     if not email or user_info.get("email_verified") is False:
         return None
-    from registry.auth import active_actor
+    from registry.security.auth import active_actor
 
     with _read_session() as session:
         return active_actor(session, email) or active_actor(session, email.lower())
 
 
 def _current_account(actor: Actor) -> Actor | None:
-    from registry.auth import active_actor
+    from registry.security.auth import active_actor
 
     with _read_session() as session:
         return active_actor(session, actor.username)
@@ -154,7 +154,7 @@ def client_address() -> str:
 
 
 def _record(actor: Actor, event: str, details: dict[str, Any] | None = None) -> None:
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
 
     record_access(registry_engine(), actor, event, details or {}, door="dashboard", client=client_address())
 
@@ -183,7 +183,7 @@ def _login_form() -> None:
         password = st.text_input("Password", type="password", key="msreg_login_password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
-        from registry.auth import LoginFailed, authenticate
+        from registry.security.auth import LoginFailed, authenticate
 
         try:
             with _session() as session:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from dashboard import forms
 from dashboard.labels import column_label, for_display
 from registry import dictionary, queries
-from registry.access import AccessDenied, Actor
+from registry.security.access import AccessDenied, Actor
 from registry.db import session_scope
 from registry.validation import CHILD_ENTITIES, ENTITIES
 

@@ -7,7 +7,7 @@ Decisions:
   expected numbers, a signal on the exact one-sided Poisson p. It always runs on the whole
   registry the viewer may see (the sidebar's cohort filter would change the case-mix model).
 - For viewers who see aggregates only (governance, researchers), event counts of 1–4 go through
-  the viewer's release (registry.disclosure): 1–4 hidden, the rest rounded; beside a hidden count the
+  the viewer's release (registry.security.disclosure): 1–4 hidden, the rest rounded; beside a hidden count the
   estimate, O/E and p-value are hidden too (each gives the count away with the patients or the
   expected number), and the funnel does not draw that centre.
 - TRM by group: Gray's test (cumulative incidence) beside the cause-specific log-rank test
@@ -25,11 +25,12 @@ import streamlit as st
 from analytics.aalen_johansen import cumulative_incidence
 from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
+from analytics.estimates import drawn_part
 from dashboard import analysis
 from dashboard.downloads import show_figure
 from dashboard.figures.style import MANY_GROUPS
 from dashboard.labels import for_display, relabel_result, test_label
-from registry.disclosure import Release
+from registry.security.disclosure import Release
 
 MIN_AT_RISK = 5
 BENCHMARK_MEASURES: dict[str, str] = {
@@ -50,13 +51,13 @@ def competing_curves(df: pd.DataFrame, *, min_at_risk: int = MIN_AT_RISK) -> pd.
     second = cumulative_incidence(t, s, cause=2).table_[["time", "estimate"]]
     out = pd.DataFrame({"time": first["time"], "first": first["estimate"], "second": second["estimate"].to_numpy(),
                         "n_risk": first["n_risk"]})
-    return out[out["n_risk"] >= min_at_risk].drop(columns=["n_risk"]).reset_index(drop=True)
+    return drawn_part(out, min_at_risk).drop(columns=["n_risk"]).reset_index(drop=True)
 
 
 def benchmark_table(result: BenchmarkResult, release: Release) -> tuple[pd.DataFrame, frozenset[str]]:
     """The per-centre table as shown (strings) and the centres whose counts are hidden.
 
-    Counts go through the viewer's release (registry.disclosure): exact for roles that see
+    Counts go through the viewer's release (registry.security.disclosure): exact for roles that see
     patient codes; for aggregate-only roles 1-4 read "<5" and the rest are rounded, and beside a
     hidden event count the estimate, O/E and p are hidden too (they would give it back)."""
     table = result.table

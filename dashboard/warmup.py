@@ -40,7 +40,7 @@ def import_heavy_modules() -> None:
     import dashboard.analysis  # noqa: F401 - pandas, numpy, DuckDB endpoints, estimators
     import dashboard.data  # noqa: F401
     import dashboard.figures  # noqa: F401 - figure builders
-    import registry.auth  # noqa: F401
+    import registry.security.auth  # noqa: F401
 
 
 def account_scopes(url: str) -> list[Scope]:

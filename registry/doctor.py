@@ -264,10 +264,10 @@ def check_database_role(url: str) -> Check | None:
 
 def check_audit_chain(url: str) -> Check:
     """The audit trail verifies: against the key and the witness where this msreg anchors the
-    chain outside the database (`registry.audit_verify.verify_registry`), else the hash chain
-    row by row (`registry.audit.verify_chain`)."""
+    chain outside the database (`registry.security.audit_verify.verify_registry`), else the hash chain
+    row by row (`registry.security.audit.verify_chain`)."""
     try:
-        from registry.audit_verify import verify_registry  # type: ignore[import-not-found]
+        from registry.security.audit_verify import verify_registry  # type: ignore[import-not-found]
     except ImportError:
         verify_registry = None
     try:
@@ -291,7 +291,7 @@ def _verify_plain_chain(engine) -> Check:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from registry.audit import verify_chain
+    from registry.security.audit import verify_chain
     from registry.models import AuditEntry
 
     with Session(engine) as session:
@@ -346,12 +346,12 @@ def registry_files(url: str) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
-KEY_DIR_ENV = "MSREG_KEY_DIR"  # where the audit key and witness live (registry.anchor.KEY_DIR_ENV)
+KEY_DIR_ENV = "MSREG_KEY_DIR"  # where the audit key and witness live (registry.security.anchor.KEY_DIR_ENV)
 
 
 def audit_secret_files(url: str) -> list[Path]:
     """The audit key and witness files of this registry that exist, where msreg keeps them
-    (`registry.anchor.key_path_for` / `witness_path_for`); [] for an msreg without them."""
+    (`registry.security.anchor.key_path_for` / `witness_path_for`); [] for an msreg without them."""
     try:
         from registry import anchor  # type: ignore[attr-defined]
     except ImportError:
@@ -500,7 +500,7 @@ def verify_backup_file(path: Path) -> str | None:
 
     Streams the payload out of the tar file into the hash: no copy of the registry on disk.
     """
-    from registry.backup import MANIFEST_NAME, PAYLOAD_NAME, BackupError, read_manifest
+    from registry.io.backup import MANIFEST_NAME, PAYLOAD_NAME, BackupError, read_manifest
 
     try:
         manifest = read_manifest(path)
@@ -545,7 +545,7 @@ def check_backups(backup_dir: Path | None, *, max_age_hours: float, now: dt.date
     problem = verify_backup_file(latest)
     if problem:
         return Check("fail", name, problem)
-    from registry.backup import read_manifest
+    from registry.io.backup import read_manifest
 
     manifest = read_manifest(latest)
     now = now or dt.datetime.now(dt.UTC)

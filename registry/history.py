@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.access import AccessDenied, Actor, can_read_centre, sees_patient_codes
-from registry.audit import to_json
+from registry.security.access import AccessDenied, Actor, can_read_centre, sees_patient_codes
+from registry.security.audit import to_json
 from registry.models import AuditEntry
 from registry.validation import spec_of
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.access import AccessDenied, Actor, can_read_centre, sees_patient_codes
+from registry.security.access import AccessDenied, Actor, can_read_centre, sees_patient_codes
 from registry.models import Centre, Patient
 
 

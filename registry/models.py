@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from registry import codes
-from registry.access import ROLES
+from registry.security.access import ROLES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -378,7 +378,7 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # Migration 0004 (registry.chain): the key that signed the HMAC link (None: a plain SHA-256
+    # Migration 0004 (registry.security.chain): the key that signed the HMAC link (None: a plain SHA-256
     # row from before 0004), the row's position in the chain, and who acted from where.
     key_id: Mapped[str | None] = mapped_column(String(16))
     seq: Mapped[int | None] = mapped_column(BigInteger)
@@ -392,8 +392,8 @@ class AccessEvent(Base):
     """Who looked at or took what, and who logged in: logins, refusals, lockouts, logouts,
     timeouts, exports and downloads, user administration, backups, restores, key rotations.
 
-    Append-only and HMAC-chained exactly like `audit_log` (registry.chain), in a chain of its
-    own: written by `registry.access_log.record_access`. `details` is canonical JSON (what,
+    Append-only and HMAC-chained exactly like `audit_log` (registry.security.chain), in a chain of its
+    own: written by `registry.security.access_log.record_access`. `details` is canonical JSON (what,
     settings, row counts); `client` the network address where the door knows it.
     """
 

@@ -7,7 +7,7 @@ still open per centre. Here every query belongs to one patient (optionally one r
 field), has a status OPEN -> ANSWERED -> CLOSED, and every step is written to the audit trail
 (entity `data_queries`, key `{"query_id": n}`) with who and when.
 
-Who may do what (registry.access terms):
+Who may do what (registry.security.access terms):
 - open: governance and administrators (the registry office). Governance users never see
   patient codes, so they name the patient by study id; administrators may also use the code.
 - answer: centre users of the patient's centre, and administrators.
@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry import audit
-from registry.access import AccessDenied, Actor, can_read_centre, require_write, sees_patient_codes
+from registry.security import audit
+from registry.security.access import AccessDenied, Actor, can_read_centre, require_write, sees_patient_codes
 from registry.models import Centre, DataQuery, Patient, utcnow
 from registry.validation import ENTITIES
 

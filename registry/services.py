@@ -3,7 +3,7 @@
 Every door (dashboard forms, bundle import, CLI) calls these functions with an open Session and
 the acting user. Each call validates with `registry.validation` (the same rules everywhere,
 including the cross-record rules against what the database already holds), checks access with
-`registry.access`, and appends one audit row per changed record with `registry.audit.record`.
+`registry.security.access`, and appends one audit row per changed record with `registry.security.audit.record`.
 
 Why Core statements rather than ORM units of work: the bulk path must insert about a million
 rows quickly, and the single-record path shares its loading, diffing and audit code with it.
@@ -43,8 +43,8 @@ from sqlalchemy import Date, Table, and_, bindparam, delete as sa_delete, func, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry import audit
-from registry.access import AccessDenied, Actor, can_read_centre, require_write, sees_patient_codes
+from registry.security import audit
+from registry.security.access import AccessDenied, Actor, can_read_centre, require_write, sees_patient_codes
 from registry.codes import MISSING_CODES
 from registry.models import (
     AdverseEvent,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry import audit
-from registry.access import Actor
+from registry.security import audit
+from registry.security.access import Actor
 from registry.models import RegistrySetting
 
 SYNTHETIC_KEY = "synthetic"

@@ -31,9 +31,9 @@ from dashboard import data, forms, import_job
 from dashboard.context import page_context
 from dashboard.labels import for_display
 from registry import dictionary, services
-from registry.access import AccessDenied
-from registry.bundle import import_bundle
-from registry.bundle_preview import errors_csv, preview_bundle
+from registry.security.access import AccessDenied
+from registry.io.bundle import import_bundle
+from registry.io.bundle_preview import errors_csv, preview_bundle
 from registry.db import session_scope
 from registry.validation import ENTITIES
 

@@ -50,7 +50,7 @@ stem = f"ahsct_ms_survival_{meta['generated_at'][:10]}"
 def _recorded(file_name: str) -> None:
     """Every download is an access event: who, which file, the settings and cohort, rows."""
     from dashboard.login import client_address, registry_engine
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
 
     record_access(
         registry_engine(), ctx.actor, "download",

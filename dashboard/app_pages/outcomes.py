@@ -5,7 +5,7 @@ Why comparisons by centre come with a warning: centres differ in case mix (pheno
 era), so unadjusted curves by centre describe, they do not rank; the Cox model below adjusts for
 the patient profile.
 
-Every count here goes through the viewer's release (`ctx.release`, registry.disclosure):
+Every count here goes through the viewer's release (`ctx.release`, registry.security.disclosure):
 patients and events in the estimates table, the risk table, the Cox model's n; an estimate
 resting on 1..k-1 events is not shown to governance or researchers.
 """

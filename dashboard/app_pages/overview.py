@@ -4,7 +4,7 @@ headline outcomes (RFS, PFS, NEDA-3, OS at 1, 2 and 5 years; TRM and early morta
 Why the headline numbers come with 95% CIs and numbers at risk: a 5-year estimate resting on
 30 patients still at risk reads very differently from one resting on 3,000.
 
-Every count goes through the viewer's release (`ctx.release`, registry.disclosure), so the
+Every count goes through the viewer's release (`ctx.release`, registry.security.disclosure), so the
 sidebar's centre filter cannot show a governance user "Deaths 4" for one centre, and the
 follow-up table's patients and alive are released (rounded) so deaths are not their difference.
 """

@@ -3,7 +3,7 @@ deletions with a reason, and each record's history from the audit trail.
 
 Who finds whom: centre users pick among their own patients by patient code; administrators by
 centre and patient code, or by study id. Governance and researchers do not see identifiable
-records (registry.access): the page says so and points to the patient timeline, which shows
+records (registry.security.access): the page says so and points to the patient timeline, which shows
 them one patient by study id in days since transplant.
 
 Links: `patient?centre=OSL&patient=P001` opens a patient directly (the data-quality page links
@@ -28,7 +28,7 @@ from dashboard.downloads import show_figure
 from dashboard.labels import for_display
 from dashboard.figures.style import base_layout
 from registry import dictionary, history, lookup, queries, services
-from registry.access import AccessDenied
+from registry.security.access import AccessDenied
 from registry.db import session_scope
 from registry.validation import CHILD_ENTITIES, ENTITIES
 

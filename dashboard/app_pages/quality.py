@@ -5,7 +5,7 @@ scopes and shows it. Roles that may not see patient codes get the list without t
 snapshot they are computed from has no codes) and without the details, which quote calendar
 dates, so they can see how much is to fix, and where, but not for whom.
 
-Governance and researchers get counts only, through their release (registry.disclosure): the
+Governance and researchers get counts only, through their release (registry.security.disclosure): the
 per-centre table's counts released (1–4 as "<5", the rest rounded), percentages hidden where
 the incomplete records are 1–4, and the records to fix as counts per centre and problem.
 """

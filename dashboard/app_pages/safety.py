@@ -8,7 +8,7 @@ Decisions:
 - Centre benchmarking, the TRM group comparison and their disclosure rules are in
   dashboard/safety_views.py (one call each here): estimates from every patient (Aalen–Johansen
   / Kaplan–Meier), never from complete cases.
-- Every count goes through the viewer's release (`ctx.release`, registry.disclosure): for
+- Every count goes through the viewer's release (`ctx.release`, registry.security.disclosure): for
   governance and researchers counts of 1–4 show as "<5" and others are rounded to 5, and a rate
   or estimate resting on 1–4 events is not shown (2.3% of 45 is one death).
 - Serious AEs are coarsened for those roles (pooled grades, wider windows, small categories
@@ -28,7 +28,7 @@ from dashboard.figures import cumulative_incidence_figure, engraftment_figure, s
 from dashboard.figures.counts import serious_ae_counts
 from dashboard.figures.style import MANY_GROUPS
 from dashboard.labels import column_label, relabel_groups, relabel_result
-from registry.disclosure import NOT_BROKEN_DOWN, WITHHELD
+from registry.security.disclosure import NOT_BROKEN_DOWN, WITHHELD
 
 ctx = page_context()
 df = ctx.cohort()
@@ -142,13 +142,15 @@ def _report_pdf() -> bytes:
 
     events = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
     report = build_safety_report(ctx.cohort(), events, settings=ctx.settings, data_version=ctx.version,
-                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url))
+                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url),
+                                 # the centres as benchmarked above: every patient, no cohort filter
+                                 centres_from=ctx.endpoints())
     return pdf_bytes(report)
 
 
 def _report_recorded() -> None:
     from dashboard.login import client_address, registry_engine
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
 
     record_access(registry_engine(), ctx.actor, "download",
                   {"what": "committee safety report", "cohort": ctx.filters.describe(), "settings": ctx.settings.to_dict()},

@@ -7,7 +7,7 @@ only their centre), administrators by centre and patient code, and governance/re
 study_id only: for them the snapshot has no patient codes, and the page shows days since
 transplant, never calendar dates.
 
-Governance and researchers see aggregates only (registry.disclosure): a single patient's
+Governance and researchers see aggregates only (registry.security.disclosure): a single patient's
 course, even under a study id, is row-level data, so the page tells them so and shows nothing.
 """
 

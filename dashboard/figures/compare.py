@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.style import OKABE_ITO, add_caption, base_layout, wrap
-from registry.disclosure import Release, release_for
+from registry.security.disclosure import Release, release_for
 
 
 # 1-2-5 ticks read naturally on a log axis (plotly's default labels the minor ticks 2…9).

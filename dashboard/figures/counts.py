@@ -4,7 +4,7 @@ Why serious AEs are shown by time since transplant as well as by category: early
 (febrile neutropenia, engraftment syndrome) belong to the procedure, late ones (secondary
 autoimmunity, malignancy) to long-term follow-up, and a committee reads them differently.
 
-Disclosure: both figures take the viewer's `Release` (registry.disclosure). For roles bound by
+Disclosure: both figures take the viewer's `Release` (registry.security.disclosure). For roles bound by
 the policy, counts are released (1..k-1 hidden, the rest rounded) and the figures coarsen
 before they hide: transplants are pooled over centres; serious AEs are counted in the finest of
 a few schemes of pooled grades and wider time windows that hides at most 2 % of them, and small
@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures.style import add_caption, base_layout, colour, pattern
 from registry.dictionary import code_label
-from registry.disclosure import Release, release_for
+from registry.security.disclosure import Release, release_for
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
 GRADE_COLOURS = {1: "#D9E86C", 2: "#5EC962", 3: "#21918C", 4: "#3B528B", 5: "#440154"}

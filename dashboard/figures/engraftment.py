@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from analytics.estimates import drawn_part
 from dashboard.figures.facets import small_multiples
 from dashboard.figures.style import MANY_GROUPS, add_caption, base_layout, colour, dash, rgba
 
@@ -29,7 +30,8 @@ def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_gr
                                 pooled=pooled)
     for i, group in enumerate(groups):
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        g = g[(g["n_risk"] >= min_group_size) & (g["time"] <= MAX_DAY)]
+        g = drawn_part(g, min_group_size)
+        g = g[g["time"] <= MAX_DAY]
         if g.empty:
             continue
         c = colour(i)
@@ -52,8 +54,8 @@ def engraftment_figure(curves: pd.DataFrame, *, title: str, caption: str, min_gr
 
 
 def _drawn(g: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
-    g = g.sort_values("time", kind="stable")
-    return g[(g["n_risk"] >= min_group_size) & (g["time"] <= MAX_DAY)]
+    g = drawn_part(g.sort_values("time", kind="stable"), min_group_size)
+    return g[g["time"] <= MAX_DAY]
 
 
 def _small_multiples(curves: pd.DataFrame, groups: list[str], *, title: str, caption: str, min_group_size: int,

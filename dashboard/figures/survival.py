@@ -16,7 +16,7 @@ the browser, so it is the last place where a curve of three patients can be held
 group keeps its risk-table rows, with every count shown as ``<5``, and the caption says why it
 has no curve.
 
-Disclosure (registry.disclosure): figures take the viewer's `Release`. For roles bound by the
+Disclosure (registry.security.disclosure): figures take the viewer's `Release`. For roles bound by the
 policy (governance, researcher) the risk table shows the number at risk only, released (small
 counts as "<5", others rounded): with events and censored beside it, at risk at the start minus
 at risk now minus censored would give a hidden event count. Groups whose events are 1..k-1 get
@@ -30,7 +30,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from registry.disclosure import Release, release_for
+from analytics.estimates import drawn_part
+from registry.security.disclosure import Release, release_for
 
 from dashboard.figures.facets import small_multiples
 from dashboard.figures.style import (
@@ -199,11 +200,11 @@ def _survival_figure(
             continue
         c = colour(i)
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        # The curve ends where fewer than `min_group_size` remain at risk: the tail beyond is
-        # a step of one or two patients (a 0-60 % confidence band) that reads as a finding,
-        # and single patients' event times would be visible. The risk table still shows it.
+        # The curve ends where fewer than `min_group_size` remain at risk (the one rule,
+        # analytics.estimates.enough_at_risk, which the tables and `msreg survival` follow).
+        # The risk table still shows the tail.
         if "n_risk" in g.columns:
-            g = g[g["n_risk"] >= min_group_size]
+            g = drawn_part(g, min_group_size)
         if g.empty:
             continue
         t = [0.0, *g["time"].astype(float)]
@@ -352,9 +353,9 @@ def _survival_figure(
 
 
 def _drawn(g: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
-    """A curve up to the last time with at least `min_group_size` at risk (see `_survival_figure`)."""
+    """The part of a curve a figure draws (analytics.estimates.enough_at_risk), in time order."""
     g = g.sort_values("time", kind="stable")
-    return g[g["n_risk"] >= min_group_size] if "n_risk" in g.columns else g
+    return drawn_part(g, min_group_size) if "n_risk" in g.columns else g
 
 
 def _small_multiples(

@@ -1,15 +1,20 @@
 """The committee safety report: what a transplant-safety committee files after each review.
 
 Sections: the cohort (with the definitions version, settings and data version); TRM and
-competing mortality; the centres against the registry; serious adverse events by category and
+competing mortality; the centres against the registry (the Safety page's benchmarking:
+observed against case-mix expected events, O/E with its exact interval, the one-sided signal
+rule and the funnel, for early mortality and for TRM); serious adverse events by category and
 by time since transplant; follow-up completeness per centre; the disclosure policy applied.
 
 Decisions:
 - The report is written for a committee, so it always applies the disclosure policy of the
   governance role, whoever runs it: counts of 1 to k-1 are shown as "<k", and tables of counts
-  go through the same complementary suppression as the pages (registry.disclosure), so no
+  go through the same complementary suppression as the pages (registry.security.disclosure), so no
   hidden count can be worked out from totals. Percentages and estimates of groups under k are
-  not shown either.
+  not shown either. The centre benchmarking is released exactly as the Safety page releases
+  it to the governance role (`Release` of registry.security.disclosure: 1 to k-1 as "<k",
+  other counts rounded to k, and beside a hidden count no estimate, O/E, p-value or funnel
+  point).
 - The period (`--from`/`--to`) selects patients by the date of their first transplant; their
   whole follow-up is reported. Without a period the whole registry is reported.
 - Every number comes from the functions the Safety and Overview pages use (analytics and
@@ -31,7 +36,7 @@ from dashboard import analysis
 from dashboard.figures import cumulative_incidence_figure, serious_ae_figure
 from dashboard.figures.counts import TIME_WINDOWS, time_window
 from dashboard.report.document import Report, Section
-from registry.disclosure import suppress_counts
+from registry.security.disclosure import release_for, suppress_counts
 
 HORIZONS: tuple[tuple[str, int], ...] = (("Day 100", 100), ("1 year", 365), ("2 years", 730), ("5 years", 1826))
 
@@ -134,34 +139,72 @@ def trm_section(df: pd.DataFrame, *, caption: str, k: int) -> Section:
                    [("Cumulative incidence", pd.DataFrame(rows))], [fig])
 
 
-def centres_section(df: pd.DataFrame, *, k: int) -> Section:
-    """Per centre: patients, early deaths and TRM at 1 year, as the Safety page shows them."""
-    early = estimates.early_mortality(df, by="centre_code").set_index("group")
-    shown_deaths = suppress_counts(early[["deaths"]].astype(int), k, with_totals=False)["deaths"]
-    rows = []
-    for centre, e in early.iterrows():
-        sub = df[(df["centre_code"] == centre) & df["trm_days"].notna()]
-        n = int(e["patients"])
-        deaths = shown_deaths.get(centre, pd.NA)
-        hidden = pd.isna(deaths)
-        trm1 = "—"
-        if n >= k and len(sub):
-            fit = cumulative_incidence(sub["trm_days"].to_numpy(dtype=float), sub["trm_status"].to_numpy(dtype=int), cause=1)
-            trm1 = _estimate_text(fit, 365, len(sub), k)
-        rows.append({
-            "Centre": centre,
-            "Patients": released_count(n, k),
-            "Early deaths ≤100 days": f"<{k}" if hidden or n < k else f"{int(deaths)}",
-            "Early mortality": "—" if hidden or n < k else _pct(float(e["proportion"])),
-            "TRM at 1 year (95% CI)": trm1,
-        })
-    table = pd.DataFrame(rows)
-    n_hidden = int((table["Early deaths ≤100 days"] == f"<{k}").sum()) if len(table) else 0
-    paras = ["Each centre's own estimates, against the registry as a whole. A wide interval means few patients, "
-             "not a worse centre."]
-    if n_hidden:
-        paras.append(f"{n_hidden} centre count(s) hidden: counts below {k}, and the cells that would reveal them.")
-    return Section("Centres against the registry", paras, [("Early mortality and TRM by centre", table)])
+def centres_section(endpoints: pd.DataFrame, *, settings: EndpointSettings, cohort_text: str) -> Section:
+    """The centres against the registry, as the Safety page benchmarks them: for each measure
+    the page offers, observed against expected (indirect standardisation on the case mix),
+    O/E with its exact Poisson interval and the one-sided signal rule, from
+    analytics.benchmarking with the page's arguments; the page's table builder and funnel
+    figure, under the governance role's release (counts of 1-4 as "<5", the rest rounded, and
+    beside a hidden count no estimate, O/E or p-value, and no funnel point).
+
+    ``endpoints``: the patients benchmarked (the model is fitted on them); ``cohort_text`` says
+    who they are, for the figure captions. The table comes from the page's own builder
+    (dashboard.safety_views, which imports Streamlit but runs none of it here), so the report
+    cannot drift from what the page shows."""
+    from analytics.benchmarking import MEASURES, benchmark, centre_sentence
+    from dashboard.figures.benchmark import benchmark_funnel_figure
+    from dashboard.safety_views import BENCHMARK_MEASURES, benchmark_table
+
+    release = release_for("governance", max(2, settings.min_group_size))
+    if endpoints.empty:
+        return Section("Centres against the registry", ["No patient to benchmark in this period."])
+    subsections = []
+    for label, measure in BENCHMARK_MEASURES.items():
+        result = benchmark(endpoints, measure, adjusted=True, min_group_size=settings.min_group_size)  # type: ignore[arg-type]
+        table, hidden = benchmark_table(result, release)
+        spec = MEASURES[measure]
+        model = ("a Cox model of the case mix (age, baseline EDSS, phenotype, conditioning intensity; Breslow "
+                 "baseline hazard) fitted on every patient benchmarked" if result.adjusted else
+                 "the Nelson–Aalen hazard of every patient benchmarked (no case-mix adjustment)")
+        paras = [
+            f"Observed: the centre's {spec['event']}s by day {result.at}. Expected: the number its own patients would "
+            f"have had at the registry's risk, by indirect standardisation — the sum over its patients of the "
+            f"cumulative hazard, up to day {result.at} or the end of their follow-up, from {model}. O/E is their "
+            "ratio, with Garwood's exact Poisson 95% interval. Estimate: the "
+            f"centre's own {'Aalen–Johansen' if measure == 'trm' else 'Kaplan–Meier'} probability by day {result.at} "
+            "from every patient (none dropped for short follow-up).",
+            f"Signal rule: a centre signals when a count at least as high as its observed one would happen by chance "
+            f"with probability below {result.level:g} for a centre at the registry's risk (exact one-sided Poisson "
+            f"test, P(X ≥ O) with X ~ Poisson(E)); only an excess is tested. Centres with fewer than "
+            f"{settings.min_group_size} patients are not tested. About {result.expected_false_signals:.2f} false "
+            f"signal(s) are expected by chance among the {result.n_tested} centres tested. A signal calls for a review "
+            "of the centre's cases and data; it is not proof of worse care.",
+        ]
+        od = result.overdispersion
+        spread = ""
+        if od["df"] >= 1 and math.isfinite(od["p_value"]):
+            spread = (f" Overdispersion check: χ² {od['chisq']:.1f} on {int(od['df'])} df, p = {od['p_value']:.3f}"
+                      + (" — centres differ more than chance allows; read single signals with care."
+                         if od["p_value"] < 0.05 else " (no excess spread)."))
+            paras.append(spread.strip())
+        for note in result.notes:
+            text = analysis.release_counts_in_text(note, release)
+            paras.append(text[:1].upper() + text[1:] + ".")
+        paras.append(release.footnote(len(hidden)) + " Beside a hidden count the estimate, O/E and p-value are "
+                     "hidden too, and the centre is not drawn in the funnel.")
+        signals = result.table[result.table["signal"]]
+        if signals.empty:
+            paras.append(f"No centre signals on {spec['label']} by day {result.at}.")
+        for _, row in signals.iterrows():
+            paras.append(centre_sentence(row, result, events_text=release.text(int(row["events"]))))
+        fig = benchmark_funnel_figure(
+            result.table, level=result.level, title=f"{label}: observed against expected, by centre",
+            caption=f"{cohort_text} {result.describe()}.{spread}", hidden=hidden)
+        subsections.append(Section(label, paras, [("Observed against expected, by centre", table)], [fig]))
+    return Section("Centres against the registry", [
+        "Each centre's deaths against the number expected for its own patients, as on the Safety page. Centres "
+        f"are benchmarked on {release.text(len(endpoints))} patients; a wide interval means few patients, not a "
+        "worse centre."], subsections=subsections)
 
 
 def adverse_events_section(ae: pd.DataFrame, *, n_patients: int, caption: str, k: int) -> Section:
@@ -219,17 +262,27 @@ def build_safety_report(
     period: Period = Period(),
     generated_at: dt.datetime,
     synthetic: bool = False,
+    centres_from: pd.DataFrame | None = None,
 ) -> Report:
-    """The whole report as data; `render_html` and `html_to_pdf` turn it into the PDF."""
+    """The whole report as data; `render_html` and `html_to_pdf` turn it into the PDF.
+
+    `centres_from`: the patients the centres are benchmarked on, before the period is applied
+    (default `endpoints`). The Safety page passes every patient its viewer may see, because
+    its benchmark ignores the sidebar's cohort filter (a filter would change the case-mix
+    model), so the PDF's centre section is the page's."""
     k = settings.min_group_size
     df = period.select(endpoints)
+    benchmarked = df if centres_from is None else period.select(centres_from)
     ae = serious_aes[serious_aes["patient_id"].isin(df["patient_id"])]
     today = generated_at.date()
     caption = (f"Cohort: {len(df):,} patients ({period.describe()})." if len(df) >= k else f"Cohort: fewer than {k} patients.")
     caption += f" Definitions {DEFINITIONS_VERSION}."
     sections = [cohort_section(df, period, settings, data_version, synthetic, k)]
     if len(df):
-        sections += [trm_section(df, caption=caption, k=k), centres_section(df, k=k),
+        centres_text = (f"Benchmarked: {release_for('governance', max(2, k)).text(len(benchmarked))} patients "
+                        f"({period.describe()}). Definitions {DEFINITIONS_VERSION}.")
+        sections += [trm_section(df, caption=caption, k=k),
+                     centres_section(benchmarked, settings=settings, cohort_text=centres_text),
                      adverse_events_section(ae, n_patients=len(df), caption=caption, k=k),
                      completeness_section(df, today, k=k)]
     else:

@@ -5,7 +5,7 @@ Revises: 0003
 Create Date: 2026-12-01 19:40:00
 
 Why: the audit chain becomes HMAC-SHA-256 under a key kept outside the database
-(registry.anchor, registry.chain). Each row names the key that signed it (`key_id`) and its
+(registry.security.anchor, registry.security.chain). Each row names the key that signed it (`key_id`) and its
 position in the chain (`seq`), and records the door (cli, dashboard, ...) and the
 operating-system account. Rows written before this revision keep NULLs and their plain
 SHA-256 links. `access_log` is the chained record of logins, exports, downloads, backups,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from analytics.snapshot import SNAPSHOT_SCHEMA, clear_snapshot_cache, data_version, load_snapshot
-from registry.access import cli_actor
+from registry.security.access import cli_actor
 from tests.analytics.endpoint_cohort import Cohort
 
 VERSION = re.compile(r"audit-\d+:[0-9a-f]{16}")

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, update
 from analytics.endpoints import derive_endpoints
 from analytics.snapshot import SNAPSHOT_SCHEMA, Snapshot, clear_snapshot_cache, data_version, load_snapshot
 from registry import models
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import session_scope
 from tests.analytics.endpoint_cohort import DAY0, Cohort
 
@@ -141,8 +141,8 @@ def test_from_tables_fills_missing_tables_and_columns() -> None:
 def test_endpoints_of_an_imported_demo_registry_equal_those_of_its_bundle(sqlite_engine: Engine, tmp_path) -> None:
     """End to end: demo bundle → `import_bundle` (the real write path) → snapshot → endpoints,
     against the same bundle fed straight into DuckDB."""
-    from registry.access import cli_actor
-    from registry.bundle import import_bundle, write_bundle
+    from registry.security.access import cli_actor
+    from registry.io.bundle import import_bundle, write_bundle
     from registry.demo import generate_cohort
     from registry.demo.frames import bundle_frames
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 
-from registry.access import cli_actor
-from registry.bundle import import_bundle, write_bundle
+from registry.security.access import cli_actor
+from registry.io.bundle import import_bundle, write_bundle
 from registry.db import make_engine
 from registry.demo import generate_cohort
 

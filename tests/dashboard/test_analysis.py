@@ -91,7 +91,7 @@ def test_a_median_inside_the_drawn_curve_is_reported():
     ],
 )
 def test_counts_in_notes_are_released_for_aggregate_roles(text, shown):
-    from registry.disclosure import release_for
+    from registry.security.disclosure import release_for
 
     assert analysis.release_counts_in_text(text, release_for("governance")) == shown
     assert analysis.release_counts_in_text(text, release_for("admin")) == text

@@ -65,7 +65,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
 
 
 def _mark_synthetic(url: str) -> None:
-    from registry.access import cli_actor
+    from registry.security.access import cli_actor
     from registry.db import make_engine, session_scope
     from registry.synthetic import mark_synthetic
 

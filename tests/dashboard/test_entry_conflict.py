@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from registry import models, services
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import session_scope
 from tests.dashboard.test_pages import open_page
 

@@ -2,7 +2,7 @@
 the Outcomes page's survival figure, and read the downloaded files.
 
 One server (`msreg dashboard` on the small test registry) and one login, as a governance user,
-so the files must carry the released counts of the page (registry.disclosure): the risk
+so the files must carry the released counts of the page (registry.security.disclosure): the risk
 table's numbers in the SVG are "<5", 0 or rounded to 5. The SVG is parsed as XML and must have
 the figure's title and axis text; the PDF must start with %PDF and its text (pypdfium2) must
 have the title.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from registry import auth
-from registry.access import Actor
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import build_registry
 from tests.dashboard.test_browser import CHROMIUM, _free_port, _wait_healthy

@@ -345,7 +345,7 @@ def test_patient_timeline_draws_each_dmt_period_as_a_bar_before_and_after_day_0(
 
 
 def test_funnel_for_aggregate_roles_leaves_out_centres_with_1_to_4_events_and_rounds_the_hover():
-    from registry.disclosure import release_for
+    from registry.security.disclosure import release_for
 
     centres = pd.DataFrame({"centre_code": ["AAA", "BBB", "FLO"], "n": [200, 150, 86], "events": [25, 20, 1]})
     gov = funnel_figure(centres, title="t", caption="c", rate_label="TRM", release=release_for("governance"))
@@ -359,7 +359,7 @@ def test_funnel_for_aggregate_roles_leaves_out_centres_with_1_to_4_events_and_ro
 
 
 def test_transplants_per_year_for_aggregate_roles_pools_centres_and_marks_hidden_years():
-    from registry.disclosure import release_for
+    from registry.security.disclosure import release_for
 
     counts = pd.DataFrame({"transplant_year": [2020, 2021, 2021, 2022], "centre_code": ["B", "A", "B", "A"], "n": [3, 4, 5, 2]})
     d = transplants_per_year_figure(counts, title="t", caption="c", release=release_for("researcher")).to_dict()

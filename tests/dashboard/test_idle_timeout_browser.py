@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from registry import auth
-from registry.access import Actor
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import make_engine, make_session_factory, session_scope
 from registry.models import AccessEvent
 from tests.dashboard.test_browser import CHROMIUM, _free_port, _wait_healthy

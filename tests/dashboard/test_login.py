@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
-from registry import auth
-from registry.access import Actor
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import make_engine, session_scope
 from registry.models import Centre
 from tests.security.hashing import cheap_argon2  # noqa: F401 - autouse

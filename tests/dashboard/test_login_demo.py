@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
-from registry import auth
+from registry.security import auth
 from registry.cli import main
 from tests.security.hashing import CHEAP_HASHER
 

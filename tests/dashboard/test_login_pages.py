@@ -18,8 +18,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
-from registry import auth
-from registry.access import Actor
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import CENTRES
 from tests.security.hashing import CHEAP_HASHER, cheap_argon2  # noqa: F401 - autouse
@@ -128,8 +128,8 @@ def test_the_export_download_holds_only_the_users_scope(accounts_url: str, usern
     from dashboard import data
     from dashboard.context import Filters
 
-    from registry.access import AccessDenied
-    from registry.k_anonymity import OTHER_CENTRES
+    from registry.security.access import AccessDenied
+    from registry.security.k_anonymity import OTHER_CENTRES
 
     role, centre = ROLES[username]
     actor = Actor(username, role, centre)

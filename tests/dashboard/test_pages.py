@@ -132,7 +132,7 @@ def test_safety_benchmark_is_the_same_as_msreg_benchmark(app_factory, small_regi
     from analytics.benchmarking import benchmark
     from analytics.endpoints import derive_endpoints
     from analytics.snapshot import load_snapshot
-    from registry.access import cli_actor
+    from registry.security.access import cli_actor
     from registry.db import make_engine
 
     engine = make_engine(small_registry_url, read_only=True)

@@ -115,7 +115,7 @@ def test_roles_without_patient_codes_are_pointed_to_the_timeline(app_factory, sm
 
 def test_the_page_shows_the_follow_up_status_and_open_queries(app_factory, writable_registry):
     from registry import queries, services
-    from registry.access import Actor
+    from registry.security.access import Actor
 
     url, engine = writable_registry
     admin = Actor("office-admin", "admin")

@@ -10,7 +10,7 @@ of every chart (trace values, text, customdata and each point's hover text rende
 hovertemplate, legend names, annotations).
 
 How counts are told from other numbers (days, percentages, years): a Plotly trace's fields that
-hold counts are tagged by the disclosure layer (`meta.msreg_counts`, registry.disclosure); a
+hold counts are tagged by the disclosure layer (`meta.msreg_counts`, registry.security.disclosure); a
 dataframe cell is a count when it is a whole number (int column, or text that is a whole
 number; percentages, estimates and days-as-floats are not); in text, a number is a count when
 it is followed by a count noun ("3 patients", "4 deaths") or stands in "N of M". The checks:
@@ -394,7 +394,7 @@ def test_cox_model_has_no_level_with_fewer_than_5_patients(released: dict[str, l
     from analytics.settings import EndpointSettings
     from analytics.snapshot import load_snapshot
     from dashboard.analysis import COVARIATE_LABELS
-    from registry.access import Actor
+    from registry.security.access import Actor
     from registry.db import make_engine
 
     terms = {t for r in released[role] for t in r.cox_terms if " vs " in t}
@@ -424,7 +424,7 @@ def test_serious_ae_table_never_prints_none(released: dict[str, list[Released]],
 
 def test_governance_sees_every_serious_ae_drawn_or_marked_hidden(released: dict[str, list[Released]], demo_url: str) -> None:
     from analytics.snapshot import load_snapshot
-    from registry.access import Actor
+    from registry.security.access import Actor
     from registry.db import make_engine
 
     (safety,) = [r for r in released["governance"] if r.where.startswith("governance safety {}")]
@@ -477,8 +477,8 @@ def test_the_researchers_download_is_k_anonymous(demo_url: str) -> None:
     from analytics.settings import EndpointSettings
     from dashboard import data
     from dashboard.context import Filters
-    from registry.access import Actor
-    from registry.k_anonymity import QUASI_IDENTIFIERS, group_sizes
+    from registry.security.access import Actor
+    from registry.security.k_anonymity import QUASI_IDENTIFIERS, group_sizes
 
     actor = Actor("r", "researcher")
     csv, _parquet, meta = data.survival_export_files(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry.disclosure import release_for
+from registry.security.disclosure import release_for
 
 import numpy as np
 import pandas as pd

@@ -16,8 +16,9 @@ from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 
 from dashboard import forms, login
-from registry import auth, models
-from registry.access import Actor
+from registry import models
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import session_scope
 from tests.security.hashing import cheap_argon2  # noqa: F401 - autouse
 

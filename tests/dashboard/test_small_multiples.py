@@ -14,7 +14,7 @@ import pytest
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, km_figure
 from dashboard.figures.facets import GROUP_COLOUR, POOLED_COLOUR, facet_columns
 from dashboard.figures.style import MANY_GROUPS, OKABE_ITO
-from registry.disclosure import release_for
+from registry.security.disclosure import release_for
 
 DAYS = [0, 365, 730, 1096, 1461, 1826]
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from dashboard import login
-from registry import auth
-from registry.access import cli_actor
+from registry.security import auth
+from registry.security.access import cli_actor
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from registry.synthetic import BADGE_TEXT, is_synthetic, mark_synthetic

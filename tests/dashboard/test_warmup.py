@@ -9,8 +9,8 @@ import streamlit as st
 from analytics.settings import EndpointSettings
 from dashboard import data, warmup
 from dashboard.context import Filters
-from registry import auth
-from registry.access import cli_actor
+from registry.security import auth
+from registry.security.access import cli_actor
 from registry.db import make_engine, session_scope
 from tests.security.hashing import CHEAP_HASHER
 

@@ -1,6 +1,6 @@
 """A small, deterministic registry with every kind of row, for the operations tests.
 
-Written through the ORM (plus `registry.audit.record` for the trail) rather than the services,
+Written through the ORM (plus `registry.security.audit.record` for the trail) rather than the services,
 so that backup and migration tests depend only on the schema, not on validation rules that are
 still moving. Every clinical table gets rows that reference their patient, so foreign keys,
 deletion order and batch-mode table copies are all exercised.
@@ -13,9 +13,11 @@ import random
 
 from sqlalchemy import Engine
 
-from registry import audit, codes
-from registry.access import Actor
-from registry.audit import Change
+from registry import codes
+
+from registry.security import audit
+from registry.security.access import Actor
+from registry.security.audit import Change
 from registry.db import session_scope
 from registry.models import AdverseEvent, Centre, Death, MriScan, Patient, Relapse, Transplant, Treatment, User, Visit
 

@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from registry import anchor, auth
-from registry import backup as bk
-from registry.access import Actor
+from registry.security import anchor, auth
+from registry.io import backup as bk
+from registry.security.access import Actor
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from tests.security.hashing import cheap_argon2  # noqa: F401 - autouse

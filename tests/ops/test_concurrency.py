@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from benchmarks.write_load import CENTRE, plan_overlapping, run_clients, seed_patients
-from registry.audit import verify_chain
+from registry.security.audit import verify_chain
 from registry.db import make_engine, session_scope
 from registry.models import AuditEntry, Centre, Patient, Visit
 

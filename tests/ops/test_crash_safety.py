@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from registry.access import Actor
-from registry.backup import table_checksums
-from registry.bundle import export_bundle, import_bundle, write_bundle
+from registry.security.access import Actor
+from registry.io.backup import table_checksums
+from registry.io.bundle import export_bundle, import_bundle, write_bundle
 from registry.db import make_engine
 from tests.ops.bundles import make_bundle, row_count
 

@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from registry import doctor
-from registry.access import Actor
-from registry.backup import backup
+from registry.security.access import Actor
+from registry.io.backup import backup
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from registry.doctor import AuditPrivileges, Check, judge_audit_privileges, judge_dashboard, judge_file

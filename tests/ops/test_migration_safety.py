@@ -28,7 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from registry import migrate
-from registry.backup import table_checksums
+from registry.io.backup import table_checksums
 from registry.db import is_sqlite, make_engine
 from registry.migrate import alembic_config
 from tests.ops.population import populate

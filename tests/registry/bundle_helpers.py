@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from registry.access import Actor
-from registry.bundle import export_bundle, write_bundle
+from registry.security.access import Actor
+from registry.io.bundle import export_bundle, write_bundle
 from registry.models import AuditEntry
 
 ADMIN = Actor("importer", "admin")

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry.access import AccessDenied, Actor
-from registry.bundle import BundleRejected, export_bundle, import_bundle, read_bundle, write_bundle
+from registry.security.access import AccessDenied, Actor
+from registry.io.bundle import BundleRejected, export_bundle, import_bundle, read_bundle, write_bundle
 from registry.db import make_engine
 from registry.models import AuditEntry
 from registry.services import get_record

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from registry import codes
-from registry.bundle import export_bundle, import_bundle
+from registry.io.bundle import export_bundle, import_bundle
 from registry.db import make_engine
 from registry.validation import ENTITIES, key_of
 from tests.registry.bundle_helpers import ADMIN, TODAY

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from registry.bundle import import_bundle
+from registry.io.bundle import import_bundle
 from tests.registry.bundle_helpers import ADMIN, TODAY, Bundle, base, snapshot, write
 
 Where = tuple[str, int | None, str]  # (file, line, column)

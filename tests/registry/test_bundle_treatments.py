@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from registry.bundle import export_bundle, import_bundle, read_bundle
+from registry.io.bundle import export_bundle, import_bundle, read_bundle
 from registry.db import make_engine
 from tests.registry import test_bundle_rejections as rejections
 from tests.registry.bundle_helpers import ADMIN, TODAY, Bundle, base, write

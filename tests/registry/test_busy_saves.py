@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from dashboard import forms
 from registry import services as S
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import make_engine, session_scope
 from registry.models import Centre
 

@@ -214,7 +214,7 @@ def test_help_needs_no_registry(tmp_path: Path) -> None:
 def test_the_schema_check_reads_the_same_revisions_as_alembic() -> None:
     from alembic.script import ScriptDirectory
 
-    from registry.cli_errors import migration_revisions
+    from registry.cli.errors import migration_revisions
     from registry.migrate import alembic_config
 
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
@@ -224,6 +224,7 @@ def test_the_schema_check_reads_the_same_revisions_as_alembic() -> None:
 
 
 def test_the_cli_database_variable_is_the_engines() -> None:
-    from registry import cli, db
+    from registry import db
+    from registry import cli
 
     assert cli.ENV_VAR == db.ENV_VAR

@@ -323,7 +323,7 @@ def test_mri_baseline_around_month_6_and_activity_rare_after(cohort: Bundle) -> 
 def cheap_passwords() -> Iterator[None]:
     from argon2 import PasswordHasher
 
-    from registry import auth
+    from registry.security import auth
 
     with auth.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)):
         yield
@@ -371,7 +371,7 @@ def test_msreg_demo_on_a_database_without_schema_says_to_run_init(tmp_path: Path
 
 
 def test_msreg_demo_default_seed_is_the_generators() -> None:
-    from registry import cli_demo
+    from registry.cli import demo as cli_demo
 
     assert cli_demo.DEFAULT_SEED == DEFAULT_SEED
 
@@ -443,8 +443,8 @@ def comparable(bundle: Bundle | dict[str, list[dict[str, str]]]) -> dict[str, se
 def test_imports_without_error_and_exports_back_identically(db_url: str) -> None:
     """On SQLite and PostgreSQL: the importer accepts every row, and the registry's export gives
     back exactly the generated rows (the demo writes values in the registry's own format)."""
-    from registry.access import cli_actor
-    from registry.bundle import export_bundle, import_bundle, read_bundle, write_bundle
+    from registry.security.access import cli_actor
+    from registry.io.bundle import export_bundle, import_bundle, read_bundle, write_bundle
 
     bundle = generate_cohort(120, seed=4, today=TODAY)
     engine = make_engine(db_url)
@@ -464,8 +464,8 @@ def test_frames_give_the_same_endpoints_as_the_imported_registry(sqlite_url: str
     """`bundle_frames` (used by benchmarks and the calibration tests) stands for the database."""
     from analytics.endpoints import derive_endpoints
     from analytics.snapshot import Snapshot, load_snapshot
-    from registry.access import cli_actor
-    from registry.bundle import import_bundle, write_bundle
+    from registry.security.access import cli_actor
+    from registry.io.bundle import import_bundle, write_bundle
 
     bundle = generate_cohort(150, seed=9, today=TODAY)
     folder = Path(tempfile.mkdtemp(prefix="demo-test-"))

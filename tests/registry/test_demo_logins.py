@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from registry import auth
+from registry.security import auth
 from registry.cli import main
 from tests.security.hashing import CHEAP_HASHER
 

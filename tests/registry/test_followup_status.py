@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 from analytics.snapshot import load_snapshot
 from analytics.survival_export import ExportResult, write_survival_export
 from registry import services as S
-from registry.access import Actor
-from registry.bundle import export_bundle, import_bundle
+from registry.security.access import Actor
+from registry.io.bundle import export_bundle, import_bundle
 from registry.db import session_scope
 from registry.models import AuditEntry, Patient
 from registry.validation import check_record, parse_row

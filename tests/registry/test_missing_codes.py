@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from registry import services as S
-from registry.access import Actor
-from registry.bundle import export_bundle, import_bundle
+from registry.security.access import Actor
+from registry.io.bundle import export_bundle, import_bundle
 from registry.db import session_scope
 from registry.models import AuditEntry, Transplant, Visit
 from registry.validation import MISSING_CODE_COLUMNS, check_record, parse_row

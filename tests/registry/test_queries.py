@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 
 from registry import queries as Q
 from registry import services as S
-from registry.access import AccessDenied, Actor
-from registry.audit import verify_chain
+from registry.security.access import AccessDenied, Actor
+from registry.security.audit import verify_chain
 from registry.cli import main
 from registry.db import session_scope
 from registry.models import AuditEntry, Patient

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from registry import services as S
-from registry.access import AccessDenied, Actor
-from registry.audit import verify_chain
+from registry.security.access import AccessDenied, Actor
+from registry.security.audit import verify_chain
 from registry.db import make_engine, session_scope
 from registry.models import AuditEntry, Patient
 

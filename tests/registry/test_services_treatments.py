@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from registry import services as S
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import session_scope
 from registry.models import AuditEntry
 from tests.registry.test_services import ADMIN, OSLO, P1, seeded  # noqa: F401  (fixture)
@@ -81,7 +81,7 @@ def test_a_patient_with_treatments_cannot_be_deleted(seeded: Engine) -> None:  #
 
 
 def test_another_centre_may_not_write_a_treatment(seeded: Engine) -> None:  # noqa: F811
-    from registry.access import AccessDenied
+    from registry.security.access import AccessDenied
 
     with session_scope(seeded) as s, pytest.raises(AccessDenied):
         S.create(s, Actor("upp-dm", "centre", "UPP"), "treatments", NAT)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from argon2 import PasswordHasher
 
-from registry import auth
+from registry.security import auth
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from registry import services
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.db import session_scope
 
 SEED_ADMIN = Actor("seed-admin", "admin")

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from registry.access import Actor
-from registry.access_log import record_access
+from registry.security.access import Actor
+from registry.security.access_log import record_access
 from registry.cli import main
 from registry.db import make_engine, make_session_factory
 from registry.models import AccessEvent

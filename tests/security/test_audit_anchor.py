@@ -2,7 +2,7 @@
 unnoticed: `msreg audit verify` exits 1 naming what it found, on SQLite and PostgreSQL.
 
 The attacks are done the way an owner of the tables would: lift the append-only triggers,
-tamper, put them back; forged links are computed exactly as `registry.chain` computes them,
+tamper, put them back; forged links are computed exactly as `registry.security.chain` computes them,
 only without the secret key (a guessed one, or the unsigned SHA-256 of old rows).
 """
 
@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select, text, update
 
-from registry import anchor, auth, chain
-from registry.access import Actor
-from registry.audit import row_hash
+from registry.security import anchor, auth, chain
+from registry.security.access import Actor
+from registry.security.audit import row_hash
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from registry.models import utcnow
@@ -182,7 +182,7 @@ def test_reordering_rows_is_found(trail: Engine) -> None:
 
 
 def test_putting_back_an_older_copy_is_found(trail: Engine, backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from registry.backup import backup
+    from registry.io.backup import backup
 
     url = _url(trail)
     old = backup(url, tmp_path / "old.msreg")
@@ -201,7 +201,7 @@ def test_putting_back_an_older_copy_is_found(trail: Engine, backend: str, tmp_pa
     else:
         if not shutil.which("pg_restore"):
             pytest.skip("pg_restore not installed")
-        from registry.backup import _libpq
+        from registry.io.backup import _libpq
 
         args, env = _libpq(url)
         subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", *args, str(tmp_path / "payload")], env=env, check=True)
@@ -314,7 +314,7 @@ def test_rows_from_before_the_key_still_verify(databases, backend: str) -> None:
         result = _verify(engine)
         assert result.exit_code == 0, result.output
         assert "3 audit rows" in result.output
-        assert hashlib.sha256  # the legacy link is plain SHA-256 (registry.audit.row_hash)
+        assert hashlib.sha256  # the legacy link is plain SHA-256 (registry.security.audit.row_hash)
     finally:
         engine.dispose()
 

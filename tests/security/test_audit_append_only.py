@@ -10,8 +10,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from registry import auth, migrate
-from registry.access import Actor
+from registry import migrate
+
+from registry.security import auth
+from registry.security.access import Actor
 from registry.cli import main
 from registry.db import session_scope
 

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry import auth, services
-from registry.access import Actor
-from registry.bundle import export_bundle, import_bundle
+from registry import services
+
+from registry.security import auth
+from registry.security.access import Actor
+from registry.io.bundle import export_bundle, import_bundle
 from registry.db import make_engine, session_scope
 from registry.models import AuditEntry, Base, Centre, Patient, User
 from registry.validation import ENTITIES, parse_row, spec_of

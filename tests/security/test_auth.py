@@ -9,9 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 
-from registry import auth
-from registry.access import AccessDenied, Actor
-from registry.audit import verify_chain
+from registry.security import auth
+from registry.security.access import AccessDenied, Actor
+from registry.security.audit import verify_chain
 from registry.db import make_session_factory, session_scope
 from registry.models import AuditEntry, User
 

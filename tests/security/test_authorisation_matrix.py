@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from registry import auth, services
-from registry.access import AccessDenied, Actor
-from registry.bundle import export_bundle, import_bundle
+from registry import services
+
+from registry.security import auth
+from registry.security.access import AccessDenied, Actor
+from registry.io.bundle import export_bundle, import_bundle
 from registry.db import make_engine, session_scope
 from registry.models import AuditEntry
 from tests.security.seed import seed

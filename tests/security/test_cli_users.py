@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from registry import auth
+from registry.security import auth
 from registry.cli import main
 from registry.db import make_session_factory
 

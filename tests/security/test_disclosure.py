@@ -1,4 +1,4 @@
-"""Small-count suppression and CSV-injection escaping (registry.disclosure).
+"""Small-count suppression and CSV-injection escaping (registry.security.disclosure).
 
 The property tests check suppression against an independent oracle: for every hidden cell, a
 linear programme finds the smallest and largest value it could take given everything shown
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from registry.disclosure import (
+from registry.security.disclosure import (
     MIN_CELL,
     NOT_BROKEN_DOWN,
     WITHHELD,

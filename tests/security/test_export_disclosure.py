@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from registry import services
-from registry.access import Actor
+from registry.security.access import Actor
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from registry.models import Centre, Patient

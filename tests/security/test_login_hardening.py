@@ -9,8 +9,8 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 
-from registry import auth
-from registry.access import Actor
+from registry.security import auth
+from registry.security.access import Actor
 from registry.db import make_session_factory, session_scope
 from registry.models import AccessEvent, User
 from tests.security.hashing import CHEAP_HASHER

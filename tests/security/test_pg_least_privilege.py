@@ -19,9 +19,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from registry import auth
-from registry.access import Actor
-from registry.access_log import record_access
+from registry.security import auth
+from registry.security.access import Actor
+from registry.security.access_log import record_access
 from registry.cli import main
 from registry.db import make_engine, session_scope
 from registry.models import Centre
@@ -105,7 +105,7 @@ def test_the_registry_works_through_the_application_role(roles: Roles) -> None:
 
 
 def test_the_owner_and_the_application_share_one_key_and_witness(roles: Roles) -> None:
-    from registry import anchor
+    from registry.security import anchor
 
     assert anchor.key_path_for(roles.owner_url) == anchor.key_path_for(roles.app_url)
     assert anchor.witness_path_for(roles.owner_url) == anchor.witness_path_for(roles.app_url)

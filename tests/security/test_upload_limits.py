@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from registry import bundle
-from registry.access import Actor
+from registry.io import bundle
+from registry.security.access import Actor
 
 
 def _zip(path: Path, size: int) -> Path:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from registry import anchor, chain
-from registry.access import Actor
-from registry.access_log import record_access
+from registry.security import anchor, chain
+from registry.security.access import Actor
+from registry.security.access_log import record_access
 from registry.db import session_scope
 
 

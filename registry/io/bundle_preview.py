@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from registry.access import Actor
-from registry.bundle import BundleRejected, load_bundle, parse_bundle
+from registry.security.access import Actor
+from registry.io.bundle import BundleRejected, load_bundle, parse_bundle
 from registry.db import session_scope
-from registry.disclosure import csv_safe
+from registry.security.disclosure import csv_safe
 from registry.services import ValidationFailed, plan_bulk
 from registry.validation import ENTITIES, FieldError
 

@@ -16,7 +16,7 @@ import click
 
 def register(main: click.Group, export: click.Group) -> None:
     """Attach this module's commands to the `msreg` group (and its `export` subgroup)."""
-    from registry.access import ROLES
+    from registry.security.access import ROLES
     from registry.cli import CliContext, db_option, pass_cli
 
     @main.group()
@@ -36,9 +36,9 @@ def register(main: click.Group, export: click.Group) -> None:
         refusals and a missing schema into a message and exit status 1."""
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        from registry.access import AccessDenied
-        from registry.anchor import AnchorError
-        from registry.auth import UserError
+        from registry.security.access import AccessDenied
+        from registry.security.anchor import AnchorError
+        from registry.security.auth import UserError
         from registry.cli import acting_actor
         from registry.db import make_engine, session_scope
 
@@ -63,7 +63,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def user_add(cli: CliContext, name: str, role: str, centre_code: str | None, password_stdin: bool) -> None:
         """Create account NAME; prints a generated password once unless --password-stdin."""
-        from registry import auth
+        from registry.security import auth
 
         password = _password_from_stdin(password_stdin)
         generated = _run(cli, lambda s, a: auth.add_user(s, a, name, role, centre_code, password))
@@ -78,7 +78,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def user_disable(cli: CliContext, name: str, reason: str | None) -> None:
         """Refuse all further logins of NAME."""
-        from registry import auth
+        from registry.security import auth
 
         _run(cli, lambda s, a: auth.disable_user(s, a, name, reason=reason))
         click.echo(f"user {name} disabled")
@@ -90,7 +90,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def user_enable(cli: CliContext, name: str, reason: str | None) -> None:
         """Allow NAME to log in again."""
-        from registry import auth
+        from registry.security import auth
 
         _run(cli, lambda s, a: auth.enable_user(s, a, name, reason=reason))
         click.echo(f"user {name} enabled")
@@ -102,7 +102,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def user_reset_password(cli: CliContext, name: str, password_stdin: bool) -> None:
         """Give NAME a new password (and lift a lockout); prints a generated one once."""
-        from registry import auth
+        from registry.security import auth
 
         password = _password_from_stdin(password_stdin)
         generated = _run(cli, lambda s, a: auth.reset_password(s, a, name, password))
@@ -115,7 +115,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def user_list(cli: CliContext) -> None:
         """Accounts, one a line: username, role, centre, state, last login (UTC)."""
-        from registry import auth
+        from registry.security import auth
         from registry.models import utcnow
 
         users = _run(cli, auth.list_users)

@@ -1,6 +1,6 @@
 """`msreg` commands: audit verify, audit checkpoint, audit rotate-key.
 
-They find the key ring and the witness where `msreg init` put them (registry.anchor); no
+They find the key ring and the witness where `msreg init` put them (registry.security.anchor); no
 flags are needed. `verify` exits 1 naming every problem, 2 when it cannot check at all.
 """
 
@@ -13,7 +13,7 @@ import click
 
 
 def register(main: click.Group, export: click.Group) -> None:
-    """Attach this module's commands to the `msreg audit` group (made by registry.cli_users)."""
+    """Attach this module's commands to the `msreg audit` group (made by registry.cli.users)."""
     from registry.cli import CliContext, acting_actor, db_option, pass_cli
 
     audit_group = main.commands["audit"]
@@ -43,7 +43,7 @@ def register(main: click.Group, export: click.Group) -> None:
         end, an older copy put back, a missing or wrong key)."""
         from sqlalchemy.exc import DBAPIError
 
-        from registry.audit_verify import verify_registry
+        from registry.security.audit_verify import verify_registry
 
         engine = _engine(cli.url)
         try:
@@ -74,9 +74,9 @@ def register(main: click.Group, export: click.Group) -> None:
         `msreg audit verify --expect LINE` proves the trail still holds that state."""
         from sqlalchemy.exc import DBAPIError
 
-        from registry import anchor
-        from registry.access_log import record_access
-        from registry.audit_verify import checkpoint
+        from registry.security import anchor
+        from registry.security.access_log import record_access
+        from registry.security.audit_verify import checkpoint
 
         actor = acting_actor(cli.url)
         engine = _engine(cli.url)
@@ -100,8 +100,8 @@ def register(main: click.Group, export: click.Group) -> None:
         The rotation is itself an access-log event. Back the key file up again afterwards."""
         from sqlalchemy.exc import DBAPIError
 
-        from registry import anchor
-        from registry.key_rotation import rotate_key
+        from registry.security import anchor
+        from registry.security.key_rotation import rotate_key
 
         actor = acting_actor(cli.url)
         engine = _engine(cli.url)

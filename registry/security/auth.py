@@ -22,8 +22,8 @@ Decisions, and why:
   failed login must be remembered although the caller sees an exception: give it a plain
   Session, not one inside `session_scope`, which would roll the counter back.
 - Every login, refusal, lockout and throttled attempt is an access-log event
-  (`registry.access_log.record_access`: who, door, client address, cause), written in the
-  same commit as the account's bookkeeping; they are also logged under `registry.auth`.
+  (`registry.security.access_log.record_access`: who, door, client address, cause), written in the
+  same commit as the account's bookkeeping; they are also logged under `registry.security.auth`.
 - Throttling besides the per-account lockout: more than `CLIENT_MAX_FAILURES` failed logins
   from one client address, or `GLOBAL_MAX_FAILURES` from everywhere, within `THROTTLE_WINDOW`
   refuse further attempts *before* any password is checked and without counting them against
@@ -56,9 +56,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry import audit
-from registry.access import ROLES, AccessDenied, Actor
-from registry.access_log import record_access
+from registry.security import audit
+from registry.security.access import ROLES, AccessDenied, Actor
+from registry.security.access_log import record_access
 from registry.models import AccessEvent, Centre, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def cli_actor_as(session: Session, username: str) -> Actor:
 
     :raises UserError: no such account, or it is disabled.
     """
-    from registry.access import os_account
+    from registry.security.access import os_account
 
     user = _find_user(session, username)
     if user is None:

@@ -38,7 +38,7 @@ are 0 or at least k (a rate of 2.3 % beside 45 patients is one death).
 `Release.mark_counts` writes `meta={"msreg_counts": [fields]}` into a Plotly trace, so that the
 browser-payload test (tests/security/test_released_payload.py) can tell counts from days,
 percentages and years. Research exports are k-anonymous on their quasi-identifiers
-(registry.k_anonymity).
+(registry.security.k_anonymity).
 
 Small counts (`suppress_counts`)
 --------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from registry import anchor, chain
+from registry.security import anchor, chain
 
 APPEND_ONLY_TABLES = ("audit_log", "access_log")
 READ_ONLY_TABLES = ("alembic_version",)
@@ -54,7 +54,7 @@ def ensure_anchor(engine: Engine, url: str) -> AnchorSetup:
             )
         anchor.create_ring(key_path)
         created = True
-    from registry.audit_verify import checkpoint
+    from registry.security.audit_verify import checkpoint
 
     checkpoint(engine, url)
     return AnchorSetup(key_path, anchor.witness_path_for(url), created)

@@ -1,7 +1,7 @@
 """`msreg audit verify` and `msreg audit checkpoint`: the whole check, as one report.
 
 `verify_registry(url)` finds the key ring and witness where `msreg init` put them
-(registry.anchor.key_path_for), recomputes both chains (audit and access) and compares every
+(registry.security.anchor.key_path_for), recomputes both chains (audit and access) and compares every
 signed head the witness (and any notarised line given) recorded with what the tables hold.
 It returns a `VerifyReport`; printing it and the exit status are the CLI's business, so
 `msreg doctor` can reuse it.
@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from registry import anchor, chain
-from registry.audit import row_hash
-from registry.chain import ChainReport
+from registry.security import anchor, chain
+from registry.security.audit import row_hash
+from registry.security.chain import ChainReport
 
 
 @dataclass(slots=True)

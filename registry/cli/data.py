@@ -30,9 +30,9 @@ def register(main: click.Group, export: click.Group) -> None:
 
         from dataclasses import replace
 
-        from registry.access import AccessDenied
-        from registry.anchor import AnchorError
-        from registry.bundle import import_bundle
+        from registry.security.access import AccessDenied
+        from registry.security.anchor import AnchorError
+        from registry.io.bundle import import_bundle
         from registry.db import make_engine
         from registry.services import ServiceError
 
@@ -63,7 +63,7 @@ def register(main: click.Group, export: click.Group) -> None:
     @pass_cli
     def export_bundle_cmd(cli: CliContext, out_dir: Path) -> None:
         """Write the whole registry as a bundle folder (every file, rows in key order)."""
-        from registry.bundle import export_bundle
+        from registry.io.bundle import export_bundle
         from registry.db import make_engine
         from registry.validation import ENTITIES
 

@@ -1,6 +1,6 @@
 """`msreg` commands: backup, restore.
 
-Thin wrappers over `registry.backup`: the command decides *where* (the `--db` URL and the
+Thin wrappers over `registry.io.backup`: the command decides *where* (the `--db` URL and the
 file), the module decides *how*. Errors become one clear line and exit status 1.
 """
 
@@ -24,10 +24,10 @@ def register(main: click.Group, export: click.Group) -> None:
         PostgreSQL client tools). The file records which backend made it and checksums of every
         table, which `msreg restore` verifies.
         """
-        from registry.backup import BackupError, backup
+        from registry.io.backup import BackupError, backup
         from registry.cli import acting_actor
 
-        from registry.backup_trail import Interrupted
+        from registry.io.backup_trail import Interrupted
 
         url = cli.existing_url  # any schema: back up before an upgrade
         actor = acting_actor(url)
@@ -62,10 +62,10 @@ def register(main: click.Group, export: click.Group) -> None:
         a backup made by the other backend (SQLite vs PostgreSQL). After restoring, the integrity
         check (SQLite) and every table's checksum are verified against the backup.
         """
-        from registry.backup import BackupError, restore
+        from registry.io.backup import BackupError, restore
         from registry.cli import acting_actor
 
-        from registry.backup_trail import Interrupted
+        from registry.io.backup_trail import Interrupted
 
         url = cli.new_url  # may create the registry
         actor = acting_actor(url)

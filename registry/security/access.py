@@ -24,7 +24,7 @@ class Actor:
     username: str
     role: str
     centre_code: str | None = None
-    # Where the action came from, recorded on audit and access rows (registry.audit):
+    # Where the action came from, recorded on audit and access rows (registry.security.audit):
     # "cli", "dashboard", "cli:import", ...; and the operating-system account behind a CLI run.
     door: str | None = field(default=None, compare=False)
     os_account: str | None = field(default=None, compare=False)
@@ -49,7 +49,7 @@ def os_account() -> str:
 def cli_actor() -> Actor:
     """The operating-system account running `msreg`: an administrator of the local registry.
 
-    `msreg --as NAME` acts as a registry account instead (`registry.auth.cli_actor_as`); the
+    `msreg --as NAME` acts as a registry account instead (`registry.security.auth.cli_actor_as`); the
     OS account is recorded either way.
     """
     name = os_account()

@@ -1,13 +1,13 @@
 """HMAC-chained, append-only tables (`audit_log`, `access_log`): appending and verifying.
 
-Each row's `row_hash` is HMAC-SHA-256, under the key its `key_id` names (registry.anchor),
+Each row's `row_hash` is HMAC-SHA-256, under the key its `key_id` names (registry.security.anchor),
 over the previous row's hash, the key id, the row's position in the chain (`seq`) and its
 content. Without the key nobody can compute a valid row, so forging, rewriting or reordering
 rows is found; the witness (signed chain heads outside the database, written after every
 commit) finds rows deleted from the end, an emptied table and an older copy put back.
 
 Rows from before migration 0004 have no key (`key_id` NULL) and keep their plain SHA-256 link
-(`registry.audit.row_hash`); they are accepted only *before* the first keyed row.
+(`registry.security.audit.row_hash`); they are accepted only *before* the first keyed row.
 
 Appends are serialised per chain (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already
 serialises writers). Always take the audit chain before the access chain in one transaction.
@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
-from registry import anchor
-from registry.anchor import AnchorError, Head, KeyMissing, KeyRing
+from registry.security import anchor
+from registry.security.anchor import AnchorError, Head, KeyMissing, KeyRing
 from registry.models import AccessEvent, AuditEntry
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ def register(main: click.Group, export: click.Group) -> None:
         """Data queries to centres: list, open, answer, close."""
 
     def _run(cli: CliContext, fn):  # type: ignore[no-untyped-def]
-        from registry.access import AccessDenied, cli_actor
+        from registry.security.access import AccessDenied, cli_actor
         from registry.db import make_engine, session_scope
         from registry.queries import QueryError
 

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry.access import AccessDenied, Actor
+from registry.security.access import AccessDenied, Actor
 from registry.db import session_scope
 from registry.services import ValidationFailed, apply_bulk, load_stored, plan_bulk
 from registry.validation import (

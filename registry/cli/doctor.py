@@ -30,11 +30,11 @@ def _raw_url(raw: str | None) -> str:
     """`--db` (else $MSREG_DATABASE_URL, else ./registry.db) resolved but *not* checked.
 
     Why not `cli.url`: that fails the command with the generic one-line "no registry at ..."
-    error (registry.cli_errors) before anything runs. doctor and health must instead report a
+    error (registry.cli.errors) before anything runs. doctor and health must instead report a
     missing, unreachable or empty database as a FAIL line in their own output (text or JSON)
     and exit 1; their checks open SQLite read-only and never create a missing file.
     """
-    from registry.cli_errors import RegistryUnavailable
+    from registry.cli.errors import RegistryUnavailable
     from registry.db import resolve_url
 
     try:

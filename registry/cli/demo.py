@@ -67,8 +67,8 @@ def register(main: click.Group, export: click.Group) -> None:
         published AHSCT-in-MS outcomes. Refused when the registry already holds patients. The
         registry records that it is synthetic, and the dashboard then says so on every page.
         """
-        from registry.access import cli_actor
-        from registry.bundle import import_bundle, write_bundle
+        from registry.security.access import cli_actor
+        from registry.io.bundle import import_bundle, write_bundle
         from registry.db import make_engine
         from registry.demo import generate_cohort
 
@@ -115,7 +115,7 @@ def _require_empty(engine: Engine) -> None:
 
 def _mark_synthetic(engine: Engine) -> None:
     """Record in the registry itself that its patients are invented (registry.synthetic)."""
-    from registry.access import cli_actor
+    from registry.security.access import cli_actor
     from registry.db import session_scope
     from registry.synthetic import mark_synthetic
 
@@ -126,7 +126,7 @@ def _mark_synthetic(engine: Engine) -> None:
 def _demo_users(engine: Engine, centre_codes: list[str], logins_file: Path | None = None) -> str:
     """Create the demo accounts and say how to log in, and truthfully where the logins are kept:
     only in this output, or also in `logins_file` (owner-only permissions)."""
-    from registry.auth import create_demo_users
+    from registry.security.auth import create_demo_users
     from registry.db import session_scope
 
     try:

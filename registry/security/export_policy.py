@@ -3,7 +3,7 @@
 The rules (README "Disclosure policy", docs/disclosure.md):
 - Governance accounts get aggregates only: no row-level export at all.
 - Researchers, centre users (their centre) and administrators get the k-anonymous export
-  (registry.k_anonymity), with study ids that are pseudonyms per export unless the registry
+  (registry.security.k_anonymity), with study ids that are pseudonyms per export unless the registry
   is configured for stable study ids under a research agreement (registry setting
   `stable_study_ids` = true), in which case the registry's own random study ids are used.
 - The ungeneralised export (`--full-detail`) is for administrators only, needs a reason, and
@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.access import AccessDenied, Actor
-from registry.audit import Change, record
+from registry.security.access import AccessDenied, Actor
+from registry.security.audit import Change, record
 from registry.models import RegistrySetting, User
 
 STABLE_STUDY_IDS = "stable_study_ids"

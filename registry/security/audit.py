@@ -1,9 +1,9 @@
 """The audit trail: one append-only, HMAC-chained row per insert, update or delete.
 
-Each row's `row_hash` is HMAC-SHA-256 (key outside the database, registry.anchor) over the
+Each row's `row_hash` is HMAC-SHA-256 (key outside the database, registry.security.anchor) over the
 previous row's hash, its position and its canonical content, so changing, deleting, forging or
 moving any row breaks the chain (`verify_chain`); the witness file catches rows cut from the
-end. Linking, locking and the witness live in `registry.chain`, shared with the access log.
+end. Linking, locking and the witness live in `registry.security.chain`, shared with the access log.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry import anchor, chain
-from registry.access import Actor
-from registry.chain import GENESIS_HASH, ChainProblem
+from registry.security import anchor, chain
+from registry.security.access import Actor
+from registry.security.chain import GENESIS_HASH, ChainProblem
 from registry.models import utcnow
 
 __all__ = ["GENESIS_HASH", "Change", "ChainProblem", "record", "row_hash", "to_json", "verify_chain"]
@@ -67,7 +67,7 @@ class Change:
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """The unsigned link of rows written before migration 0004: SHA-256 over the previous hash
     and the row's content fields. Anyone can recompute it, so it is accepted only for rows
-    *before* the first signed one (registry.chain)."""
+    *before* the first signed one (registry.security.chain)."""
     parts = [
         prev_hash,
         row["occurred_at"].astimezone(dt.UTC).isoformat(),
@@ -98,7 +98,7 @@ def actor_columns(actor: Actor) -> dict[str, Any]:
 def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason: str | None = None) -> int:
     """Append one audit row per change, HMAC-linked to the chain's head; returns how many.
 
-    :raises registry.anchor.AnchorError: the key file is missing or wrong (nothing written).
+    :raises registry.security.anchor.AnchorError: the key file is missing or wrong (nothing written).
     """
     now = utcnow()
     who = actor_columns(actor)
@@ -120,7 +120,7 @@ def record(session: Session, actor: Actor, changes: Iterable[Change], *, reason:
 
 def verify_chain(session: Session, *, batch: int = 50_000) -> list[ChainProblem]:
     """Recompute every link of the audit chain with the registry's key ring; each problem
-    names its row. (Witness and access chain too: `registry.audit_verify.verify_registry`.)"""
+    names its row. (Witness and access chain too: `registry.security.audit_verify.verify_registry`.)"""
     ring = ring_or_none(chain.url_of(session.get_bind()))
     report = chain.verify_rows(chain.AUDIT, chain.read_rows(session, chain.AUDIT, batch=batch), ring, legacy_hash=row_hash)
     return report.problems

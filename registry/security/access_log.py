@@ -4,7 +4,7 @@ ONE function for every door: `record_access(target, actor, event, details)`. Exp
 downloads, reports and queries call it after producing their output, with what was taken
 (`what`), the settings that made it and the row count, e.g.::
 
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
 
     record_access(engine, actor, "export", {"what": "survival dataset", "file": "pfs.csv",
                                             "settings": settings.to_dict(), "rows": len(df)})
@@ -15,7 +15,7 @@ downloads, reports and queries call it after producing their output, with what w
   for a refused login, the username that was typed (plus `door=`).
 - `event` is one of `EVENTS`; `details` any JSON-able mapping (stored as canonical JSON).
 
-Rows are HMAC-chained and witnessed exactly like the audit trail (registry.chain, chain
+Rows are HMAC-chained and witnessed exactly like the audit trail (registry.security.chain, chain
 "access"), and the table refuses UPDATE and DELETE. Passwords never go in `details`.
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry import chain
-from registry.access import Actor
-from registry.audit import actor_columns, to_json
+from registry.security import chain
+from registry.security.access import Actor
+from registry.security.audit import actor_columns, to_json
 from registry.models import utcnow
 
 EVENTS = frozenset(
@@ -68,7 +68,7 @@ def record_access(
     """Append one access row (see the module docstring).
 
     :raises ValueError: an unknown event name.
-    :raises registry.anchor.AnchorError: the key file is missing or wrong.
+    :raises registry.security.anchor.AnchorError: the key file is missing or wrong.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown access event {event!r}; expected one of {', '.join(sorted(EVENTS))}")

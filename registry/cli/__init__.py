@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from registry.cli_errors import DEBUG_ENV, Need, RegistryGroup, RegistryUnavailable, check_registry
+from registry.cli.errors import DEBUG_ENV, Need, RegistryGroup, RegistryUnavailable, check_registry
 
 # registry.db.ENV_VAR, repeated so that `msreg --help` does not import SQLAlchemy (a test checks
 # that they agree).
@@ -27,7 +27,7 @@ class CliContext:
     Why lazily: `msreg COMMAND --help` and commands that need no registry must work without one,
     and without importing SQLAlchemy. A command reads `cli.url` (an existing registry with the code's schema),
     `cli.existing_url` (any schema: backups) or `cli.new_url` (may be created: init, restore);
-    each fails with a one- or two-line message (registry.cli_errors) instead of creating an
+    each fails with a one- or two-line message (registry.cli.errors) instead of creating an
     empty file or printing a traceback.
     """
 
@@ -68,13 +68,13 @@ AS_USER_META = "msreg_as_user"
 def acting_actor(url: str):  # type: ignore[no-untyped-def]
     """Who this `msreg` run acts as: the OS account as CLI administrator, or with `msreg --as
     NAME` that registry account (checked to exist and be enabled). Errors end the command."""
-    from registry.access import cli_actor
+    from registry.security.access import cli_actor
 
     ctx = click.get_current_context(silent=True)
     name = ctx.meta.get(AS_USER_META) if ctx else None
     if not name:
         return cli_actor()
-    from registry.auth import UserError, cli_actor_as
+    from registry.security.auth import UserError, cli_actor_as
     from registry.db import make_engine, make_session_factory
 
     engine = make_engine(url, read_only=True)
@@ -108,11 +108,11 @@ def db_option(f):  # type: ignore[no-untyped-def]
 
 def record_cli_access(url: str, event: str, details: dict, actor=None) -> None:  # type: ignore[no-untyped-def]
     """Record an export, report or other access of this `msreg` run in the access log
-    (registry.access_log.record_access); a failure ends the command with the reason."""
+    (registry.security.access_log.record_access); a failure ends the command with the reason."""
     from sqlalchemy.exc import DBAPIError
 
-    from registry.access_log import record_access
-    from registry.anchor import AnchorError
+    from registry.security.access_log import record_access
+    from registry.security.anchor import AnchorError
     from registry.db import make_engine
 
     engine = make_engine(url)
@@ -131,7 +131,7 @@ def _store_as(ctx: click.Context, _param: click.Parameter, value: str | None) ->
 
 
 def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:  # read by registry.cli_errors (and by child processes such as the dashboard)
+    if value:  # read by registry.cli.errors (and by child processes such as the dashboard)
         os.environ[DEBUG_ENV] = "1"
 
 
@@ -180,10 +180,10 @@ def init(cli: CliContext, app_role: str | None, app_password_stdin: bool) -> Non
     """
     import sys
 
-    from registry import anchor
+    from registry.security import anchor
     from registry.db import make_engine
     from registry.migrate import current_revision, upgrade
-    from registry.provision import ensure_anchor, ensure_app_role
+    from registry.security.provision import ensure_anchor, ensure_app_role
 
     url = cli.new_url
     upgrade(url)
@@ -234,17 +234,17 @@ def _attach_commands() -> None:
 
 # Each module has `register(main, export)`; a module missing from this list has no commands.
 COMMAND_MODULES: list[str] = [
-    "registry.cli_data",  # import, export bundle
-    "registry.cli_demo",  # demo
+    "registry.cli.data",  # import, export bundle
+    "registry.cli.demo",  # demo
     "analytics.cli",  # export survival, survival, quality
     "analytics.cli_stats",  # compare, cox, benchmark
-    "registry.cli_users",  # user, audit
-    "registry.cli_audit",  # audit verify, audit checkpoint, audit rotate-key
-    "registry.cli_ops",  # backup, restore
-    "registry.cli_doctor",  # doctor, health
+    "registry.cli.users",  # user, audit
+    "registry.cli.audit",  # audit verify, audit checkpoint, audit rotate-key
+    "registry.cli.ops",  # backup, restore
+    "registry.cli.doctor",  # doctor, health
     "dashboard.cli",  # dashboard
-    "registry.cli_dictionary",  # dictionary
-    "registry.cli_queries",  # query
+    "registry.cli.dictionary",  # dictionary
+    "registry.cli.queries",  # query
     "dashboard.report.cli",  # report safety
 ]
 

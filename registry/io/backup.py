@@ -36,7 +36,7 @@ Decisions worth knowing:
   complete (after fsync), so a crash never leaves a truncated file under the final name.
   Every temporary file (the payload too) is 0600 in the destination's folder and removed on
   failure or SIGTERM/SIGHUP; backups are recorded in the access log and restores in the
-  witness and the access log (registry.backup_trail).
+  witness and the access log (registry.io.backup_trail).
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 
-from registry.access import Actor
-from registry.backup_trail import (
+from registry.security.access import Actor
+from registry.io.backup_trail import (
     chain_heads,
     engine_heads,
     private_empty_file,
@@ -321,7 +321,7 @@ def _extracted_payload(path: Path, manifest: Manifest, *, near: Path | None = No
 
 def backup(url: str | None, out: str | Path, *, actor: Actor | None = None) -> BackupResult:
     """Back the registry at `url` up to the file `out` (replaced atomically if it exists), and
-    record it in the access log as `actor` (default: the OS account, registry.backup_trail).
+    record it in the access log as `actor` (default: the OS account, registry.io.backup_trail).
 
     :raises BackupError: the database cannot be read, or pg_dump is missing or fails.
     """
@@ -342,7 +342,7 @@ def backup(url: str | None, out: str | Path, *, actor: Actor | None = None) -> B
 
 def restore(url: str | None, backup_file: str | Path, *, force: bool = False, actor: Actor | None = None) -> RestoreResult:
     """Replace the registry at `url` with the contents of `backup_file`, verify it, and record
-    the restore (witness and access log, registry.backup_trail) as `actor`.
+    the restore (witness and access log, registry.io.backup_trail) as `actor`.
 
     :raises RestoreRefused: the backup was made by the other backend, or the target is not
         empty and `force` is False, or the target has tables the backup lacks; nothing changed.

@@ -33,7 +33,7 @@ import click
 DEBUG_ENV = "MSREG_DEBUG"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 EXPECTED_URLS = "a SQLite file path, sqlite:///PATH, or postgresql://USER@HOST:PORT/DBNAME"
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"  # as registry.migrate
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"  # as registry.migrate
 
 
 class Need(Enum):

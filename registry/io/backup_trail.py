@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from registry import anchor, chain
-from registry.access import Actor, cli_actor
+from registry.security import anchor, chain
+from registry.security.access import Actor, cli_actor
 
 CHAIN_TABLES = {"audit": "audit_log", "access": "access_log"}
 
@@ -72,7 +72,7 @@ def manifest_summary(manifest: Any, path: Path) -> dict[str, Any]:
 
 def record_backup(url: str, actor: Actor | None, manifest: Any, path: Path, heads: Mapping[str, Any]) -> str | None:
     """The backup's access event; returns a warning instead of failing the finished backup."""
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
     from registry.db import make_engine
 
     engine = make_engine(url)
@@ -125,7 +125,7 @@ def record_restore(
     url: str, actor: Actor | None, manifest: Any, path: Path, before: Mapping[str, Any], replaced_rows: int
 ) -> list[str]:
     """Witness restore lines and the restore event in the restored registry; returns warnings."""
-    from registry.access_log import record_access
+    from registry.security.access_log import record_access
     from registry.db import make_engine
 
     actor = actor or cli_actor()
