@@ -35,6 +35,7 @@ from analytics.settings import DEFINITIONS_VERSION, EndpointSettings
 from dashboard import analysis
 from dashboard.figures import cumulative_incidence_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
+from dashboard.labels import column_label
 from dashboard.report.document import Report, Section
 from registry.security.disclosure import NOT_BROKEN_DOWN, WITHHELD, Release, release_for
 
@@ -251,10 +252,12 @@ def completeness_section(df: pd.DataFrame, today: dt.date, *, release: Release) 
     alive released (rounded, so deaths are not their difference), the share of the living seen in
     the last 12 months only where neither the seen nor the not seen are 1 to k-1, Clark's C."""
     table = analysis.follow_up_completeness(df, today)
-    rows = [{"Centre": r.centre_code, "Patients": release.text(r.patients), "Alive": release.text(r.alive),
+    # headers as the page names them (dashboard.labels; the share is released text, so no "(%)")
+    rows = [{column_label("centre_code"): r.centre_code, column_label("patients"): release.text(r.patients),
+             column_label("alive"): release.text(r.alive),
              "Alive, seen ≤12 months": ("—" if math.isnan(r.seen_last_12m_pct) else
                                         release.proportion(round(r.seen_last_12m_pct * r.alive / 100), r.alive, digits=0)),
-             "Clark's C (%)": "—" if math.isnan(r.clark_c_pct) else f"{r.clark_c_pct:.0f}"}
+             column_label("clark_c_pct"): "—" if math.isnan(r.clark_c_pct) else f"{r.clark_c_pct:.0f}"}
             for r in table.itertuples()]
     hidden = release.hidden_in(list(table["patients"]) + list(table["alive"]))
     return Section("Follow-up completeness", [

@@ -28,6 +28,12 @@ Each check is a function of what one viewer received (`small_counts`, `unrounded
 test (tests/dashboard/test_safety_report.py) runs the same scan and checks on the report.
 and, for every role, the Cox model has no level with fewer than 5 patients, the serious-AE table
 never prints None, and governance sees every serious AE drawn or marked as hidden.
+
+The figures' Save SVG / Save PDF buttons are inspected too: each button's file is made on click
+from a `FigureFile` (dashboard/downloads.py) that the scan reads back (recorded as Streamlit
+registers it), so the figure a governance user can download is scanned like the chart on the
+page and must be that chart; for one scenario per bound role the SVG files are rendered and
+their drawn numbers scanned as well.
 The scan is shown not to be blind: run for an administrator it finds the small counts.
 """
 
@@ -45,6 +51,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.downloads import FigureFile
+from dashboard.labels import column_label, group_label
 from tests.dashboard.demo_registry import fill_with_demo
 from tests.security.test_disclosure import pinned_released_cells
 
@@ -60,7 +68,7 @@ PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 PLACEHOLDER = re.compile(r"%\{([a-z]+)(?:\[(\d+)\])?(?::[^}]*)?\}")
 NON_COUNT_METRICS = {"Centres", "Log-rank p", "Median follow-up"}
 # Whole numbers that count no-one: a test statistic's degrees of freedom (the PH-test table).
-NON_COUNT_COLUMNS = {"df"}
+NON_COUNT_COLUMNS = {"df", "Degrees of freedom"}
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Released:
     cox_terms: list[str] = field(default_factory=list)
     specs: list[dict[str, Any]] = field(default_factory=list)
     frames: list[pd.DataFrame] = field(default_factory=list)
+    downloads: list[tuple[str, Any]] = field(default_factory=list)  # (button key, what its click makes)
 
 
 def _int(text: str) -> int:
@@ -121,7 +130,9 @@ def _hover_texts(trace: dict[str, Any]) -> list[str]:
     return out
 
 
-def collect(at: Any, where: str) -> Released:  # type: ignore[no-untyped-def]
+def collect(at: Any, where: str, deferred: dict[str, Any] | None = None) -> Released:  # type: ignore[no-untyped-def]
+    """What `at` sent to the browser; `deferred` maps a deferred download's file id to the
+    callable Streamlit will run when it is clicked (recorded by the `released` fixture)."""
     r = Released(where)
     texts = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "subheader", "title")
              for e in getattr(at, kind)]
@@ -141,12 +152,18 @@ def collect(at: Any, where: str) -> Released:  # type: ignore[no-untyped-def]
     r.groups.append(page_counts + [v for _, v in r.counts if _.startswith("metric")])
     for df in (el.value for el in at.dataframe):
         scan_frame(r, df, where)
-        if "term" in df.columns and "hr" in df.columns:
-            r.cox_terms += [str(t) for t in df["term"]]
+        if column_label("term") in df.columns and column_label("hr") in df.columns:
+            r.cox_terms += [str(t) for t in df[column_label("term")]]
     for el in at.get("plotly_chart"):
         spec = json.loads(el.proto.spec)
         r.specs.append(spec)
         _scan_figure(r, spec)
+    # The figures' download buttons: what a click would make, scanned like the charts above.
+    for button in at.get("download_button"):
+        made = (deferred or {}).get(button.proto.deferred_file_id)
+        r.downloads.append((button.key, made))
+        if isinstance(made, FigureFile):
+            _scan_figure(r, json.loads(made.figure.to_json()))
     return r
 
 
@@ -306,8 +323,20 @@ def released(demo_url: str, small_centres: list[str], request: pytest.FixtureReq
     this builds its own)."""
     from streamlit.testing.v1 import AppTest
 
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
     mp = pytest.MonkeyPatch()
     app = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+    # Each deferred download's callable, by file id, as the page registers it: what a click runs.
+    deferred: dict[str, Any] = {}
+    register = MediaFileManager.add_deferred
+
+    def recording(self: Any, data_callable: Any, *args: Any, **kwargs: Any) -> str:
+        file_id = register(self, data_callable, *args, **kwargs)
+        deferred[file_id] = data_callable
+        return file_id
+
+    mp.setattr(MediaFileManager, "add_deferred", recording)
 
     def factory(url: str, role: str = "admin") -> Any:
         mp.setenv("MSREG_DATABASE_URL", url)
@@ -320,7 +349,7 @@ def released(demo_url: str, small_centres: list[str], request: pytest.FixtureReq
 
         def __missing__(self, role: str) -> list[Released]:
             self[role] = [collect(run_page(factory, demo_url, as_role(demo_url, role), page, controls),
-                                  f"{role} {page} {controls}")
+                                  f"{role} {page} {controls}", deferred)
                           for page, controls in scenarios(small_centres)]
             return self[role]
 
@@ -432,8 +461,9 @@ def test_cox_model_has_no_level_with_fewer_than_5_patients(released: dict[str, l
     column_of = {label: column for column, label in COVARIATE_LABELS.items()}
     for term in terms:
         label, _, rest = term.partition(": ")
-        level = rest.split(" vs ")[0]
-        n = int((frame[column_of[label]].astype(str) == level).sum())
+        level = rest.split(" vs ")[0]  # in words (dashboard.labels): count the patients whose code reads so
+        column = column_of[label]
+        n = int((frame[column].astype(str).map(lambda v, c=column: group_label(c, v)) == level).sum())
         assert n >= K, f"{term}: a hazard ratio for {n} patient(s)"
 
 
@@ -510,3 +540,68 @@ def test_the_researchers_download_is_k_anonymous(demo_url: str) -> None:
     frame = pd.read_csv(io.BytesIO(csv), dtype=str)
     assert int(group_sizes(frame, [c for c in QUASI_IDENTIFIERS if c in frame.columns]).min()) >= K
     assert meta["disclosure"]["k"] == K
+
+
+# --- the figures' downloads ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", AGGREGATE_ROLES)
+def test_every_figure_offers_svg_and_pdf_of_the_very_chart_on_the_page(released: dict[str, list[Released]], role: str) -> None:
+    """Each chart has a Save SVG and a Save PDF button, and what a click makes is that chart
+    (same data, same released counts), never a figure of its own."""
+    seen = 0
+    for r in released[role]:
+        charts = [json.dumps({"data": s["data"], "layout": s["layout"]}, sort_keys=True) for s in r.specs]
+        files = [(key, made) for key, made in r.downloads if isinstance(made, FigureFile)]
+        assert sorted(made.fmt for _, made in files) == sorted(["pdf", "svg"] * len(r.specs)), (r.where, r.downloads)
+        for key, made in files:
+            spec = json.loads(made.figure.to_json())
+            assert json.dumps({"data": spec["data"], "layout": spec["layout"]}, sort_keys=True) in charts, (
+                f"{r.where}: {key} would save a figure that is not the one on the page")
+            assert key.endswith(f"_{made.fmt}")
+        seen += len(files)
+    assert seen >= 20, "the scenarios show the figures of Overview, Outcomes and Safety"
+
+
+# One scenario per bound role whose SVG files are rendered (a second or so each): Safety's six
+# figures for governance, Outcomes by centre (small multiples, a forest plot) for researchers.
+RENDERED_SCENARIO = {"governance": "governance safety {}",
+                     "researcher": "researcher outcomes {'o_endpoint': 'os', 'o_by': 'Centre'}"}
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg_texts(svg: bytes) -> tuple[list[str], list[str]]:
+    """(texts of text traces: risk-table cells, bar totals, labels; every other text drawn)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    points = [" ".join(g.itertext()).strip() for g in root.iter(f"{SVG}g") if "textpoint" in (g.get("class") or "")]
+    other = [" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
+    return [p for p in points if p], [o for o in other if o]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", AGGREGATE_ROLES)
+def test_the_saved_svg_files_draw_only_released_counts(released: dict[str, list[Released]], role: str) -> None:
+    from dashboard.figures.vector import chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no headless Chromium to render figures (apt-get install chromium)")
+    (r,) = [r for r in released[role] if r.where == RENDERED_SCENARIO[role]]
+    files = [made for _, made in r.downloads if isinstance(made, FigureFile) and made.fmt == "svg"]
+    assert len(files) == len(r.specs) >= 2
+    every_count = []
+    for made in files:
+        spec = json.loads(made.figure.to_json())
+        on_page = {str(t) for trace in spec["data"] for t in _decode(trace.get("text"))}
+        points, texts = _svg_texts(made())
+        title = spec["layout"]["title"]["text"]
+        assert any(title in t for t in texts), f"{title}: not in its SVG file"
+        drawn_counts = [p for p in points if WHOLE.match(p) or p == f"<{K}"]
+        every_count += drawn_counts
+        for p in drawn_counts:
+            assert p == f"<{K}" or _int(p) == 0 or _int(p) >= K, f"{title}: the file draws the count {p}"
+            assert p in on_page, f"{title}: the file draws {p}, which the chart on the page does not"
+        small = [(t, v) for t in texts for v in _text_counts(t) if 1 <= v < K]
+        assert small == [], f"{title}: {small}"
+    assert f"<{K}" in every_count and len(every_count) >= 20, "the files draw risk tables and bar totals"
