@@ -1,11 +1,13 @@
 """A figure saved from the page, in a real browser: log in, click Save SVG and Save PDF under
-the Outcomes page's survival figure, and read the downloaded files.
+the Outcomes page's survival figure, then the Safety page's committee report button, and read
+the downloaded files.
 
 One server (`msreg dashboard` on the small test registry) and one login, as a governance user,
 so the files must carry the released counts of the page (registry.security.disclosure): the risk
 table's numbers in the SVG are "<5", 0 or rounded to 5. The SVG is parsed as XML and must have
 the figure's title and axis text; the PDF must start with %PDF and its text (pypdfium2) must
-have the title.
+have the title. The report is a paginated PDF with the report's title, and the download is in
+the access log under the governance user's name.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ def test_save_svg_and_pdf_from_the_outcomes_page(sqlite_url: str, tmp_path: Path
                     assert download.value.suggested_filename == f"relapse-free-survival.{fmt}"
                     files[fmt] = Path(download.value.path()).read_bytes()
                 page.screenshot(path=str(tmp_path / "outcomes.png"))
+                page.get_by_role("link", name="Safety").first.click()
+                report_button = page.locator('[data-testid="stDownloadButton"]').filter(has_text="Committee safety report")
+                report_button.wait_for(timeout=90_000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                       timeout=90_000)
+                with page.expect_download(timeout=120_000) as download:
+                    report_button.click()
+                assert download.value.suggested_filename == "committee-safety-report.pdf"
+                files["report"] = Path(download.value.path()).read_bytes()
             finally:
                 browser.close()
     finally:
@@ -105,4 +116,23 @@ def test_save_svg_and_pdf_from_the_outcomes_page(sqlite_url: str, tmp_path: Path
     assert files["pdf"].startswith(b"%PDF")
     pdf = pdfium.PdfDocument(files["pdf"])
     assert TITLE in pdf[0].get_textpage().get_text_range()
+    report = pdfium.PdfDocument(files["report"])
+    assert len(report) > 1, "paginated"
+    first = report[0].get_textpage().get_text_range()
+    assert "committee safety report" in first
+    downloads = _access_events(sqlite_url, "download")
+    assert any(actor == "gina" and "committee safety report" in details for actor, details in downloads), downloads
     print(f"click to file: SVG {seconds['svg']:.1f} s, PDF {seconds['pdf']:.1f} s")
+
+
+def _access_events(url: str, event: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from registry.models import AccessEvent
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            return [(a, d) for a, d in s.execute(select(AccessEvent.actor, AccessEvent.details).where(AccessEvent.event == event))]
+    finally:
+        engine.dispose()
