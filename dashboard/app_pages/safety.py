@@ -98,7 +98,8 @@ else:
         engraftment_figure(eng.curves, title=f"{kind.capitalize()} engraftment" + ("" if by_column is None else f" by {engraft_by.lower()}"),
                            caption=ctx.caption(n_eng, note + "Aalen–Johansen cumulative incidence; death before engraftment competes."),
                            min_group_size=ctx.settings.min_group_size,
-                           pooled=None if whole_cohort is None else whole_cohort[0].curves),
+                           pooled=None if whole_cohort is None else whole_cohort[0].curves,
+                           release=release, sizes=dict(zip(eng.groups["group"], eng.groups["n"], strict=True))),
         key="safety_engraftment",
     )
     small = f"<{ctx.settings.min_group_size}"
@@ -117,7 +118,7 @@ else:
             return "—"
         est = e.loc[group, ["estimate", "lower", "upper"]]
         engrafted = round(float(est["estimate"]) * sizes[group])
-        if not (release.estimate_shown(engrafted) and release.estimate_shown(sizes[group] - engrafted)):
+        if not release.split_shown(engrafted, sizes[group]):
             return f"not shown: fewer than {release.k} engrafted, or not engrafted"
         return analysis.format_estimate(*est)
 
