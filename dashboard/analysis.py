@@ -27,6 +27,7 @@ from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier, median_survival
 from analytics.settings import EndpointSettings
 from dashboard.figures.style import time_step_years
+from dashboard.labels import group_label
 
 DAYS_PER_YEAR = 365.25
 ESTIMATE_YEARS: tuple[int, ...] = (1, 2, 3, 5)
@@ -327,11 +328,13 @@ def profile_assessment(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _term_label(term: str, refs: dict[str, object]) -> str:
-    """`phenotype[SPMS]` → `Phenotype: SPMS vs RRMS`; `baseline_edss` → `Baseline EDSS (per point)`."""
+    """`phenotype[SPMS]` → `Phenotype: Secondary progressive MS vs Relapsing-remitting MS` (levels
+    in words, dashboard.labels); `baseline_edss` → `Baseline EDSS (per point)`."""
     column, _, level = term.partition("[")
     name = COVARIATE_LABELS.get(column, column.replace("_", " ").capitalize())
     if level:
-        return f"{name}: {level.rstrip(']')} vs {refs.get(column, 'reference')}"
+        ref = refs.get(column, "reference")
+        return f"{name}: {group_label(column, level.rstrip(']'))} vs {group_label(column, ref) if ref != 'reference' else ref}"
     return name
 
 

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -60,6 +60,11 @@ def _feed(digest: Any, value: Any) -> None:
         digest.update(str(len(value)).encode())
         for item in value:
             _feed(digest, item)
+    elif isinstance(value, Mapping):
+        digest.update(str(len(value)).encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
     elif isinstance(value, frozenset):
         parts = []
         for item in value:

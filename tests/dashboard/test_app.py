@@ -13,6 +13,11 @@ def plotly_specs(at) -> list[dict]:  # type: ignore[no-untyped-def]
     return [json.loads(el.proto.spec, object_hook=_typed_array_as_list) for el in at.get("plotly_chart")]
 
 
+def figure_dict(fig) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """`fig.to_dict()` as the browser reads it: typed arrays (NumPy arrays) decoded into lists."""
+    return json.loads(fig.to_json(), object_hook=_typed_array_as_list)
+
+
 def _typed_array_as_list(obj: dict) -> object:  # type: ignore[type-arg]
     if set(obj) - {"shape"} != {"dtype", "bdata"}:
         return obj
