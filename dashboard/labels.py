@@ -182,7 +182,8 @@ def relabel_groups(frame: pd.DataFrame, by: str | None, column: str = "group") -
     """A copy of `frame` with its `group` column in words (see `group_label`)."""
     if column not in frame.columns:
         return frame
-    return frame.assign(**{column: [group_label(by, g) for g in frame[column]]})
+    words = {g: group_label(by, g) for g in pd.unique(frame[column])}  # once per group, not per row
+    return frame.assign(**{column: [words.get(g) or group_label(by, g) for g in frame[column]]})
 
 
 def relabel_result(result: _T, by: str | None) -> _T:

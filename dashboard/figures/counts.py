@@ -213,7 +213,8 @@ def serious_ae_counts(events: pd.DataFrame, release: Release) -> SeriousAeCounts
     elif "Before day 0" in by_time.index:
         by_time = pd.concat([by_time.loc[["Before day 0"]], by_time.drop(index="Before day 0")])
     # Categories in words (registry.dictionary: "Febrile neutropenia", not FEBRILE_NEUTROPENIA), sorted as read.
-    cat_labels = (ev["category"].astype(str).map(lambda c: code_label(c, "AE_CATEGORY")) if len(ev)
+    codes = ev["category"].astype(str)  # each distinct code labelled once, not once per event
+    cat_labels = (codes.map({c: code_label(c, "AE_CATEGORY") for c in codes.unique()}) if len(ev)
                   else pd.Series([], dtype=object))
     categories = sorted(cat_labels.unique()) if len(ev) else []
     # The category panel picks its own grade grouping: the finest that pools categories holding
