@@ -28,6 +28,7 @@ compares the two paths on random bundles).
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ from registry.validation import (
 )
 
 LOOKUP = 5_000  # ids per IN (...) when reading stored rows
+
+# pyarrow initialises its compute kernels on the first call (about 0.3 CPU s): once, when this
+# module is imported, like the imports themselves, not inside the first import.
+pc.equal(pa.array([""]), "")
 
 
 @dataclass(slots=True)
@@ -289,8 +294,7 @@ class StreamWriter:
         eks = [audit.to_json({k: old.values[k] for k in spec.key}) or "{}" for old, _m, _b, _a in updates]
         olds = [audit.to_json(before) for _o, _m, before, _a in updates]
         news = [audit.to_json(after) for _o, _m, _b, after in updates]
-        tails = [f"{k}\x1f{o or ''}\x1f{n or ''}\x1f{self.reason}" for k, o, n in zip(eks, olds, news, strict=True)]
-        self._audit_rows("UPDATE", spec.table, tails, eks, olds, news)
+        self._audit_rows("UPDATE", spec.table, eks, olds, news)
         ids = self.updated_ids[entity]
         for old, merged, _b, _a in updates:
             ids.add(old.id)
@@ -334,8 +338,7 @@ class StreamWriter:
             frag["study_id"] = pa.array([f'"{s}"' for s in study], pa.string())
         keys = _json_objects({k: frag[k] for k in spec.key})
         values = _json_objects(frag)
-        tails = pc.binary_join_element_wise(keys, "", values, self.reason, "\x1f").to_pylist()
-        self._audit_rows("INSERT", spec.table, tails, keys.to_pylist(), [None] * rows, values.to_pylist())
+        self._audit_rows("INSERT", spec.table, keys.to_pylist(), [None] * rows, values.to_pylist())
         if entity == "centres":
             self.centre_ids.update({c: i for c, i in self.session.execute(select(Centre.centre_code, Centre.id))})
         elif entity == "patients":
@@ -376,23 +379,27 @@ class StreamWriter:
                 sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in [*names, 'created_at', 'updated_at', 'version'])}) "
                        f"VALUES ({', '.join(['?'] * len(names))}, {lit}, {lit}, 1)")
                 lists = [cols[n].to_pylist() for n in names]
-                self.conn.exec_driver_sql(sql, list(zip(*lists, strict=True)))
-        except DBAPIError as exc:  # a duplicate key (or a concurrent writer): the exact path words it
+                cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.executemany(sql, zip(*lists, strict=True))
+                finally:
+                    cursor.close()
+        except sqlite3.Error as exc:  # a duplicate key (or a concurrent writer): the exact path words it
+            raise NeedsReport(str(exc)) from None
+        except DBAPIError as exc:
             raise NeedsReport(str(exc.orig)) from None
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
                 raise NeedsReport(str(exc)) from None
             raise
 
-    def _audit_rows(self, action: str, table: str, tails: Sequence[str], eks: Sequence[str], olds: Sequence[str | None],
-                    news: Sequence[str | None]) -> None:
-        """Audit rows of one batch; `tails[i]` is row i's key, old and new JSON and reason joined
-        by the unit separator (what `chain.BatchWriter.link` hashes after the constant part)."""
+    def _audit_rows(self, action: str, table: str, eks: Sequence[str], olds: Sequence[str | None], news: Sequence[str | None]) -> None:
+        """Audit rows of one batch: one action on one table, the rows' key, old and new JSON."""
         if self._audit is None:
             self._audit = chain.BatchWriter(self.session, chain.AUDIT, self.now)
         who = audit.actor_columns(self.actor)
         constant = {**who, "action": action, "entity": table, "reason": self.reason}
-        prevs, hashes, first = self._audit.link(constant, tails)
+        prevs, hashes, first = self._audit.link(constant, eks, olds, news)
         self._audit.insert(constant, eks, olds, news, prevs, hashes, first)
 
     # -----------------------------------------------------------------------------------------

@@ -997,6 +997,11 @@ def check_columns(
             if codes_ is not None and codes_.null_count < len(codes_):
                 typed = [cd if cd is not None else v for v, cd in zip(typed, codes_.to_pylist(), strict=True)]
             lists.append(typed)
+        at = {c: i for i, c in enumerate(rule_cols)}
+        for row, found in check_errs.items():  # check_record hands its rules the value it refused, too
+            for column, value, _message in found:
+                if column in at:
+                    lists[at[column]][row] = value
         for row, vals in enumerate(zip(*lists, strict=True)):
             if all(v is None for v in vals) or row in parse_errs:
                 continue

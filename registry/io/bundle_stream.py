@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from registry.validation import ENTITIES, FILE_COLUMN, FieldError, check_header
 
-BLOCK = 1 << 22  # bytes per block read; about 50,000 rows of a visits file
+BLOCK = 1 << 20  # bytes per block read: about 35,000 rows of a visits file
 ROWS = 50_000  # rows per chunk from Python's csv reader
 _FILES = {spec.file: name for name, spec in ENTITIES.items()}
 

@@ -273,12 +273,13 @@ class BatchWriter:
         process = spec.table.c.occurred_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         self._occurred = process(now) if process else now
 
-    def link(self, constant: Mapping[str, Any], tails: Sequence[str]) -> tuple[list[str], list[str], int]:
-        """(prev_hash, row_hash) of each row and the first row's seq; `tails[i]` is the row's
-        `entity_key`, `old_values`, `new_values` and `reason` joined by the unit separator
-        (empty for None), `constant` the other content columns."""
+    def link(self, constant: Mapping[str, Any], entity_keys: Sequence[str], old_values: Sequence[str | None],
+             new_values: Sequence[str | None]) -> tuple[list[str], list[str], int]:
+        """(prev_hash, row_hash) of each row and the first row's seq, for rows whose content is
+        `constant` (every content column but the three per-row ones) and the row's JSON."""
         content = self.spec.content
         head = "\x1f".join([constant[c] or "" for c in content[: content.index("entity_key")]])
+        reason = constant["reason"] or ""
         pre = f"\x1f{self.key_id}\x1f"
         mid = f"\x1f{self._stamp}\x1f{head}\x1f"
         base = self._mac
@@ -287,10 +288,10 @@ class BatchWriter:
         prevs: list[str] = []
         hashes: list[str] = []
         add_prev, add_hash = prevs.append, hashes.append
-        for tail in tails:
+        for ek, old, new in zip(entity_keys, old_values, new_values, strict=True):
             add_prev(prev)
             h = base.copy()
-            h.update(f"{prev}{pre}{seq}{mid}{tail}".encode())
+            h.update(f"{prev}{pre}{seq}{mid}{ek}\x1f{old or ''}\x1f{new or ''}\x1f{reason}".encode())
             prev = h.hexdigest()
             add_hash(prev)
             seq += 1
@@ -323,7 +324,11 @@ class BatchWriter:
             names = [*literals, "entity_key", "old_values", "new_values", "seq", "prev_hash", "row_hash"]
             values = [*literals.values(), "?", "?", "?", "?", "?", "?"]
             sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in names)}) VALUES ({', '.join(values)})"
-            conn.exec_driver_sql(sql, list(zip(entity_keys, old_values, new_values, range(first_seq, first_seq + n), prevs, hashes, strict=True)))
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(sql, zip(entity_keys, old_values, new_values, range(first_seq, first_seq + n), prevs, hashes, strict=True))
+            finally:
+                cursor.close()
         self.written += n
 
     def finish(self) -> None:
