@@ -7,6 +7,12 @@ validated, access-checked and audited exactly like a form. A row that differs fr
 record is an update audited with the reason `bundle sha256:<hash of the bundle>`; an identical
 row is left alone, so importing a bundle twice changes nothing the second time.
 
+A bundle is first imported streaming (`_import_streaming`: read by `bundle_stream` in blocks,
+checked by `validation.check_columns`, written by `registry.bulk`), with memory independent of
+its size; only if that finds anything to report does the exact path below (`load_bundle`,
+`parse_bundle`, `plan_bulk`) read it whole and word every error (docs/architecture.md, "Bundle
+import").
+
 Export writes every table, rows in natural-key order, cells formatted exactly as import expects
 (ISO dates, `true`/`false`, EDSS as 0, 1.0, ... 9.5, 10, empty for missing), so exporting,
 importing into an empty registry and exporting again gives byte-identical files.
