@@ -104,7 +104,7 @@ class StreamWriter:
         self.touched: set[int] = set()  # patients with a new or changed record
         self.centres: dict[str, Stored] = {s.values["centre_code"]: s for s in load_stored(session, "centres")}
         self.centre_ids = {c: s.id for c, s in self.centres.items()}
-        self._patients: pa.Table | None = None
+        self._patients: dict[str, tuple[int, bool]] | None = None
         stamp_type = MODELS["centres"].__table__.c.created_at.type
         process = stamp_type.dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect)
         self._stamp = process(self.now) if process else self.now
@@ -195,12 +195,13 @@ class StreamWriter:
 
     def _match_children(self, entity: str, cols: Mapping[str, Any]) -> tuple[pa.Array, dict[int, Stored]]:
         index = self._patient_index()
-        keys = pa.table({"c": cols["centre_code"].typed, "p": cols["patient_code"].typed, "row": pa.array(range(len(cols["centre_code"].typed)), pa.int64())})
-        joined = keys.join(index, keys=["c", "p"], join_type="left outer").sort_by("row")
-        if joined.num_rows != keys.num_rows or joined["id"].null_count:
+        # validated text never holds a NUL, so centre NUL patient is one key per patient
+        enc = pc.dictionary_encode(pc.binary_join_element_wise(cols["centre_code"].typed, cols["patient_code"].typed, "\x00"))
+        hits = [index.get(k) for k in enc.dictionary.to_pylist()]
+        if None in hits:
             raise NeedsReport("reference")
-        parent = joined["id"].combine_chunks()
-        old_mask = joined["old"].combine_chunks()
+        parent = pa.array([h[0] for h in hits], pa.int64()).take(enc.indices)  # type: ignore[index]
+        old_mask = pa.array([h[1] for h in hits], pa.bool_()).take(enc.indices)  # type: ignore[index]
         found: dict[int, Stored] = {}
         if pc.any(old_mask).as_py():
             old = pc.indices_nonzero(old_mask).to_pylist()
@@ -232,18 +233,13 @@ class StreamWriter:
                 raise NeedsReport("duplicate")
             matched.add(s.id)
 
-    def _patient_index(self) -> pa.Table:
-        """(centre_code, patient_code) -> patient id, and whether it was there before the import."""
+    def _patient_index(self) -> dict[str, tuple[int, bool]]:
+        """centre NUL patient code -> (patient id, whether it was there before the import)."""
         if self._patients is None:
             p, c = _table("patients"), _table("centres")
-            rows = self.session.execute(select(c.c.centre_code, p.c.patient_code, p.c.id).join(c, p.c.centre_id == c.c.id)).all()
+            rows = self.session.execute(select(c.c.centre_code, p.c.patient_code, p.c.id).join(c, p.c.centre_id == c.c.id))
             first = self.first_new["patients"]
-            self._patients = pa.table({
-                "c": pa.array([r[0] for r in rows], pa.string()),
-                "p": pa.array([r[1] for r in rows], pa.string()),
-                "id": pa.array([r[2] for r in rows], pa.int64()),
-                "old": pa.array([r[2] < first for r in rows], pa.bool_()),
-            })
+            self._patients = {f"{cc}\x00{pc_}": (pid, pid < first) for cc, pc_, pid in rows}
         return self._patients
 
     # -----------------------------------------------------------------------------------------
@@ -365,13 +361,9 @@ class StreamWriter:
         quote = self.conn.dialect.identifier_preparer.quote
         try:
             if self.pg:
-                raw = self.conn.connection.dbapi_connection
-                sql = f"COPY {quote(table)} ({', '.join(quote(n) for n in [*names, 'created_at', 'updated_at', 'version'])}) FROM STDIN"
-                lists = [cols[n].to_pylist() for n in names]
-                tail = (stamp, stamp, 1)
-                with raw.cursor() as cur, cur.copy(sql) as copy:
-                    for row in zip(*lists, strict=True):
-                        copy.write_row(row + tail)
+                text = str(stamp)  # naive UTC, as the column type binds it
+                copy_csv(self.conn, table, {**{n: cols[n] for n in names}, "created_at": pa.repeat(text, rows),
+                                            "updated_at": pa.repeat(text, rows), "version": pa.repeat(1, rows)})
             else:
                 lit = chain._sql_literal(stamp) if isinstance(stamp, str) else None
                 if lit is None:
@@ -449,6 +441,22 @@ class StreamWriter:
         p = patient[0]
         children = [Record(e, s.values, new=is_new(e, s)) for e in CHILD_ENTITIES for s in load_stored(self.session, e, patient_ids=[pid])]
         return bool(check_history(Record("patients", p.values, new=is_new("patients", p)), children))
+
+
+def copy_csv(conn: Any, table: str, columns: Mapping[str, Any]) -> None:
+    """PostgreSQL COPY of pyarrow columns on the session's own connection (same transaction):
+    pyarrow writes the CSV (every string quoted, null as an empty unquoted field, dates ISO,
+    floats in their shortest exact form), so no Python runs per row."""
+    import pyarrow.csv as pcsv
+
+    quote = conn.dialect.identifier_preparer.quote
+    data = pa.table(dict(columns))
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(data, sink, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+    sql = f"COPY {quote(table)} ({', '.join(quote(n) for n in columns)}) FROM STDIN (FORMAT csv)"
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(sink.getvalue().to_pybytes())
 
 
 def _take(col: Any, idx: pa.Array) -> Any:

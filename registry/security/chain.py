@@ -318,7 +318,7 @@ class BatchWriter:
         fixed = {"occurred_at": self._occurred, **{c: constant[c] for c in self.spec.content if c not in _PER_ROW}, "key_id": self.key_id}
         if self._pg:
             _copy_rows(conn, table.name, fixed, {"entity_key": entity_keys, "old_values": old_values, "new_values": new_values,
-                                                 "seq": range(first_seq, first_seq + n), "prev_hash": prevs, "row_hash": hashes})
+                                                 "seq": range(first_seq, first_seq + n), "prev_hash": prevs, "row_hash": hashes}, n)
         else:
             literals = {c: _sql_literal(v) for c, v in fixed.items()}
             names = [*literals, "entity_key", "old_values", "new_values", "seq", "prev_hash", "row_hash"]
@@ -369,16 +369,17 @@ def _sql_literal(value: Any) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _copy_rows(conn: Any, table: str, fixed: Mapping[str, Any], columns: Mapping[str, Sequence[Any]]) -> None:
-    """PostgreSQL COPY of rows given as constant and per-row columns, through psycopg's
-    `cursor.copy` on the session's own connection (same transaction)."""
-    raw = conn.connection.dbapi_connection
-    names = [*fixed, *columns]
-    sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
-    consts = tuple(fixed.values())
-    with raw.cursor() as cur, cur.copy(sql) as copy:
-        for row in zip(*columns.values(), strict=True):
-            copy.write_row(consts + row)
+def _copy_rows(conn: Any, table: str, fixed: Mapping[str, Any], columns: Mapping[str, Sequence[Any]], n: int) -> None:
+    """PostgreSQL COPY of rows given as constant and per-row columns, on the session's own
+    connection (same transaction), the CSV written by pyarrow (no Python per row)."""
+    import pyarrow as pa
+
+    from registry.bulk import copy_csv
+
+    data = {c: pa.repeat(pa.scalar(v, pa.string()) if isinstance(v, str) or v is None else v, n) for c, v in fixed.items()}
+    for c, values in columns.items():
+        data[c] = pa.array(values, pa.int64() if c == "seq" else pa.string())
+    copy_csv(conn, table, data)
 
 
 # The witness line of a transaction is written after its commit, never before: a rolled-back
