@@ -334,7 +334,7 @@ class StreamWriter:
             frag["study_id"] = pa.array([f'"{s}"' for s in study], pa.string())
         keys = _json_objects({k: frag[k] for k in spec.key})
         values = _json_objects(frag)
-        self._audit_rows("INSERT", spec.table, keys.to_pylist(), [None] * rows, values.to_pylist())
+        self._audit_rows("INSERT", spec.table, keys, pa.nulls(rows, pa.string()), values)
         if entity == "centres":
             self.centre_ids.update({c: i for c, i in self.session.execute(select(Centre.centre_code, Centre.id))})
         elif entity == "patients":
@@ -385,14 +385,16 @@ class StreamWriter:
                 raise NeedsReport(str(exc)) from None
             raise
 
-    def _audit_rows(self, action: str, table: str, eks: Sequence[str], olds: Sequence[str | None], news: Sequence[str | None]) -> None:
-        """Audit rows of one batch: one action on one table, the rows' key, old and new JSON."""
+    def _audit_rows(self, action: str, table: str, eks: Any, olds: Any, news: Any) -> None:
+        """Audit rows of one batch: one action on one table, the rows' key, old and new JSON
+        (lists, or pyarrow arrays that COPY takes as they are)."""
         if self._audit is None:
             self._audit = chain.BatchWriter(self.session, chain.AUDIT, self.now)
         who = audit.actor_columns(self.actor)
         constant = {**who, "action": action, "entity": table, "reason": self.reason}
-        prevs, hashes, first = self._audit.link(constant, eks, olds, news)
-        self._audit.insert(constant, eks, olds, news, prevs, hashes, first)
+        lists = [v.to_pylist() if hasattr(v, "to_pylist") else v for v in (eks, olds, news)]
+        prevs, hashes, first = self._audit.link(constant, *lists)
+        self._audit.insert(constant, *((v if self.pg else py) for v, py in zip((eks, olds, news), lists, strict=True)), prevs, hashes, first)
 
     # -----------------------------------------------------------------------------------------
     # History: SQL finds the patients whose dates could break a rule; check_history decides

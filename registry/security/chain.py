@@ -301,14 +301,14 @@ class BatchWriter:
     def insert(
         self,
         constant: Mapping[str, Any],
-        entity_keys: Sequence[str],
-        old_values: Sequence[str | None],
-        new_values: Sequence[str | None],
+        entity_keys: Sequence[str] | Any,
+        old_values: Sequence[str | None] | Any,
+        new_values: Sequence[str | None] | Any,
         prevs: Sequence[str],
         hashes: Sequence[str],
         first_seq: int,
     ) -> None:
-        """INSERT the linked rows (see `link`)."""
+        """INSERT the linked rows (see `link`); the JSON columns as lists or pyarrow arrays."""
         n = len(hashes)
         if not n:
             return
@@ -320,6 +320,7 @@ class BatchWriter:
             _copy_rows(conn, table.name, fixed, {"entity_key": entity_keys, "old_values": old_values, "new_values": new_values,
                                                  "seq": range(first_seq, first_seq + n), "prev_hash": prevs, "row_hash": hashes}, n)
         else:
+            entity_keys, old_values, new_values = (v.to_pylist() if hasattr(v, "to_pylist") else v for v in (entity_keys, old_values, new_values))
             literals = {c: _sql_literal(v) for c, v in fixed.items()}
             names = [*literals, "entity_key", "old_values", "new_values", "seq", "prev_hash", "row_hash"]
             values = [*literals.values(), "?", "?", "?", "?", "?", "?"]
@@ -378,7 +379,7 @@ def _copy_rows(conn: Any, table: str, fixed: Mapping[str, Any], columns: Mapping
 
     data = {c: pa.repeat(pa.scalar(v, pa.string()) if isinstance(v, str) or v is None else v, n) for c, v in fixed.items()}
     for c, values in columns.items():
-        data[c] = pa.array(values, pa.int64() if c == "seq" else pa.string())
+        data[c] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, pa.int64() if c == "seq" else pa.string())
     copy_csv(conn, table, data)
 
 
