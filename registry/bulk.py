@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from registry.db import copy_arrow
 from registry.io.bundle_stream import NeedsReport
 from registry.models import Centre, Patient, utcnow
 from registry.security import audit, chain
@@ -70,6 +71,7 @@ from registry.validation import (
 )
 
 LOOKUP = 5_000  # ids per IN (...) when reading stored rows
+HISTORY_CACHE_KIB = 8_192  # SQLite page cache (and so sort memory) of the history query
 
 # pyarrow initialises its compute kernels on the first call (about 0.3 CPU s): once, when this
 # module is imported, like the imports themselves, not inside the first import.
@@ -140,6 +142,7 @@ class StreamWriter:
 
     def finish(self) -> StreamCounts:
         """Every touched patient's history; then the audit head for the witness."""
+        self._patients = None  # the index is not needed any more: give its memory back first
         if self.counts.inserted["patients"]:
             self.touched.update(self.session.execute(select(Patient.id).where(Patient.id >= self.first_new["patients"])).scalars())
         flagged = self._history_suspects() & self.touched
@@ -361,9 +364,9 @@ class StreamWriter:
         quote = self.conn.dialect.identifier_preparer.quote
         try:
             if self.pg:
-                text = str(stamp)  # naive UTC, as the column type binds it
-                copy_csv(self.conn, table, {**{n: cols[n] for n in names}, "created_at": pa.repeat(text, rows),
-                                            "updated_at": pa.repeat(text, rows), "version": pa.repeat(1, rows)})
+                stamp_text = str(stamp)  # naive UTC, as the column type binds it
+                copy_arrow(self.conn, table, {**{n: cols[n] for n in names}, "created_at": pa.repeat(stamp_text, rows),
+                                              "updated_at": pa.repeat(stamp_text, rows), "version": pa.repeat(1, rows)})
             else:
                 lit = chain._sql_literal(stamp) if isinstance(stamp, str) else None
                 if lit is None:
@@ -429,7 +432,16 @@ class StreamWriter:
                 FROM treatments) t WHERE reach > start_date
         """
         stmt = text(sql).bindparams(bindparam("far", dt.date(9999, 12, 31), type_=Date()))
-        return set(self.session.execute(stmt).scalars())
+        if self.pg:
+            return set(self.session.execute(stmt).scalars())
+        # SQLite sorts in memory up to the page cache's size before it spills to a temporary
+        # file: a small cache for this one query keeps the import's memory where it was
+        old = self.conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        self.conn.exec_driver_sql(f"PRAGMA cache_size = -{HISTORY_CACHE_KIB}")
+        try:
+            return set(self.session.execute(stmt).scalars())
+        finally:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size = {int(old)}")
 
     def _history_errors(self, pid: int) -> bool:
         """`check_history` of one patient over its stored records, new = written by this import."""
@@ -443,22 +455,6 @@ class StreamWriter:
         p = patient[0]
         children = [Record(e, s.values, new=is_new(e, s)) for e in CHILD_ENTITIES for s in load_stored(self.session, e, patient_ids=[pid])]
         return bool(check_history(Record("patients", p.values, new=is_new("patients", p)), children))
-
-
-def copy_csv(conn: Any, table: str, columns: Mapping[str, Any]) -> None:
-    """PostgreSQL COPY of pyarrow columns on the session's own connection (same transaction):
-    pyarrow writes the CSV (every string quoted, null as an empty unquoted field, dates ISO,
-    floats in their shortest exact form), so no Python runs per row."""
-    import pyarrow.csv as pcsv
-
-    quote = conn.dialect.identifier_preparer.quote
-    data = pa.table(dict(columns))
-    sink = pa.BufferOutputStream()
-    pcsv.write_csv(data, sink, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
-    sql = f"COPY {quote(table)} ({', '.join(quote(n) for n in columns)}) FROM STDIN (FORMAT csv)"
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy(sql) as copy:
-        copy.write(sink.getvalue().to_pybytes())
 
 
 def _take(col: Any, idx: pa.Array) -> Any:

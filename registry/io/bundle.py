@@ -317,7 +317,7 @@ def import_bundle(
     return _import_in_memory(engine_or_session, path, actor, progress=progress, today=today, on_progress=on_progress)
 
 
-STREAM_CACHE_KIB = 65_536
+STREAM_CACHE_KIB = 40_960
 """SQLite page cache of a streaming import (KiB): audit rows are indexed by a random hash, so
 their index is written all over; the default 2 MiB cache re-reads index pages for most rows,
 and a cache as large as the index would make memory grow with the registry."""

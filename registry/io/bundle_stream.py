@@ -27,8 +27,8 @@ from typing import IO, Any
 
 from registry.validation import ENTITIES, FILE_COLUMN, FieldError, check_header
 
-BLOCK = 1 << 19  # bytes per block read: about 17,000 rows of a visits file
-ROWS = 50_000  # rows per chunk from Python's csv reader
+BLOCK = 1 << 18  # bytes per block read: about 9,000 rows of a visits file
+ROWS = 10_000  # rows per chunk from Python's csv reader
 _FILES = {spec.file: name for name, spec in ENTITIES.items()}
 
 

@@ -375,12 +375,12 @@ def _copy_rows(conn: Any, table: str, fixed: Mapping[str, Any], columns: Mapping
     connection (same transaction), the CSV written by pyarrow (no Python per row)."""
     import pyarrow as pa
 
-    from registry.bulk import copy_csv
+    from registry.db import copy_arrow
 
     data = {c: pa.repeat(pa.scalar(v, pa.string()) if isinstance(v, str) or v is None else v, n) for c, v in fixed.items()}
     for c, values in columns.items():
         data[c] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, pa.int64() if c == "seq" else pa.string())
-    copy_csv(conn, table, data)
+    copy_arrow(conn, table, data)
 
 
 # The witness line of a transaction is written after its commit, never before: a rolled-back
