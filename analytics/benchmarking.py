@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import stats
 
 from analytics.aalen_johansen import cumulative_incidence
+from analytics.estimates import enough_at_risk
 from analytics.intervals import incidence_interval, poisson_ratio_limits
 from analytics.kaplan_meier import KaplanMeier
 
@@ -266,7 +267,8 @@ def _estimate(
     else:
         at = KaplanMeier(alpha=alpha).fit(time, (status == 1).astype(int)).at([horizon]).iloc[0]
         est, lo, up = 1.0 - float(at["estimate"]), 1.0 - float(at["upper"]), 1.0 - float(at["lower"])
-    if int((time >= horizon).sum()) < max(min_at_risk, 1) and not (status != 0).all():
+    followed = int((time >= horizon).sum())
+    if not enough_at_risk([followed], max(min_at_risk, 1))[0] and not (status != 0).all():
         return math.nan, math.nan, math.nan  # nobody followed to the horizon: the curve is not drawn there
     return incidence_interval(est, lo, up, n_informative=informative, alpha=alpha)
 

@@ -226,13 +226,15 @@ def register(main: click.Group, export: click.Group) -> None:
                  min_group_size: int | None, as_user: str | None, settings: Any) -> None:
         """Kaplan–Meier survival (os, rfs, pfs, cdi, neda, dmt_free, tf_neda) or cumulative incidence (trm) at DAYS.
 
-        Columns: endpoint, group, time, n_risk, estimate, lower, upper (95% CI). Groups with
-        fewer than 5 patients are listed with empty values (too few to estimate).
+        Columns: endpoint, group, days (since the first transplant), n_risk, n_event, n_censor
+        (since the previous DAYS, as R's summary.survfit), estimate, std_err (of the estimate;
+        Greenwood for survival), lower, upper (95% CI); 4 decimals. Groups with fewer than 5
+        patients, and times with fewer than 5 at risk (where the curves stop), get no estimate.
         """
         import dataclasses
 
         from analytics.endpoints import derive_endpoints
-        from analytics.estimates import EstimateError, check_by, survival_estimates
+        from analytics.estimates import EstimateError, check_by, printed_estimates, survival_estimates
 
         days = _parse_days(at)
         try:
@@ -262,7 +264,7 @@ def register(main: click.Group, export: click.Group) -> None:
             cli.url, "report",
             {"what": f"survival {endpoint}", "by": by, "at": list(days), "format": fmt, "settings": settings.to_dict(), "rows": len(table)},
         )
-        _emit(table.drop(columns=["suppressed"]), fmt)
+        _emit(printed_estimates(table), fmt)
 
     @main.command("quality")
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)

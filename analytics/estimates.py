@@ -11,6 +11,8 @@ shown:
 - Groups with fewer than `min_group_size` patients (default 5) get no estimate: the rows stay,
   with `suppressed = True` and empty `n_risk`, `estimate`, `lower`, `upper`, so a table or
   figure can say "<5" instead of silently dropping a centre.
+- The minimum-at-risk rule (`enough_at_risk`, the one place it is written): curves stop, and
+  tables give no estimate, where fewer than `min_group_size` patients are still at risk.
 - Past the longest follow-up of a group (nobody at risk), the curve is not identified: the
   estimate is left empty with `n_risk = 0`, rather than carrying the last value forward as R's
   `summary(extend = TRUE)` does, unless the curve has already reached its end point (survival
@@ -69,7 +71,16 @@ COMPETING_ENDPOINTS: frozenset[str] = frozenset({"trm", "neutrophil_engraftment"
 """Endpoints with status 0/1/2 estimated by Aalen–Johansen cumulative incidence of status 1."""
 
 DEFAULT_TIMES: tuple[int, ...] = (365, 730, 1095, 1825)
-ESTIMATE_COLUMNS: tuple[str, ...] = ("endpoint", "group", "time", "n_risk", "estimate", "lower", "upper", "suppressed")
+ESTIMATE_COLUMNS: tuple[str, ...] = (
+    "endpoint", "group", "time", "n_risk", "n_event", "n_censor", "estimate", "std_err", "lower", "upper", "suppressed",
+)
+PRINTED_COLUMNS: tuple[str, ...] = (
+    "endpoint", "group", "days", "n_risk", "n_event", "n_censor", "estimate", "std_err", "lower", "upper",
+)
+"""What `msreg survival` prints (`printed_estimates`): times labelled in days, R's column order."""
+PRINTED_DIGITS = 4
+"""Decimals of printed estimates, standard errors and bounds (0.1% on a probability is below any
+difference a registry can detect; more digits only suggest a precision there is not)."""
 GROUPABLE_COLUMNS: tuple[str, ...] = tuple(c for c in COVARIATE_COLUMNS if c != "study_id") + (
     "aggressive_factors",
     *AGGRESSIVE_FEATURES,
@@ -152,6 +163,22 @@ def _fit(endpoint: str, time: np.ndarray, event: np.ndarray) -> Any:
     return KaplanMeier().fit(time, event)
 
 
+def enough_at_risk(n_risk: Any, min_at_risk: int) -> np.ndarray:
+    """The minimum-at-risk rule, for every curve and table: a curve is drawn, and an estimate
+    given, only where at least ``min_at_risk`` (the settings' ``min_group_size``, 5) patients
+    are still at risk. Why: the tail beyond is a step of one or two patients (a 0–60 % band)
+    that reads as a finding, and single patients' event times would show. Figures keep the rows
+    of an estimator's table where this is True (`drawn_part`); `survival_estimates` and
+    `msreg survival` leave the estimate empty where it is False."""
+    values = pd.to_numeric(pd.Series(np.asarray(n_risk, dtype=object)), errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan) >= min_at_risk
+
+
+def drawn_part(curve: pd.DataFrame, min_at_risk: int) -> pd.DataFrame:
+    """The rows of an estimator table (with ``n_risk``) that a figure draws (`enough_at_risk`)."""
+    return curve[enough_at_risk(curve["n_risk"].to_numpy(), min_at_risk)]
+
+
 def _check_times(at: Sequence[float]) -> list[float]:
     times = [float(t) for t in at]
     if not times or any(not np.isfinite(t) or t < 0 for t in times):
@@ -212,11 +239,15 @@ def survival_estimates(
 ) -> pd.DataFrame:
     """Estimates at the given days, per group.
 
-    Columns `endpoint, group, time, n_risk, estimate, lower, upper, suppressed`: Kaplan–Meier
-    survival with log-log 95% CI (os, rfs, pfs, cdi, neda) or the cumulative incidence of a
-    transplant-related death with log 95% CI (trm). See the module docstring for suppressed
-    groups and times past the follow-up. `fits` (from `fit_groups` with the same arguments)
-    saves refitting when the caller has them.
+    Columns `endpoint, group, time, n_risk, n_event, n_censor, estimate, std_err, lower, upper,
+    suppressed`: Kaplan–Meier survival with log-log 95% CI (os, rfs, pfs, cdi, neda) or the
+    cumulative incidence of a transplant-related death with log 95% CI (trm), as R's
+    `summary(survfit(...), times = at)`: `n_event` and `n_censor` count the events (for trm:
+    transplant-related deaths) and censorings since the previous time in `at` (from day 0 for
+    the first), and `std_err` is the standard error of the estimate itself — Greenwood's for
+    S(t) (`S * se(log S)`), the infinitesimal jackknife's for the incidence. See the module
+    docstring for suppressed groups and times past the follow-up. `fits` (from `fit_groups`
+    with the same arguments) saves refitting when the caller has them.
 
     Two rules keep a table honest (the same as the figures'):
 
@@ -242,9 +273,11 @@ def survival_estimates(
             frames.append(_suppressed(times, gf.group))
             continue
         est = gf.fit.at(times)
+        est["n_event"], est["n_censor"] = _since_previous_time(gf.fit.table_, times)
+        est["std_err"] = _std_err_at(gf.fit.table_, times, incidence=endpoint in COMPETING_ENDPOINTS)
         _exact_bounds_where_degenerate(est, gf.time, gf.event, endpoint, alpha)
-        unknown = (est["n_risk"].to_numpy() < min_at_risk) & (not _curve_finished(gf.event))
-        for column in ("estimate", "lower", "upper"):
+        unknown = ~enough_at_risk(est["n_risk"].to_numpy(), min_at_risk) & (not _curve_finished(gf.event))
+        for column in ("estimate", "std_err", "lower", "upper"):
             est[column] = est[column].where(~unknown, np.nan)
         est["suppressed"] = False
         est["group"] = gf.group
@@ -253,15 +286,58 @@ def survival_estimates(
         return pd.DataFrame({c: [] for c in ESTIMATE_COLUMNS})
     out = pd.concat(frames, ignore_index=True)
     out["endpoint"] = endpoint
-    out["n_risk"] = out["n_risk"].astype("Int64")
+    for column in ("n_risk", "n_event", "n_censor"):
+        out[column] = out[column].astype("Int64")
     # whole days print as whole days (365, not 365.0)
     out["time"] = out["time"].astype("int64") if all(float(t).is_integer() for t in times) else out["time"].astype(float)
     return out[list(ESTIMATE_COLUMNS)]
 
 
 def _suppressed(times: list[float], group: str) -> pd.DataFrame:
-    return pd.DataFrame({"time": times, "n_risk": pd.NA, "estimate": np.nan, "lower": np.nan,
-                         "upper": np.nan, "suppressed": True, "group": group})
+    return pd.DataFrame({"time": times, "n_risk": pd.NA, "n_event": pd.NA, "n_censor": pd.NA, "estimate": np.nan,
+                         "std_err": np.nan, "lower": np.nan, "upper": np.nan, "suppressed": True, "group": group})
+
+
+def _since_previous_time(table: pd.DataFrame, times: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Events and censorings of an estimator's table in (previous time of `times`, t], R's
+    `summary.survfit(times = )` convention (the first interval starts before day 0)."""
+    grid = table["time"].to_numpy(dtype=float)
+    ordered = sorted(set(times))
+    previous = {t: (ordered[i - 1] if i else None) for i, t in enumerate(ordered)}
+    upto = np.searchsorted(grid, np.asarray(times, dtype=float), side="right")
+    start = np.array([0 if previous[t] is None else np.searchsorted(grid, previous[t], side="right") for t in times])
+    counts = []
+    for column in ("n_event", "n_censor"):
+        cumulative = np.concatenate(([0], np.cumsum(table[column].to_numpy(dtype=np.int64))))
+        counts.append(cumulative[upto] - cumulative[start])
+    return counts[0], counts[1]
+
+
+def _std_err_at(table: pd.DataFrame, times: list[float], *, incidence: bool) -> np.ndarray:
+    """The standard error of the estimate at `times` (right-continuous, as the estimate).
+
+    Kaplan–Meier tables hold Greenwood's standard error of log S (R's `survfit` object); the
+    one of S itself, which R's `summary` prints and a reader sets beside S, is `S * se(log S)`.
+    Aalen–Johansen tables already hold the standard error of the incidence."""
+    grid = table["time"].to_numpy(dtype=float)
+    row = np.searchsorted(grid, np.asarray(times, dtype=float), side="right") - 1
+    safe = np.maximum(row, 0)
+    se = table["std_err"].to_numpy(dtype=float)[safe]
+    if not incidence:
+        with np.errstate(invalid="ignore"):
+            se = table["estimate"].to_numpy(dtype=float)[safe] * se
+    return np.where(row < 0, 0.0, se)
+
+
+def printed_estimates(table: pd.DataFrame, *, digits: int = PRINTED_DIGITS) -> pd.DataFrame:
+    """`survival_estimates` output (released or not) as `msreg survival` prints it
+    (`PRINTED_COLUMNS`): the time column named for its unit (days since the first transplant,
+    the exact unit the registry computes in), estimates, standard errors and bounds rounded to
+    `digits` decimals; counts as they are (released text stays text)."""
+    out = table.rename(columns={"time": "days"}).loc[:, list(PRINTED_COLUMNS)].copy()
+    for column in ("estimate", "std_err", "lower", "upper"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float).round(digits)
+    return out
 
 
 def _exact_bounds_where_degenerate(est: pd.DataFrame, time: np.ndarray, status: np.ndarray, endpoint: str,

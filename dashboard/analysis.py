@@ -26,6 +26,7 @@ from analytics import estimates
 from analytics.kaplan_meier import KaplanMeier
 from analytics.settings import EndpointSettings
 from dashboard.figures.style import time_step_years
+from dashboard.labels import group_label
 
 DAYS_PER_YEAR = 365.25
 ESTIMATE_YEARS: tuple[int, ...] = (1, 2, 3, 5)
@@ -214,7 +215,7 @@ def _drawn_median(fit: KaplanMeier, min_at_risk: int) -> float:
     """The Kaplan–Meier median, only where the curve is drawn (up to the last time with at
     least `min_at_risk` at risk): a median from the undrawn tail ("200 months" beside a curve
     that stops at 57%) rests on a handful of patients. NaN: not reached within the curve."""
-    drawn = fit.table_[fit.table_["n_risk"] >= min_at_risk]
+    drawn = estimates.drawn_part(fit.table_, min_at_risk)
     if drawn.empty or math.isnan(fit.median_) or fit.median_ > float(drawn["time"].max()):
         return math.nan
     return float(fit.median_)
@@ -326,11 +327,13 @@ def profile_assessment(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _term_label(term: str, refs: dict[str, object]) -> str:
-    """`phenotype[SPMS]` → `Phenotype: SPMS vs RRMS`; `baseline_edss` → `Baseline EDSS (per point)`."""
+    """`phenotype[SPMS]` → `Phenotype: Secondary progressive MS vs Relapsing-remitting MS` (levels
+    in words, dashboard.labels); `baseline_edss` → `Baseline EDSS (per point)`."""
     column, _, level = term.partition("[")
     name = COVARIATE_LABELS.get(column, column.replace("_", " ").capitalize())
     if level:
-        return f"{name}: {level.rstrip(']')} vs {refs.get(column, 'reference')}"
+        ref = refs.get(column, "reference")
+        return f"{name}: {group_label(column, level.rstrip(']'))} vs {group_label(column, ref) if ref != 'reference' else ref}"
     return name
 
 

@@ -24,11 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from dashboard.labels import for_display
 from registry import codes, dictionary, services
 from registry.security.access import AccessDenied, Actor
 from registry.db import session_scope
@@ -303,7 +305,7 @@ def _conflict_view(engine: Engine, reader: Engine, actor: Actor, conflict: Confl
          "saved since": show_value(entity, f, latest.values.get(f))}
         for f in fields
     ]
-    st.table(rows)
+    st.table(for_display(pd.DataFrame(rows)))
     if who is not None and who.reason:
         st.caption(f"Their reason: {who.reason}")
     c1, c2 = st.columns(2)

@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import forms
+from dashboard.labels import column_label, for_display
 from registry import dictionary, queries
 from registry.security.access import AccessDenied, Actor
 from registry.db import session_scope
@@ -65,8 +66,9 @@ def render(actor: Actor, engine: Engine, reader: Engine, issues: pd.DataFrame | 
         counts = queries.counts_per_centre(session, actor)
         rows = queries.list_queries(session, actor)
     if counts:
-        st.dataframe(pd.DataFrame([{"centre_code": c, "open": n["OPEN"], "answered": n["ANSWERED"], "closed": n["CLOSED"]}
-                                   for c, n in sorted(counts.items())]), hide_index=True, width="stretch", key="dq_counts")
+        st.dataframe(for_display(pd.DataFrame([{"centre_code": c, "open": n["OPEN"], "answered": n["ANSWERED"],
+                                                "closed": n["CLOSED"]} for c, n in sorted(counts.items())])),
+                     hide_index=True, width="stretch", key="dq_counts")
     else:
         st.caption("No data queries yet.")
     with_codes = actor.role in ("centre", "admin")
@@ -75,8 +77,9 @@ def render(actor: Actor, engine: Engine, reader: Engine, issues: pd.DataFrame | 
                                   key="dq_status")
     visible = [q for q in rows if q.status in shown_status]
     if visible:
-        config = {"open": st.column_config.LinkColumn("open", display_text="patient page")} if with_codes else {}
-        st.dataframe(_frame(visible, with_codes), hide_index=True, width="stretch", column_config=config, key="dq_list")
+        config = {column_label("open"): st.column_config.LinkColumn(display_text="patient page")} if with_codes else {}
+        st.dataframe(for_display(_frame(visible, with_codes)), hide_index=True, width="stretch", column_config=config,
+                     key="dq_list")
     if actor.role in ("centre", "admin"):
         _answer(actor, engine, [q for q in rows if q.status != "CLOSED"])
     if actor.role in queries.OPENERS:

@@ -25,7 +25,11 @@ import streamlit as st
 from analytics.aalen_johansen import cumulative_incidence
 from analytics.benchmarking import BenchmarkResult, centre_sentence
 from analytics.comparisons import compare_endpoint
+from analytics.estimates import drawn_part
 from dashboard import analysis
+from dashboard.downloads import show_figure
+from dashboard.figures.style import MANY_GROUPS
+from dashboard.labels import for_display, relabel_result, test_label
 from registry.security.disclosure import Release
 
 MIN_AT_RISK = 5
@@ -47,7 +51,7 @@ def competing_curves(df: pd.DataFrame, *, min_at_risk: int = MIN_AT_RISK) -> pd.
     second = cumulative_incidence(t, s, cause=2).table_[["time", "estimate"]]
     out = pd.DataFrame({"time": first["time"], "first": first["estimate"], "second": second["estimate"].to_numpy(),
                         "n_risk": first["n_risk"]})
-    return out[out["n_risk"] >= min_at_risk].drop(columns=["n_risk"]).reset_index(drop=True)
+    return drawn_part(out, min_at_risk).drop(columns=["n_risk"]).reset_index(drop=True)
 
 
 def benchmark_table(result: BenchmarkResult, release: Release) -> tuple[pd.DataFrame, frozenset[str]]:
@@ -93,23 +97,26 @@ def render_trm_comparison(ctx, df: pd.DataFrame) -> None:  # type: ignore[no-unt
 
     st.subheader("Transplant-related mortality by group")
     options = {k: v for k, v in analysis.GROUPINGS.items() if v is not None}
-    label = st.selectbox("Compare TRM by", list(options), key="sf_trm_by")
+    label = st.selectbox("Compare TRM by", list(options), key="sf_trm_by", bind="query-params")  # linkable
     by = options[label]
-    res = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", by)
+    res = relabel_result(data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", by), by)
+    pooled = (data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None).curves
+              if len(res.groups) > MANY_GROUPS else None)  # grey in every panel of small multiples
     tests = compare_endpoint(df, "trm", by, min_group_size=ctx.settings.min_group_size)
     gray = tests.set_index("test").loc["gray"]
     extra = (f"Gray's test p = {gray['p_value']:.3g} (cumulative incidence); " if not pd.isna(gray["p_value"]) else "")
-    st.plotly_chart(
+    show_figure(
         cumulative_incidence_figure(res.curves, res.risk, title=f"Transplant-related mortality by {label.lower()}",
                                     caption=ctx.caption(len(df), extra + "Aalen–Johansen; other deaths compete."),
-                                    min_group_size=ctx.settings.min_group_size, release=ctx.release),
-        theme=None, width="stretch", key="safety_trm_by",
+                                    min_group_size=ctx.settings.min_group_size, release=ctx.release, pooled=pooled),
+        key="safety_trm_by",
     )
     shown = tests.assign(
+        test=tests["test"].map(test_label),
         statistic=tests["statistic"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}"),
         p_value=tests["p_value"].map(lambda v: "—" if pd.isna(v) else f"{v:.3g}"),
     )[["test", "statistic", "df", "p_value"]]
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.dataframe(for_display(shown), hide_index=True, width="stretch")
     st.caption("Gray's test compares the cumulative incidence curves (what the figure shows); the cause-specific "
                "log-rank test compares the rate of transplant-related death among patients still alive. Groups "
                f"under {ctx.settings.min_group_size} patients are left out.")
@@ -121,13 +128,13 @@ def render_stacked_incidence(ctx, df: pd.DataFrame) -> None:  # type: ignore[no-
     curves = competing_curves(df, min_at_risk=ctx.settings.min_group_size)
     if curves.empty:
         return
-    st.plotly_chart(
+    show_figure(
         stacked_incidence_figure(curves, title="Deaths after transplant: transplant-related and other causes",
                                  labels=("Transplant-related", "Other causes"),
                                  caption=ctx.caption(len(df), "Aalen–Johansen cumulative incidence of each cause, "
                                                      "stacked: the top edge is all-cause mortality. Curves stop where "
                                                      f"fewer than {ctx.settings.min_group_size} patients are at risk.")),
-        theme=None, width="stretch", key="safety_stacked",
+        key="safety_stacked",
     )
 
 
@@ -150,11 +157,11 @@ def render_benchmark(ctx) -> None:  # type: ignore[no-untyped-def]
         spread = (f" Overdispersion check: χ² {od['chisq']:.1f} on {int(od['df'])} df, p = {od['p_value']:.3f}"
                   + (" — centres differ more than chance allows; read single signals with care." if od["p_value"] < 0.05
                      else " (no excess spread)."))
-    st.plotly_chart(
+    show_figure(
         benchmark_funnel_figure(result.table, level=result.level, title=f"{metric}: observed against expected, by centre",
                                 caption=ctx.caption(int(result.table["patients"].sum()), result.describe() + "." + spread),
                                 hidden=hidden),
-        theme=None, width="stretch", key="safety_funnel",
+        key="safety_funnel",
     )
     for note in result.notes:
         st.info(analysis.release_counts_in_text(note, ctx.release))

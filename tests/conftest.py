@@ -35,8 +35,12 @@ if os.environ.get("CI"):
 # (each in its own tmp folder); PostgreSQL ones go to $XDG_CONFIG_HOME/msreg/keys, here a
 # throw-away folder, never the developer's ~/.config. Set before any test and inherited by the
 # processes tests start; a configured MSREG_KEY_DIR would make same-named files collide.
-if "MSREG_TEST_CONFIG_HOME" not in os.environ:  # once per process, however often imported
-    os.environ["MSREG_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="msreg-test-config-")
+# With pytest-xdist each worker inherits the controller's environment: the owner check gives every
+# worker its own folder (one worker's clean-up must not remove another's keys).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if "MSREG_TEST_CONFIG_HOME" not in os.environ or os.environ.get("MSREG_TEST_CONFIG_OWNER") != _WORKER:
+    os.environ["MSREG_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix=f"msreg-test-config-{_WORKER}-")
+    os.environ["MSREG_TEST_CONFIG_OWNER"] = _WORKER
 _KEY_DIR = os.environ["MSREG_TEST_CONFIG_HOME"]
 os.environ.pop("MSREG_KEY_DIR", None)
 os.environ["XDG_CONFIG_HOME"] = _KEY_DIR

@@ -221,3 +221,22 @@ def test_what_users_read_points_to_docs_not_to_missing_files(text: str) -> None:
     ]
     for shown in [README, bundle_format_markdown(), *pages, *help_texts]:
         assert text not in shown
+
+
+def test_the_survival_output_columns_are_documented_as_printed() -> None:
+    """README, docs/endpoints.md and the CLI contract in docs/architecture.md list exactly the
+    columns `msreg survival` prints, in order; the command's help names them too."""
+    import re
+
+    from analytics.estimates import PRINTED_COLUMNS
+
+    printed = ", ".join(PRINTED_COLUMNS)
+    architecture = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    flat = {name: re.sub(r"\s+", " ", text) for name, text in
+            (("README.md", README), ("docs/endpoints.md", ENDPOINTS_DOC), ("docs/architecture.md", architecture))}
+    for name, text in flat.items():
+        assert f"`{printed}`" in text, f"{name} does not list the columns of msreg survival: {printed}"
+    assert ",".join(PRINTED_COLUMNS) in README, "the README example shows the printed header"
+    assert "Output contract" in architecture and "One data-version string everywhere" in architecture
+    help_text = re.sub(r"\s+", " ", main.commands["survival"].help or "")
+    assert all(column in help_text for column in PRINTED_COLUMNS)

@@ -29,6 +29,7 @@ import streamlit as st
 
 from dashboard import data, forms, import_job
 from dashboard.context import page_context
+from dashboard.labels import for_display
 from registry import dictionary, services
 from registry.security.access import AccessDenied
 from registry.io.bundle import import_bundle
@@ -150,8 +151,9 @@ with tab_upload:
     def show_rejection(errors: list, what: str) -> None:
         st.error(f"The bundle {what}: {len(errors)} error(s). Nothing was imported.")
         st.dataframe(
-            pd.DataFrame([{"file": e.file or f"{e.entity}.csv", "line": e.line, "column": e.column,
-                           "value": None if e.value is None else str(e.value), "message": e.message} for e in errors]),
+            for_display(pd.DataFrame([{"file": e.file or f"{e.entity}.csv", "line": e.line, "column": e.column,
+                                       "value": None if e.value is None else str(e.value), "message": e.message}
+                                      for e in errors])),
             hide_index=True, width="stretch",
         )
         st.download_button("Download the errors (CSV)", errors_csv(errors), file_name="bundle-errors.csv",
@@ -191,11 +193,11 @@ with tab_upload:
             show_rejection(preview.errors, "cannot be imported")
         elif preview is not None:
             st.subheader("What the import will do")
-            st.dataframe(pd.DataFrame([
+            st.dataframe(for_display(pd.DataFrame([
                 {"file": ENTITIES[f.entity].file, "new records": f.inserts, "updated records": f.updates,
                  "unchanged": f.unchanged,
                  "changed fields": ", ".join(f"{dictionary.label(f.entity, c)} ({n})" for c, n in sorted(f.changed_fields.items()))}
-                for f in preview.files]), hide_index=True, width="stretch")
+                for f in preview.files])), hide_index=True, width="stretch")
             if preview.changes == 0:
                 st.info("The bundle holds nothing new: the registry already has every record as it is.")
             c1, c2 = st.columns(2)

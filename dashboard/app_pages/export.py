@@ -71,8 +71,9 @@ c3.download_button("Settings and definitions (JSON)", settings_json, file_name=f
 
 st.subheader("Data dictionary")
 st.dataframe(
-    pd.DataFrame({"column": meta["columns"],
-                  "meaning": [meta["column_descriptions"].get(c, COLUMN_DESCRIPTIONS.get(c, "")) for c in meta["columns"]]}),
+    # The file's own column names (the export's documented contract) beside their meaning.
+    pd.DataFrame({"Column in the file": meta["columns"],
+                  "Meaning": [meta["column_descriptions"].get(c, COLUMN_DESCRIPTIONS.get(c, "")) for c in meta["columns"]]}),
     hide_index=True, width="stretch",
 )
 st.subheader("Definitions and settings")

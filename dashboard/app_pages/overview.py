@@ -20,7 +20,9 @@ import streamlit as st
 from analytics import estimates
 from dashboard import analysis, data
 from dashboard.context import page_context
+from dashboard.downloads import show_figure
 from dashboard.figures import transplants_per_year_figure
+from dashboard.labels import at_risk_label, column_label, for_display, years_label
 
 HEADLINE = ("rfs", "pfs", "neda", "os")
 HEADLINE_YEARS = (1, 2, 5)
@@ -57,15 +59,15 @@ rows = []
 for key in HEADLINE:
     res = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), key, None)
     est = res.estimates.set_index("years")
-    row = {"Endpoint": res.endpoint.label, "Patients": release.text(int(res.groups["n"].sum())),
-           "Events": release.text(int(res.groups["events"].sum()))}
+    row = {"Endpoint": res.endpoint.label, column_label("patients"): release.text(int(res.groups["n"].sum())),
+           column_label("events"): release.text(int(res.groups["events"].sum()))}
     for y in HEADLINE_YEARS:
         if y in est.index:
             e = est.loc[y]
-            row[f"{y} year{'s' if y > 1 else ''}"] = (
+            row[years_label(y)] = (
                 analysis.format_estimate(e["estimate"], e["lower"], e["upper"]) if release.estimate_shown(e["events"])
                 else f"fewer than {release.k} events")
-            row[f"at risk {y}y"] = release.text(e["n_risk"])
+            row[at_risk_label(y)] = release.text(e["n_risk"])
     rows.append(row)
 trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None)
 trm_est = trm.estimates.set_index("years")
@@ -73,7 +75,7 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 st.caption("Kaplan–Meier estimates with 95% log-log confidence intervals; '—' where follow-up is too short or the "
            f"cohort has fewer than {ctx.settings.min_group_size} patients.")
 trm_text = ", ".join(
-    f"{y} year{'s' if y > 1 else ''}: "
+    f"{years_label(y)}: "
     + (analysis.format_estimate(r['estimate'], r['lower'], r['upper']) if release.estimate_shown(r["events"])
        else f"fewer than {release.k} events")
     for y, r in trm_est.iterrows() if y in (1, 2, 5)
@@ -88,12 +90,12 @@ with left:
     tx = tx[tx["patient_id"].isin(df["patient_id"])]
     per_year = tx.groupby(["transplant_year", "centre_code"]).size().rename("n").reset_index()
     later = int((tx["transplant_number"] > 1).sum())
-    st.plotly_chart(
+    show_figure(
         transplants_per_year_figure(per_year, title="Transplants per year" + (" and centre" if release.exact else ""),
                                     caption=ctx.caption(len(df), f"{release.text(len(tx))} transplants, "
                                                         f"{release.text(later)} of them a second or later transplant."),
                                     release=release),
-        theme=None, width="stretch", key="overview_per_year",
+        key="overview_per_year",
     )
 with right:
     st.subheader("Follow-up completeness")
@@ -105,16 +107,14 @@ with right:
             release.proportion(round(p * a / 100), a, digits=0) if not math.isnan(p) else "—"
             for p, a in zip(comp["seen_last_12m_pct"], comp["alive"], strict=True)])
         comp = release.frame(comp, ["patients", "alive"])
+    # Headers in words (dashboard.labels); for bound roles the share is released text, not a number.
+    shown_comp = for_display(comp, {} if release.exact else {"seen_last_12m_pct": "Alive, seen ≤12 months"})
     st.dataframe(
-        comp, hide_index=True, width="stretch",
+        shown_comp, hide_index=True, width="stretch",
         column_config={
-            "centre_code": "Centre",
-            "patients": "Patients",
-            "alive": "Alive",
-            "seen_last_12m_pct": (st.column_config.NumberColumn("Alive, seen ≤12 months (%)", format="%.0f")
-                                  if release.exact else "Alive, seen ≤12 months"),
-            "clark_c_pct": st.column_config.NumberColumn("Clark's C (%)", format="%.0f",
-                                                         help="Observed / potential person-time of follow-up"),
+            column_label("seen_last_12m_pct"): st.column_config.NumberColumn(format="%.0f"),
+            column_label("clark_c_pct"): st.column_config.NumberColumn(format="%.0f",
+                                                                       help="Observed / potential person-time of follow-up"),
         },
     )
     if not release.exact:

@@ -24,6 +24,9 @@ import streamlit as st
 
 from dashboard import data, forms
 from dashboard.context import page_context
+from dashboard.downloads import show_figure
+from dashboard.labels import for_display
+from dashboard.figures.style import base_layout
 from registry import dictionary, history, lookup, queries, services
 from registry.security.access import AccessDenied
 from registry.db import session_scope
@@ -141,7 +144,7 @@ def record_tools(entity: str, rec: services.RecordView) -> None:
                 else:
                     saved(f"Deleted {forms.entity_phrase(entity)} {describe(entity, rec)}.")
     with past:
-        st.dataframe(history_frame(entity, rec), hide_index=True, width="stretch")
+        st.dataframe(for_display(history_frame(entity, rec)), hide_index=True, width="stretch")
     if ask:
         with ask[0], st.form(f"pp_query_{entity}_{rec.id}"):
             columns = [c for c in ENTITIES[entity].column_names if c not in ("centre_code", "patient_code")]
@@ -186,10 +189,11 @@ if points:
                                hovertemplate="%{x|%Y-%m-%d}: EDSS %{y}<extra></extra>"))
     for t in transplants:
         fig.add_vline(x=dt.datetime.combine(t.values["transplant_date"], dt.time()).timestamp() * 1000, line_dash="dot",
-                      annotation_text=f"transplant {t.values['transplant_number']}")
-    fig.update_layout(title="EDSS course", yaxis={"title": dictionary.label("visits", "edss"), "range": [0, 10]},
-                      height=320, margin={"t": 40, "b": 30})
-    st.plotly_chart(fig, key="pp_edss")
+                      annotation_text=f"Transplant {t.values['transplant_number']}")
+    base_layout(fig, title=f"EDSS course: {code} at {centre}", height=360)
+    fig.update_layout(yaxis={"title": dictionary.label("visits", "edss"), "range": [0, 10]},
+                      xaxis={"title": dictionary.label("visits", "visit_date")}, margin={"l": 70, "t": 60, "b": 50})
+    show_figure(fig, key="pp_edss")  # with Save SVG / Save PDF
 else:
     st.caption("No EDSS recorded yet.")
 

@@ -21,6 +21,7 @@ import streamlit as st
 from analytics.quality import KEY_FIELDS, PROBLEMS
 from dashboard import data, query_panel
 from dashboard.context import page_context
+from dashboard.labels import column_label, for_display
 from registry.dictionary import label
 
 ctx = page_context()
@@ -43,7 +44,7 @@ if not release.exact:
     for c in pct_columns:
         shown_per_centre[c] = [release.proportion(round(p * n / 100), n) if not pd.isna(p) else "—"
                                for p, n in zip(per_centre[c], per_centre["patients"], strict=True)]
-    st.dataframe(shown_per_centre.rename(columns=complete), hide_index=True, width="stretch")
+    st.dataframe(for_display(shown_per_centre, complete), hide_index=True, width="stretch")
     st.caption(" ".join([ctx.settings_text(), release.footnote(release.hidden_in(per_centre[count_columns].to_numpy().ravel())),
                          f"Percentages not shown where fewer than {release.k} records are (in)complete."]))
     st.subheader(f"Records to fix ({release.text(len(issues))})")
@@ -52,10 +53,11 @@ if not release.exact:
     else:
         # Counts per centre and problem: a list of records is row-level data.
         table = issues.groupby(["centre_code", "problem"]).size().unstack(fill_value=0)
+        table.index.name = column_label("centre_code")
         st.dataframe(table.apply(lambda col: [release.text(v) for v in col]), width="stretch")
         st.caption(release.footnote(release.hidden_in(table.to_numpy().ravel())))
 else:
-    st.dataframe(per_centre.rename(columns=complete), hide_index=True, width="stretch")
+    st.dataframe(for_display(per_centre, complete), hide_index=True, width="stretch")
     st.caption(ctx.settings_text())
 
     st.subheader(f"Records to fix ({len(issues):,})")
@@ -74,8 +76,8 @@ else:
         if ctx.sees_patient_codes:  # each item opens the patient's page, where it can be fixed
             shown = shown.assign(open=[f"patient?{urlencode({'centre': c, 'patient': p})}"
                                        for c, p in zip(shown["centre_code"], shown["patient_code"], strict=True)])
-            config["open"] = st.column_config.LinkColumn("open", display_text="patient page")
-        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+            config[column_label("open")] = st.column_config.LinkColumn(display_text="patient page")
+        st.dataframe(for_display(shown), hide_index=True, width="stretch", column_config=config)
 
 # Data queries: counts per centre for every role that sees them; open, answer, close.
 query_panel.render(ctx.actor, data.engine_for(ctx.url), data.reader_for(ctx.url),

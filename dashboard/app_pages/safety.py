@@ -26,7 +26,8 @@ from dashboard.context import page_context
 from dashboard.downloads import show_figure
 from dashboard.figures import cumulative_incidence_figure, engraftment_figure, serious_ae_figure
 from dashboard.figures.counts import serious_ae_counts
-from registry.security.disclosure import NOT_BROKEN_DOWN, WITHHELD
+from dashboard.figures.style import MANY_GROUPS
+from dashboard.labels import column_label, relabel_groups, relabel_result
 from registry.security.disclosure import NOT_BROKEN_DOWN, WITHHELD
 
 ctx = page_context()
@@ -36,7 +37,7 @@ if df.empty:
     st.warning("No patients match the cohort filters in the sidebar.")
     st.stop()
 
-trm = data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None)
+trm = relabel_result(data.survival(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), "trm", None), None)
 show_figure(  # with Save SVG / Save PDF
     cumulative_incidence_figure(trm.curves, trm.risk, title="Transplant-related mortality",
                                 caption=ctx.caption(len(df), "Aalen–Johansen; deaths from other causes compete."),
@@ -56,16 +57,15 @@ ae = ae[ae["patient_id"].isin(df["patient_id"])][["category", "grade", "days"]] 
 if ae.empty:
     st.info("No serious adverse events recorded for this cohort.")
 else:
-    st.plotly_chart(
+    show_figure(
         serious_ae_figure(ae, title="Serious adverse events by category, grade and time since transplant",
                           caption=ctx.caption(len(df), "Serious: flagged serious, or CTCAE grade ≥3 when the flag is missing."),
                           release=release),
-        theme=None, width="stretch", key="safety_ae",
+        key="safety_ae",
     )
-    counts = serious_ae_counts(ae, release)
+    counts = serious_ae_counts(ae, release)  # categories in words (registry.dictionary), grades as drawn
     table = counts.by_category.copy()
-    table.columns = [c.lower() for c in table.columns]
-    shown = release.table(table)
+    shown = release.table(table, total_label="Total")
     if release.exact:
         shown = shown.map(lambda v: int(str(v).replace(",", "")))
     st.dataframe(shown, width="stretch")
@@ -79,28 +79,35 @@ else:
 st.subheader("Engraftment")
 left, right = st.columns(2)
 kind = left.radio("Cell line", ["neutrophil", "platelet"], format_func=str.capitalize, horizontal=True, key="sf_engraft")
-engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by")
+engraft_by = right.radio("By", ["Centre", "Conditioning regimen", "Whole cohort"], horizontal=True, key="sf_engraft_by",
+                         bind="query-params")  # linkable, as the TRM grouping
 by_column = {"Centre": "centre_code", "Conditioning regimen": "conditioning", "Whole cohort": None}[engraft_by]
 engraftment = data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, by_column)
 if engraftment is None:
     st.info("No engraftment dates recorded for this cohort.")
 else:
-    eng, at_days = engraftment
+    eng, at_days = relabel_result(engraftment[0], by_column), relabel_groups(engraftment[1], by_column)
+    # the whole cohort's curve, grey in every panel, when many groups make small multiples
+    whole_cohort = (data.engraftment(ctx.url, ctx.scope, ctx.version, ctx.settings_key, ctx.filters.key(), kind, None)
+                    if len(eng.groups) > MANY_GROUPS else None)
     n_eng = int(eng.groups["n"].sum())
     left_out = len(df) - n_eng
     note = (f"{release.text(left_out)} patient(s) followed beyond day 100 without a recorded engraftment date left out. "
             if left_out else "")
-    st.plotly_chart(
+    show_figure(
         engraftment_figure(eng.curves, title=f"{kind.capitalize()} engraftment" + ("" if by_column is None else f" by {engraft_by.lower()}"),
                            caption=ctx.caption(n_eng, note + "Aalen–Johansen cumulative incidence; death before engraftment competes."),
-                           min_group_size=ctx.settings.min_group_size),
-        theme=None, width="stretch", key="safety_engraftment",
+                           min_group_size=ctx.settings.min_group_size,
+                           pooled=None if whole_cohort is None else whole_cohort[0].curves,
+                           release=release, sizes=dict(zip(eng.groups["group"], eng.groups["n"], strict=True))),
+        key="safety_engraftment",
     )
     small = f"<{ctx.settings.min_group_size}"
     g = eng.groups
+    group_header = "Group" if by_column is None else engraft_by
     eng_table = pd.DataFrame({
-        "group": g["group"],
-        "patients": [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
+        group_header: g["group"],
+        column_label("patients"): [release.text(v) if s else small for v, s in zip(g["n"], g["shown"], strict=True)],
     })
     sizes = dict(zip(g["group"], g["n"], strict=True))
 
@@ -111,13 +118,13 @@ else:
             return "—"
         est = e.loc[group, ["estimate", "lower", "upper"]]
         engrafted = round(float(est["estimate"]) * sizes[group])
-        if not (release.estimate_shown(engrafted) and release.estimate_shown(sizes[group] - engrafted)):
+        if not release.split_shown(engrafted, sizes[group]):
             return f"not shown: fewer than {release.k} engrafted, or not engrafted"
         return analysis.format_estimate(*est)
 
     for day in (14, 21, 28):
         e = at_days[(at_days["time"] == day) & ~at_days["suppressed"]].set_index("group")
-        eng_table[f"by day {day}"] = [engraftment_text(x, e) for x in eng_table["group"]]
+        eng_table[f"By day {day}"] = [engraftment_text(x, e) for x in eng_table[group_header]]
     st.dataframe(eng_table, hide_index=True, width="stretch")
     st.caption("Engraftment: the first transplant's recorded neutrophil (or platelet) engraftment date. A death within "
                "100 days without engraftment competes; patients still within 100 days are censored at last contact.")
@@ -136,7 +143,9 @@ def _report_pdf() -> bytes:
 
     events = data.serious_adverse_events(ctx.url, ctx.scope, ctx.version)
     report = build_safety_report(ctx.cohort(), events, settings=ctx.settings, data_version=ctx.version,
-                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url))
+                                 generated_at=dt.datetime.now(dt.UTC), synthetic=is_synthetic(ctx.url),
+                                 # the centres as benchmarked above: every patient, no cohort filter
+                                 centres_from=ctx.endpoints())
     return pdf_bytes(report)
 
 

@@ -22,6 +22,7 @@ from dashboard import analysis, data
 from dashboard.context import page_context
 from dashboard.downloads import show_figure
 from dashboard.figures import patient_timeline_figure
+from dashboard.labels import code_label
 
 ctx = page_context()
 st.title("Patient timeline")
@@ -60,12 +61,14 @@ visits = rec["visits"].assign(day=lambda f: days_since(f["date"]))
 relapses = rec["relapses"].assign(day=lambda f: days_since(f["date"]))
 mri = rec["mri_scans"].assign(day=lambda f: days_since(f["date"]))
 mri["counts"] = mri["day"] > ctx.settings.mri_rebaseline_days
-aes = rec["adverse_events"].assign(day=lambda f: days_since(f["date"]))
+# codes in words in the hover texts (registry.dictionary): "Febrile neutropenia", "Natalizumab"
+aes = rec["adverse_events"].assign(day=lambda f: days_since(f["date"]),
+                                   category=lambda f: [code_label(c, "AE_CATEGORY") for c in f["category"]])
 dmt = rec["treatments"]
 dmt = pd.DataFrame({
-    "drug": dmt["drug"], "start": days_since(dmt["date"]),
+    "drug": [code_label(c, "DMT_DRUG") for c in dmt["drug"]], "start": days_since(dmt["date"]),
     "stop": [None if pd.isna(v) else float((pd.Timestamp(v) - pd.Timestamp(day0)).days) for v in dmt["stop_date"]],
-    "stop_reason": dmt["stop_reason"],
+    "stop_reason": [None if v is None or pd.isna(v) else code_label(v, "DMT_STOP_REASON") for v in dmt["stop_reason"]],
 })
 b = None if pd.isna(p["baseline_edss"]) else float(p["baseline_edss"])
 delta = None if b is None else analysis.minimum_change(b, ctx.settings.delta_cutoff)

@@ -41,12 +41,12 @@ def benchmark_funnel_figure(
     e_max = max(float(tested["expected"].max()) * 1.15 if len(tested) else 1.0, 1.0)
     grid = np.unique(np.concatenate([np.linspace(0.2, e_max, 240), tested["expected"].to_numpy(dtype=float)]))
     fig = go.Figure()
-    for lvl, style, name in ((level, dict(dash="dot", color="#777"), f"signal limit (p < {level:g})"),
+    for lvl, style, name in ((level, dict(dash="dot", color="#777"), f"Signal limit (p < {level:g})"),
                              (0.001, dict(dash="dash", color="#777"), "p < 0.001")):
         fig.add_trace(go.Scatter(x=grid.tolist(), y=signal_limits(grid, lvl, mid_p=mid_p).tolist(), mode="lines",
                                  line=dict(shape="hv", **style), name=name, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[0, float(grid[-1])], y=[1, 1], mode="lines", line=dict(color="#222", width=1.5),
-                             name="as expected (O/E = 1)", hoverinfo="skip"))
+                             name="As expected (O/E = 1)", hoverinfo="skip"))
     if not drawn.empty:
         flag = np.where(drawn["signal"], "signal", "no signal")
         colours = {"signal": OKABE_ITO[1], "no signal": OKABE_ITO[0]}

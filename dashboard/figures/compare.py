@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.style import OKABE_ITO, add_caption, base_layout
+from dashboard.figures.style import OKABE_ITO, add_caption, base_layout, wrap
 from registry.security.disclosure import Release, release_for
 
 
 # 1-2-5 ticks read naturally on a log axis (plotly's default labels the minor ticks 2…9).
 LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+TERM_CHARS = 44  # a model term's label wraps here
 
 
 def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
@@ -63,15 +64,21 @@ def forest_figure(hr: pd.DataFrame, *, title: str, caption: str) -> go.Figure:
     # The axis runs from the 1-2-5 tick below the lowest limit to the one above the highest.
     lo_tick = max([v for v in LOG_TICKS if v <= lo], default=LOG_TICKS[0])
     hi_tick = min([v for v in LOG_TICKS if v >= hi], default=LOG_TICKS[-1])
-    base_layout(fig, title=title, height=int(220 + 34 * max(len(terms), 1)))
+    # Long terms ("Phenotype: Secondary progressive MS vs Relapsing-remitting MS") wrap onto two
+    # lines; the margin is sized to the longest line (about 7 px a character at 13 px).
+    shown_terms = [wrap(t, TERM_CHARS) for t in terms]
+    longest = max((len(line) for t in shown_terms for line in t.split("<br>")), default=10)
+    two_lines = any("<br>" in t for t in shown_terms)
+    base_layout(fig, title=title, height=int(220 + (44 if two_lines else 34) * max(len(terms), 1)))
     fig.update_layout(
         xaxis=dict(type="log", domain=[0, 0.68], range=[math.log10(lo_tick) - 0.05, math.log10(hi_tick) + 0.05],
                    tickvals=[v for v in LOG_TICKS if lo_tick <= v <= hi_tick],
                    title_text="Hazard ratio (log scale)"),
         xaxis2=dict(domain=[0.7, 1], range=[0, 10], visible=False),
-        yaxis=dict(categoryorder="array", categoryarray=list(reversed(terms)), type="category"),
+        yaxis=dict(categoryorder="array", categoryarray=list(reversed(terms)), type="category",
+                   tickmode="array", tickvals=terms, ticktext=shown_terms),
         showlegend=False,
-        margin=dict(l=220),
+        margin=dict(l=min(320, 20 + 7 * longest)),
     )
     fig.add_shape(type="line", x0=1, x1=1, xref="x", y0=0, y1=1, yref="paper",
                   line=dict(color="#555", dash="dash", width=1), name="no effect")

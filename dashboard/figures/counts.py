@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures.style import add_caption, base_layout, colour, pattern
+from registry.dictionary import code_label
 from registry.security.disclosure import Release, release_for
 
 # Ordinal grades get an ordered, colour-blind-safe sequence (viridis samples), light to dark.
@@ -176,7 +177,7 @@ def serious_ae_figure(
         top = float(table.apply(lambda r: sum(release.number(v) or 0 for v in r), axis=1).max()) if len(table) else 1.0
         # room to the right of the longest bar for its total label
         fig.update_xaxes(title_text="Events", range=[0, max(1.0, top) * 1.3], row=1, col=col)
-    fig.update_yaxes(autorange="reversed", row=1, col=2)  # earliest window at the top
+    fig.update_yaxes(autorange="reversed")  # categories A to Z and the earliest window at the top
     add_caption(fig, " ".join(p for p in (caption, counts.note, release.footnote(n_hidden)) if p))
     return fig
 
@@ -208,8 +209,10 @@ def serious_ae_counts(events: pd.DataFrame, release: Release) -> SeriousAeCounts
         by_time = by_time.drop(index="Before day 0")
     elif "Before day 0" in by_time.index:
         by_time = pd.concat([by_time.loc[["Before day 0"]], by_time.drop(index="Before day 0")])
-    categories = sorted(ev["category"].astype(str).unique()) if len(ev) else []
-    cat_labels = ev["category"].astype(str) if len(ev) else pd.Series([], dtype=object)
+    # Categories in words (registry.dictionary: "Febrile neutropenia", not FEBRILE_NEUTROPENIA), sorted as read.
+    cat_labels = (ev["category"].astype(str).map(lambda c: code_label(c, "AE_CATEGORY")) if len(ev)
+                  else pd.Series([], dtype=object))
+    categories = sorted(cat_labels.unique()) if len(ev) else []
     # The category panel picks its own grade grouping: the finest that pools categories holding
     # at most POOLED_SHARE of the events into "Other categories" (else the one pooling least).
     options = [grade_groups] if release.exact else [grade_groups, _THREE_GRADES, _TWO_GRADES, (("Any grade", (1, 2, 3, 4, 5)),)]

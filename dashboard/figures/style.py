@@ -28,6 +28,9 @@ DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot")
 # Past eight groups bars repeat colours too; a fill pattern keeps them apart.
 PATTERNS: tuple[str, ...] = ("", "/", ".", "x")
 
+# More groups than this and a survival figure becomes small multiples (dashboard/figures/facets.py).
+MANY_GROUPS = 6
+
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 TIME_AXIS_TITLE = "Years since transplant"

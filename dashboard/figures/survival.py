@@ -30,10 +30,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analytics.estimates import drawn_part
 from registry.security.disclosure import Release, release_for
 
+from dashboard.figures.facets import small_multiples
 from dashboard.figures.style import (
     DAYS_PER_YEAR,
+    MANY_GROUPS,
     TIME_AXIS_TITLE,
     add_caption,
     base_layout,
@@ -74,12 +77,17 @@ def km_figure(
     hide_small_counts: bool = False,
     release: Release | None = None,
     test_text: str = "",
+    pooled: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Kaplan–Meier survival curves: step lines from (0, 100 %), 95 % CI bands, censor ticks
     and a number-at-risk table (at risk / events / censored) under a shared axis in years.
     Each curve stops at the last time with at least `min_group_size` patients at risk. With
     `hide_small_counts` (roles that see only aggregates) risk-table counts of 1 to
-    min_group_size-1 show as "<min_group_size"."""
+    min_group_size-1 show as "<min_group_size".
+
+    Past MANY_GROUPS groups the figure is small multiples (dashboard/figures/facets.py): one
+    panel per group against `pooled`, the whole cohort's curve (``time, estimate`` and
+    ``n_risk``, ``n_event`` as in `curves`), in grey."""
     return _survival_figure(
         curves,
         risk_table,
@@ -92,6 +100,7 @@ def km_figure(
         start=1.0,
         show_censors=True,
         test_text=test_text,
+        pooled=pooled,
     )
 
 
@@ -107,12 +116,14 @@ def cumulative_incidence_figure(
     hide_small_counts: bool = False,
     release: Release | None = None,
     test_text: str = "",
+    pooled: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Aalen–Johansen cumulative incidence (e.g. TRM with other deaths competing).
 
     Same layout as `km_figure`, but rising from (0, 0 %) and with the y axis fitted to the
     data: TRM is a few percent, and a 0–100 % axis would flatten it into the floor. No censor
-    ticks: on an incidence curve they read as events.
+    ticks: on an incidence curve they read as events. Past MANY_GROUPS groups: small multiples
+    against `pooled`, as `km_figure`.
     """
     return _survival_figure(
         curves,
@@ -126,6 +137,7 @@ def cumulative_incidence_figure(
         start=0.0,
         show_censors=False,
         test_text=test_text,
+        pooled=pooled,
     )
 
 
@@ -149,6 +161,7 @@ def _survival_figure(
     start: float,
     show_censors: bool,
     test_text: str = "",
+    pooled: pd.DataFrame | None = None,
 ) -> go.Figure:
     sizes = group_sizes(risk_table)
     groups = list(dict.fromkeys([*map(str, risk_table["group"]), *map(str, curves["group"])]))
@@ -158,6 +171,11 @@ def _survival_figure(
         events = curves.groupby(curves["group"].astype(str))["n_event"].sum()
         few_events = [g for g in groups if g not in too_small and release.is_small(events.get(g, 0))]
     show_censors = show_censors and release.exact
+    if len(groups) > MANY_GROUPS:
+        return _small_multiples(curves, risk_table, groups, too_small=too_small, few_events=few_events, title=title,
+                                caption=caption, y_title=y_title, min_group_size=min_group_size,
+                                x_max_years=x_max_years, release=release, start=start, show_censors=show_censors,
+                                test_text=test_text, pooled=pooled)
     # KMunicate's three rows per group stay readable for a few groups; past COMPACT_AFTER
     # groups (e.g. twelve centres) only the number at risk is shown, and the caption says so.
     # Bound roles get the number at risk only (see the module docstring).
@@ -182,11 +200,11 @@ def _survival_figure(
             continue
         c = colour(i)
         g = curves[curves["group"].astype(str) == group].sort_values("time", kind="stable")
-        # The curve ends where fewer than `min_group_size` remain at risk: the tail beyond is
-        # a step of one or two patients (a 0-60 % confidence band) that reads as a finding,
-        # and single patients' event times would be visible. The risk table still shows it.
+        # The curve ends where fewer than `min_group_size` remain at risk (the one rule,
+        # analytics.estimates.enough_at_risk, which the tables and `msreg survival` follow).
+        # The risk table still shows the tail.
         if "n_risk" in g.columns:
-            g = g[g["n_risk"] >= min_group_size]
+            g = drawn_part(g, min_group_size)
         if g.empty:
             continue
         t = [0.0, *g["time"].astype(float)]
@@ -303,9 +321,14 @@ def _survival_figure(
         showline=False,
         ticks="",
         showgrid=False,
+        ticklabelstandoff=10,  # the first column's numbers stand at day 0, just right of the labels
         row=2,
         col=1,
     )
+    # Room on the left for the longest risk-table label ("Secondary progressive MS · censored"),
+    # about 7 px a character at 13 px, so the caption below starts where the figure does.
+    longest = max((len(label) for label in labels), default=0)
+    fig.update_layout(margin=dict(l=max(150, int(7 * longest) + 30)))
     if test_text:
         # On the plot, where the curves leave room: bottom left under falling survival curves,
         # top left above rising incidence curves.
@@ -327,3 +350,97 @@ def _survival_figure(
     add_caption(fig, " ".join([caption, *notes]).strip(), below_px=12, base_margin=10)
     fig.update_layout(height=80 + domain_px + (fig.layout.margin.b or 30))
     return fig
+
+
+def _drawn(g: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """The part of a curve a figure draws (analytics.estimates.enough_at_risk), in time order."""
+    g = g.sort_values("time", kind="stable")
+    return drawn_part(g, min_group_size) if "n_risk" in g.columns else g
+
+
+def _small_multiples(
+    curves: pd.DataFrame,
+    risk_table: pd.DataFrame,
+    groups: list[str],
+    *,
+    too_small: list[str],
+    few_events: list[str],
+    title: str,
+    caption: str,
+    y_title: str,
+    min_group_size: int,
+    x_max_years: float | None,
+    release: Release,
+    start: float,
+    show_censors: bool,
+    test_text: str,
+    pooled: pd.DataFrame | None,
+) -> go.Figure:
+    """The survival figure for many groups: one panel per group, the pooled curve in grey,
+    each panel's number at risk under it (the same released counts as the one-plot table)."""
+    small = suppressed_label(min_group_size)
+    by_group = {g: _drawn(curves[curves["group"].astype(str) == g], min_group_size) for g in groups}
+    no_curve = {g: f"No curve: fewer than {min_group_size} patients" for g in too_small}
+    no_curve |= {g: f"No curve: fewer than {release.k} events" for g in few_events}
+    no_curve |= {g: "No curve: too few at risk" for g in groups
+                 if g not in no_curve and by_group[g].empty}
+    # The pooled curve follows the same rules as any curve: cut where few remain at risk, and
+    # not drawn for bound roles when its events are 1..k-1.
+    pooled_drawn = None
+    if pooled is not None and len(pooled):
+        events = int(pooled["n_event"].sum()) if "n_event" in pooled.columns else None
+        if release.exact or events is None or not release.is_small(events):
+            pooled_drawn = _drawn(pooled, min_group_size)
+    table_times = sorted({float(t) for t in risk_table["time"]}) if len(risk_table) else []
+    # At most about six numbers under a panel a third of the page wide: every other column past that.
+    every = max(1, -(-len(table_times) // 6))
+    shown_times = set(table_times[::every])
+    tick = ((table_times[1] - table_times[0]) / DAYS_PER_YEAR * every if len(table_times) >= 2
+            else time_step_years(x_max_years or 1.0))
+    x_max = max([max(years(g["time"]), default=0.0) for g in by_group.values()] + [max(years(table_times), default=0.0)])
+    x_hi = x_max_years if x_max_years is not None else max(x_max, 1.0)
+    y_hi = 1.02
+    if start == 0.0:
+        tops = [float(g["upper"].fillna(g["estimate"]).max()) for g in by_group.values() if len(g)]
+        if pooled_drawn is not None and len(pooled_drawn):
+            tops.append(float(pooled_drawn["estimate"].max()))
+        y_hi = max(0.05, max(tops, default=0.0) * 1.15)
+
+    def risk(group: str) -> tuple[list[float], list[str]]:
+        rt = risk_table[(risk_table["group"].astype(str) == group) & risk_table["time"].astype(float).isin(shown_times)]
+        rt = rt.sort_values("time")
+        texts = [small] * len(rt) if group in too_small else [release.text(v) for v in rt["n_risk"]]
+        return rt["time"].astype(float).tolist(), texts
+
+    def censors(group: str) -> pd.DataFrame | None:
+        g = by_group[group]
+        if not show_censors or "n_censor" not in g.columns:
+            return None
+        return g[g["n_censor"].fillna(0) > 0]
+
+    notes = ["Each panel: one group (blue, 95% CI band) against all patients of the figure (grey); "
+             "under each panel its number at risk."]
+    if pooled_drawn is None:
+        notes.append("No pooled curve" + (f": fewer than {release.k} events." if pooled is not None else "."))
+    if not release.exact:
+        notes.append(release.footnote())
+    return small_multiples(
+        groups,
+        curve=lambda g: None if g in too_small or g in few_events else by_group[g],
+        pooled=pooled_drawn,
+        no_curve=no_curve,
+        risk=risk,
+        title=title,
+        caption=" ".join([caption, *notes]).strip(),
+        x=years,
+        x_title=TIME_AXIS_TITLE,
+        # room left of day 0 for half of the first number at risk, clear of the row's label
+        x_range=(-x_hi * 0.07, x_hi * 1.04),
+        dtick=tick,
+        y_title=y_title,
+        y_range=(0.0, y_hi),
+        start=start,
+        hover_time="%{x:.2f} years (day %{customdata:.0f})",
+        censor_ticks=censors,
+        test_text=test_text,
+    )

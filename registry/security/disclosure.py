@@ -16,6 +16,7 @@ Every count that a page, figure, table, caption, export or CLI output shows goes
     release.mark_counts(trace, "y", ...)    # tag Plotly trace fields that hold released counts
     release.footnote(n_hidden)              # "3 cells hidden (counts below 5). Counts rounded ..."
     release.table(counts)                   # a count table with totals, released (see `Release.table`)
+    release.describe()                      # the rules applied, in sentences (the safety report's policy section)
 
 The policy (`DisclosurePolicy`: threshold k, default 5; the roles it binds, governance and
 researcher; the rounding base, default k) decides; pages never format a count themselves.
@@ -387,6 +388,15 @@ class Release:
         exact roles; to bound roles when the events are 0 or at least k."""
         return self.exact or not self.is_small(events)
 
+    def split_shown(self, part: Any, whole: Any) -> bool:
+        """A proportion `part / whole` (an incidence drawn or printed with its group size) may be
+        shown: always to exact roles; to bound roles when neither the part nor the rest is 1..k-1,
+        since 97.5% of about 40 gives one patient away as surely as the count itself."""
+        if self.exact:
+            return True
+        part, whole = int(part), int(whole)
+        return not (self.is_small(part) or self.is_small(whole - part))
+
     def proportion(self, events: Any, n: Any, *, digits: int = 1) -> str:
         """`events / n` as a percentage, or "—" when n is 0 or (bound roles) the events or the
         non-events are 1..k-1: the rate times the denominator would give the count away."""
@@ -452,6 +462,34 @@ class Release:
         if self.policy.base > 1:
             parts.append(f"Counts of {self.policy.k} or more are rounded to the nearest {self.policy.base}.")
         return " ".join(parts)
+
+    def describe(self) -> list[str]:
+        """The rules this release applies, in sentences for a reader (the committee report's
+        "Disclosure policy applied"). Written from the policy's own values and from this
+        release's own output (the examples are `text` of a count), so the description cannot
+        say one thing while the numbers do another."""
+        k, base = self.policy.k, self.policy.base
+        if self.exact:
+            return ["Counts are exact: this viewer's role is not bound by the disclosure policy."]
+        example = 9 * k + 2  # 47 for k = 5: not a multiple of the base, so its rounding shows
+        sentences = [f"A count of 1 to {k - 1} is never shown: it reads {self.small}. A count of 0 is shown as 0 "
+                     "(it identifies no-one)."]
+        if base > 1:
+            sentences.append(
+                f"Counts of {k} or more are rounded to the nearest {base}, never below {k} ({example} reads "
+                f"{self.text(example)}): any sum or difference of released counts is then a multiple of {base}, so no "
+                f"count of 1 to {k - 1} follows from totals, numbers at risk at two times, or two tables.")
+        else:
+            sentences.append(f"Counts of {k} or more are shown exactly.")
+        sentences.append(
+            f"A percentage or estimate (a rate, a Kaplan–Meier or cumulative-incidence estimate) is shown only when "
+            f"the events it rests on are 0 or at least {k}, and for a proportion the non-events too: with its "
+            f"denominator it would give a count of 1 to {k - 1} away.")
+        sentences.append(
+            f"In a table with totals, a row or column whose total is below {k} shows only its total (its cells "
+            f"marked {NOT_BROKEN_DOWN}), and where the released totals would still pin a hidden count to a single "
+            f"value, only the grand total is released (cells marked {WITHHELD}).")
+        return sentences
 
     def mark_counts(self, trace: Any, *fields: str) -> Any:
         """Tag the fields of a Plotly trace (e.g. "y", "customdata.0", "x") that hold released

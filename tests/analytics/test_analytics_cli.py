@@ -71,9 +71,10 @@ def test_survival_defaults(registry_url: str) -> None:
     code, out, err = run("survival", "os", "--db", registry_url)
     assert code == 0, err
     table = rows(out)
-    assert list(table[0]) == ["endpoint", "group", "time", "n_risk", "estimate", "lower", "upper"]
-    assert [r["time"] for r in table] == ["365", "730", "1095", "1825"]
-    assert table[0]["group"] == "all" and float(table[0]["estimate"]) == pytest.approx(11 / 12)
+    assert list(table[0]) == ["endpoint", "group", "days", "n_risk", "n_event", "n_censor", "estimate", "std_err",
+                              "lower", "upper"]
+    assert [r["days"] for r in table] == ["365", "730", "1095", "1825"]
+    assert table[0]["group"] == "all" and table[0]["estimate"] == f"{11 / 12:.4f}"
 
 
 def test_survival_by_centre_suppresses_small_groups(registry_url: str) -> None:
@@ -83,8 +84,10 @@ def test_survival_by_centre_suppresses_small_groups(registry_url: str) -> None:
     table = json.loads(out)
     c1 = [r for r in table if r["group"] == "C1"]
     c2 = [r for r in table if r["group"] == "C2"]
-    assert [r["time"] for r in c1] == [100, 365] and c1[0]["estimate"] == pytest.approx(1 / 8)
-    assert all(r["estimate"] is None and r["n_risk"] is None for r in c2)
+    assert [r["days"] for r in c1] == [100, 365] and c1[0]["estimate"] == pytest.approx(round(1 / 8, 4))
+    assert [(r["n_event"], r["n_censor"]) for r in c1] == [(1, 0), (0, 0)]
+    assert all(r["estimate"] is None and r["n_risk"] is None and r["std_err"] is None and r["n_event"] is None
+               for r in c2)
     assert "group C2: fewer than 5 patients" in err
 
 
@@ -92,15 +95,15 @@ def test_survival_min_group_size_option(registry_url: str) -> None:
     code, out, _ = run("survival", "os", "--by", "centre_code", "--min-group-size", "3", "--db", registry_url,
                        "--format", "json")
     assert code == 0
-    assert all(r["estimate"] is not None for r in json.loads(out) if r["time"] == 365)
+    assert all(r["estimate"] is not None for r in json.loads(out) if r["days"] == 365)
 
 
 def test_survival_settings_change_the_result(registry_url: str) -> None:
     _, default, _ = run("survival", "pfs", "--at", "200", "--db", registry_url, "--format", "json")
     _, short, _ = run("survival", "pfs", "--at", "200", "--db", registry_url, "--format", "json",
                       "--confirmation-days", "84")
-    assert json.loads(default)[0]["estimate"] == pytest.approx(11 / 12)  # the day-60 death
-    assert json.loads(short)[0]["estimate"] == pytest.approx(11 / 12 * 7 / 11)  # and 4 CDWs at day 100
+    assert json.loads(default)[0]["estimate"] == round(11 / 12, 4)  # the day-60 death
+    assert json.loads(short)[0]["estimate"] == round(11 / 12 * 7 / 11, 4)  # and 4 CDWs at day 100
 
 
 def test_survival_by_unknown_column_lists_valid_ones(registry_url: str) -> None:
@@ -152,3 +155,48 @@ def test_settings_and_versions_are_recorded_on_stderr(registry_url: str) -> None
         assert code == 0
         assert DEFINITIONS_VERSION in err and '"delta_cutoff":6.0' in err and "data version audit-" in err
         assert DEFINITIONS_VERSION not in out
+
+
+@pytest.fixture
+def lung_url(sqlite_url: str, sqlite_engine: Engine) -> str:
+    """R's `lung` data (lifelines ships it) as a registry: death on its day, else last contact."""
+    from lifelines.datasets import load_lung
+
+    clear_snapshot_cache()
+    cohort = Cohort()
+    for i, (days, status, sex) in enumerate(load_lung()[["time", "status", "sex"]].astype(int).to_numpy()):
+        cohort.add(f"L{i:03d}", sex="M" if sex == 1 else "F", visits={},
+                   death=(int(days), "OTHER") if status else None, last_contact_days=None if status else int(days))
+    cohort.write(sqlite_engine)
+    return sqlite_url
+
+
+def test_survival_prints_rs_summary_rounded_to_4_decimals(lung_url: str, reference_dir: Path) -> None:
+    """`msreg survival os` on lung is R's `summary(survfit(...), times = c(180, 365, 730))`:
+    counts since the previous day asked, Greenwood's std.err of S(t), log-log bounds, 4 decimals."""
+    ref = json.loads((reference_dir / "survival" / "r_values.json").read_text())["lung"]["km_summary_at_times"]
+    for by, groups in ((None, {"all": "all"}), ("sex", {"M": "1", "F": "2"})):
+        args = ["survival", "os", "--at", ",".join(map(str, ref["times"])), "--db", lung_url]
+        code, out, err = run(*args, *(["--by", by] if by else []))
+        assert code == 0, err
+        table = rows(out)
+        for group, key in groups.items():
+            printed = [r for r in table if r["group"] == group]
+            assert [int(r["days"]) for r in printed] == ref["times"]
+            for column in ("n_risk", "n_event", "n_censor"):
+                assert [int(r[column]) for r in printed] == ref[key][column], (group, column)
+            for column in ("estimate", "std_err", "lower", "upper"):
+                assert [r[column] for r in printed] == [f"{v:.4f}".rstrip("0").rstrip(".") for v in ref[key][column]], (
+                    group, column)
+
+
+def test_survival_and_the_export_print_one_data_version(registry_url: str, tmp_path: Path) -> None:
+    """The same string, in the same format, on stderr of `msreg survival` and in the export's JSON."""
+    import re
+
+    _, _, err = run("survival", "os", "--db", registry_url)
+    (printed,) = re.findall(r"data version (\S+);", err)
+    code, _, err = run("export", "survival", str(tmp_path / "s.csv"), "--db", registry_url)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert meta["data_version"] == printed and re.fullmatch(r"audit-\d+:[0-9a-f]{16}", printed)

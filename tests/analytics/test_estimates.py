@@ -1,8 +1,10 @@
-"""Survival estimates from endpoint tables: hand-computed values, suppression, grouping."""
+"""Survival estimates from endpoint tables: hand-computed values, R's values, suppression, grouping."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +13,13 @@ import pytest
 from analytics.estimates import (
     ESTIMATE_COLUMNS,
     EstimateError,
+    PRINTED_COLUMNS,
     compare_groups,
     cox_profile,
+    drawn_part,
     early_mortality,
+    enough_at_risk,
+    printed_estimates,
     survival_curves,
     survival_estimates,
 )
@@ -43,6 +49,81 @@ def test_kaplan_meier_by_hand() -> None:
     assert row["estimate"] == pytest.approx(4 / 5 * 3 / 4)
     assert row["lower"] < row["estimate"] < row["upper"]
     assert not row["suppressed"]
+
+
+R_COLUMNS = ("n_risk", "n_event", "n_censor", "estimate", "std_err", "lower", "upper")
+
+
+def _r(reference_dir: Path, *keys: str) -> dict:
+    value = json.loads((reference_dir / "survival" / "r_values.json").read_text())
+    for key in keys:
+        value = value[key]
+    return value
+
+
+@pytest.mark.parametrize("group", ["all", "1", "2"])
+def test_kaplan_meier_table_is_rs_summary_at_the_times(reference_dir: Path, group: str) -> None:
+    """`summary(survfit(Surv(time, status) ~ sex, lung, conf.type = "log-log"), times = ...)`:
+    counts since the previous time, Greenwood's standard error of S(t), the log-log bounds."""
+    from lifelines.datasets import load_lung
+
+    lung = load_lung()
+    ref = _r(reference_dir, "lung", "km_summary_at_times")
+    df = table([dict(os_days=int(t), os_event=int(e), sex=str(int(x))) for t, e, x in lung[["time", "status", "sex"]].to_numpy()])
+    est = survival_estimates(df, "os", by=None if group == "all" else "sex", at=ref["times"])
+    est = est[est["group"] == group]
+    assert est["time"].tolist() == ref["times"]
+    for column in R_COLUMNS:
+        expected = ref[group][column]
+        if column.startswith("n_"):
+            assert est[column].astype(int).tolist() == expected, column
+        else:
+            # n_risk 6-13 at day 730 is shown (>= 5); R to 1e-8
+            assert est[column].astype(float).tolist() == pytest.approx(expected, abs=1e-8), column
+
+
+def test_cumulative_incidence_table_is_rs_summary_at_the_times(reference_dir: Path) -> None:
+    """mgus2, PCM with death competing: R's n.event of the cause, n.censor, and the std.err of
+    the incidence (infinitesimal jackknife); at 360 months 3 are at risk: no estimate (the rule)."""
+    ref = _r(reference_dir, "mgus2_aalen_johansen")
+    data = pd.read_csv(reference_dir / "survival" / "mgus2_competing.csv")
+    df = table([dict(trm_days=int(t), trm_status=int(e)) for t, e in data[["etime", "event"]].to_numpy()])
+    est = survival_estimates(df, "trm", at=ref["months"])
+    summary = ref["summary_pcm"]
+    for column in ("n_risk", "n_event", "n_censor"):
+        assert est[column].astype(int).tolist() == summary[column], column
+    shown = est["n_risk"].astype(int).to_numpy() >= 5
+    assert shown.tolist() == [True, True, True, True, False]
+    for column, expected in (("estimate", ref["cif_pcm"]), ("std_err", summary["std_err"]),
+                             ("lower", summary["lower"]), ("upper", summary["upper"])):
+        assert est.loc[shown, column].tolist() == pytest.approx(list(np.array(expected)[shown]), abs=1e-8), column
+        assert est.loc[~shown, column].isna().all(), column
+
+
+def test_counts_are_since_the_previous_time_asked_in_any_order() -> None:
+    df = table(os_rows([(100, 1), (150, 0), (200, 1), (400, 1), (500, 0), (800, 0), (900, 0)]))
+    est = survival_estimates(df, "os", at=(365, 0, 730), min_at_risk=1)
+    assert est["n_event"].tolist() == [2, 0, 1] and est["n_censor"].tolist() == [1, 0, 1]
+
+
+def test_printed_estimates_are_labelled_in_days_and_rounded_to_4_decimals() -> None:
+    df = table(os_rows([(100, 1), (200, 1), (800, 0), (800, 0), (900, 0), (950, 0)]))
+    printed = printed_estimates(survival_estimates(df, "os", at=(365,), min_at_risk=1))
+    assert tuple(printed.columns) == PRINTED_COLUMNS and printed["days"].tolist() == [365]
+    row = printed.iloc[0]
+    assert row["estimate"] == round(4 / 6, 4) == 0.6667
+    assert row["std_err"] == round(4 / 6 * math.sqrt(1 / (6 * 5) + 1 / (5 * 4)), 4)  # Greenwood, of S
+
+
+def test_the_minimum_at_risk_rule_is_the_figures_and_the_tables() -> None:
+    """One rule: the rows a figure draws are those where an estimate is given."""
+    df = table(os_rows([(10 * i, i % 3 == 0) for i in range(1, 30)]))
+    curve = survival_curves(df, "os")
+    drawn = drawn_part(curve, 5)
+    assert drawn["n_risk"].min() >= 5 and (curve["n_risk"] < 5).any()
+    est = survival_estimates(df, "os", at=curve["time"].tolist())
+    assert (est["estimate"].notna() == enough_at_risk(est["n_risk"], 5)).all()
+    assert est.loc[est["estimate"].notna(), "time"].max() == drawn["time"].max()
 
 
 def test_trm_is_cumulative_incidence_not_one_minus_km() -> None:

@@ -187,6 +187,9 @@ def test_two_editors_of_one_record_get_a_conflict_not_a_silent_loss(served, brow
     bob.get_by_role("textbox", name="Reason for the correction *", exact=True).fill("neurologist's notes")
     bob.get_by_role("button", name="Save correction").click()
     bob.get_by_text("Conflict: this record was saved by").wait_for(timeout=30_000)
+    # The banner comes first; the comparison table is drawn after it (on a loaded machine, seconds later).
+    bob.locator('[data-testid="stMain"] [data-testid="stTable"]').wait_for(timeout=30_000)
+    _idle(bob)
     bob.screenshot(path=str(tmp_path / "conflict.png"), full_page=True)
     text = bob.locator('[data-testid="stMain"]').inner_text()
     assert "no-login:centre" in text  # who saved the other version

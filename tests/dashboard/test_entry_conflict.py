@@ -42,8 +42,8 @@ def test_a_stale_save_shows_both_versions_then_discards_or_reapplies(app_factory
     assert not at.exception, at.exception
     assert any("Conflict: this record was saved by **colleague**" in e.value for e in at.error)
     table = at.table[0].value
-    assert list(table.columns) == ["field", "when you opened it", "yours", "saved since"]
-    assert table.set_index("field").loc["EDSS", ["yours", "saved since"]].tolist() == ["1.0", "9.5"]
+    assert list(table.columns) == ["Field", "When you opened it", "Yours", "Saved since"]
+    assert table.set_index("Field").loc["EDSS", ["Yours", "Saved since"]].tolist() == ["1.0", "9.5"]
     assert _first_visit(engine)[1] == 9.5  # nothing overwritten
     if choice == "discard":
         next(b for b in at.button if b.label == "Discard my change").click().run()

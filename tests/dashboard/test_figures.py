@@ -193,7 +193,8 @@ def test_serious_ae_figure_counts_by_category_and_time_window_by_grade():
                            "days": [10, 400, 1000]})
     d = serious_ae_figure(events, title="t", caption="c").to_dict()
     grade3 = [t for t in d["data"] if t["name"] == "Grade 3"]
-    assert list(grade3[0]["y"]) == ["INFECTION", "MALIGNANCY"] and list(grade3[0]["x"]) == [1, 1]
+    # categories in words (the data dictionary), not codes
+    assert list(grade3[0]["y"]) == ["Infection", "Malignancy"] and list(grade3[0]["x"]) == [1, 1]
     assert grade3[1]["orientation"] == "h"  # time windows as horizontal bars too: long labels never collide
     assert list(grade3[1]["y"])[:5] == ["Day 0–30", "Day 31–100", "Day 101–365", "Year 1–2", "After year 2"]
     assert list(grade3[1]["x"]) == [1, 0, 0, 0, 1]

@@ -5,6 +5,11 @@ figure (titles, axis titles, tick labels, legend entries, annotations such as ca
 risk table's cells) are read back; two boxes that overlap, or a box that runs past its figure's
 edge, fail the test with the page, the width and both texts. Screenshots of both widths go to
 pytest's tmp_path for a person to look at.
+
+Besides each page as it opens, views are opened through their address (the grouping controls
+are bound to it): Outcomes and Safety by centre, twelve centres drawn as small multiples
+(dashboard/figures/facets.py), with Outcomes' Cox forest plot, and Outcomes by phenotype (long
+group names in the risk table); Safety's engraftment is by centre by default.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ pytestmark = [
 
 WIDTHS = (1280, 1920)
 SLACK = 1.0  # pixels of overlap tolerated (anti-aliasing of adjacent glyph boxes)
+# (page, query, a text the view must draw) opened after the pages themselves: figures with more
+# groups than MANY_GROUPS (small multiples), with Outcomes' NEDA-3 Cox forest plot (its terms name
+# levels in words: long labels), and groups with long names in the risk table.
+VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("outcomes", "o_endpoint=NEDA-3%20survival&o_by=Centre", "All patients (pooled)"),
+    ("safety", "sf_trm_by=Centre", "All patients (pooled)"),
+    ("outcomes", "o_by=Phenotype", "Secondary progressive MS · censored"),
+)
 
 # Text boxes of each figure, with a readable name; hover labels and the mode bar are not drawn text.
 COLLECT_JS = """
@@ -83,16 +96,21 @@ def test_no_text_overlaps_or_is_cut_off_on_any_page(served_dashboard, tmp_path, 
         )
         try:
             page = browser.new_page(viewport={"width": width, "height": 1000})
-            for name in PAGES:
-                path = "" if name == DEFAULT_PAGE else name
+            views = [(name, "", "") for name in PAGES] + list(VIEWS)
+            for i, (name, query, must_show) in enumerate(views):
+                path = ("" if name == DEFAULT_PAGE else name) + (f"?{query}" if query else "")
                 page.goto(f"{served_dashboard}/{path}", wait_until="domcontentloaded")
                 page.wait_for_selector(RENDERED[name], timeout=60_000)
                 page.wait_for_function(
                     "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
                 )
                 page.wait_for_timeout(500)  # Plotly lays out once more after the first paint
-                page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
-                found += [f"{name} at {width}px: {p}" for p in problems(page.evaluate(COLLECT_JS))]
+                figures = page.evaluate(COLLECT_JS)
+                if must_show:  # the view is the one meant (its control took the address's value)
+                    assert any(b["text"] == must_show for f in figures for b in f["boxes"]), (name, query, must_show)
+                page.screenshot(path=str(tmp_path / f"{i:02d}-{name}-{width}.png"),
+                                full_page=True)
+                found += [f"{path or name} at {width}px: {p}" for p in problems(figures)]
         finally:
             browser.close()
     assert not found, "\n".join(found)

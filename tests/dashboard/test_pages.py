@@ -31,10 +31,11 @@ def test_outcomes_shows_km_with_risk_table_and_estimates(app_factory, small_regi
     at = open_page(app_factory(small_registry_url), "outcomes")
     (km, _profile) = plotly_specs(at)  # RFS: 42 events for 11 Cox terms, too few for a model
     assert km["layout"]["title"]["text"] == "Relapse-free survival"
-    assert "all" in names(km) and "all 95% CI" in names(km) and "all at risk" in names(km)
+    assert "All patients" in names(km) and "All patients 95% CI" in names(km) and "All patients at risk" in names(km)
     estimates = at.dataframe[0].value
-    assert list(estimates.columns) == ["group", "patients", "events", "median (years)", "1 y", "2 y", "3 y", "5 y"]
-    assert estimates.loc[0, "patients"] == "78"
+    assert list(estimates.columns) == ["Group", "Patients", "Events", "Median (years)", "1 year", "2 years", "3 years",
+                                       "5 years"]
+    assert estimates.loc[0, "Group"] == "All patients" and estimates.loc[0, "Patients"] == "78"
     assert any("No Cox model" in i.value for i in at.info)
 
 
@@ -44,13 +45,15 @@ def test_outcomes_cox_forest_plot_when_events_allow(app_factory, small_registry_
     (km, _profile, forest) = plotly_specs(at)
     assert forest["layout"]["xaxis"]["type"] == "log"
     assert any(t.startswith("Phenotype: ") and " vs " in t for t in forest["data"][0]["y"])
+    # levels in words (the data dictionary's), not codes
+    assert any(t.startswith("Phenotype: ") and t.endswith(" vs Relapsing-remitting MS") for t in forest["data"][0]["y"])
 
 
 def test_outcomes_cox_model_shows_the_ph_test_and_can_cluster_by_centre(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_endpoint").set_value("neda").run()
-    ph = next(d.value for d in at.dataframe if "chisq" in d.value.columns)
-    assert ph["term"].iloc[-1] == "Global" and ph["p"].between(0, 1).all()
+    ph = next(d.value for d in at.dataframe if "Chi-square" in d.value.columns)
+    assert ph["Term"].iloc[-1] == "Global" and ph["p-value"].between(0, 1).all()
     def forest_spec():  # type: ignore[no-untyped-def]
         return next(s for s in plotly_specs(at) if "Cox proportional hazards" in s["layout"]["title"]["text"])
 
@@ -59,7 +62,7 @@ def test_outcomes_cox_model_shows_the_ph_test_and_can_cluster_by_centre(app_fact
     assert not at.exception
     forest = forest_spec()
     assert forest["data"][0]["error_x"]["array"] != plain
-    assert not any("Sex: U" in t for t in forest["data"][0]["y"])
+    assert not any("Sex: Unknown" in t for t in forest["data"][0]["y"])
 
 
 def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_factory, small_registry_url):
@@ -70,32 +73,32 @@ def test_outcomes_by_centre_has_logrank_and_no_curve_for_the_tiny_centre(app_fac
     assert {"OSL", "SHF", "UPP"} <= set(names(km)) and "TNY" not in names(km)
     assert set(next(t for t in km["data"] if t["name"] == "TNY at risk")["text"]) == {"<5"}
     assert any("Log-rank p" in a["text"] for a in km["layout"]["annotations"])
-    table = at.dataframe[0].value.set_index("group")
-    assert table.loc["TNY", "patients"] == "<5" and table.loc["TNY", "1 y"] == "—"
+    table = at.dataframe[0].value.set_index("Centre")
+    assert table.loc["TNY", "Patients"] == "<5" and table.loc["TNY", "1 year"] == "—"
     assert [m.label for m in at.metric] == ["Log-rank p"]
 
 
 def test_outcomes_endpoint_choice_changes_the_curve(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
-    rfs = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "all")["y"]
+    rfs = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "All patients")["y"]
     at.selectbox(key="o_endpoint").set_value("os").run()
-    os_ = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "all")["y"]
+    os_ = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "All patients")["y"]
     assert rfs != os_
     at.selectbox(key="o_endpoint").set_value("trm").run()
     assert not at.exception
     trm = plotly_specs(at)[0]
     assert trm["layout"]["title"]["text"] == "Transplant-related mortality"
-    assert next(t for t in trm["data"] if t["name"] == "all")["y"][0] == 0.0
+    assert next(t for t in trm["data"] if t["name"] == "All patients")["y"][0] == 0.0
     assert len(plotly_specs(at)) == 2  # the curve and the profile view; no Cox model for a competing-risks endpoint
 
 
 def test_outcomes_confirmation_setting_changes_pfs(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "outcomes")
     at.selectbox(key="o_endpoint").set_value("pfs").run()
-    events_182 = at.dataframe[0].value.loc[0, "events"]
+    events_182 = at.dataframe[0].value.loc[0, "Events"]
     at.sidebar.radio(key="s_confirmation").set_value(84).run()
     assert not at.exception
-    events_84 = at.dataframe[0].value.loc[0, "events"]
+    events_84 = at.dataframe[0].value.loc[0, "Events"]
     assert int(events_84) >= int(events_182)
     assert any("≥84 days" in a["text"] for a in plotly_specs(at)[0]["layout"]["annotations"])
 
@@ -152,8 +155,9 @@ def test_safety_compares_trm_between_groups_with_grays_test(app_factory, small_r
     at = open_page(app_factory(small_registry_url), "safety")
     at.selectbox(key="sf_trm_by").set_value("Sex").run()
     assert not at.exception
-    tests = next(d.value for d in at.dataframe if "test" in d.value.columns)
-    assert tests["test"].tolist() == ["gray", "cause-specific log-rank"]
+    tests = next(d.value for d in at.dataframe if "Test" in d.value.columns)
+    assert tests["Test"].tolist() == ["Gray's test", "Cause-specific log-rank test"]
+    assert list(tests.columns) == ["Test", "Statistic", "Degrees of freedom", "p-value"]
 
 
 def test_safety_hides_small_death_counts_from_governance(app_factory, small_registry_url):
@@ -186,18 +190,18 @@ def test_a_sensitivity_setting_in_the_sidebar_is_stamped_on_the_figures(app_fact
 def test_quality_page_lists_per_centre_and_records_to_fix(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "quality")
     assert at.title[0].value == "Data quality"
-    assert set(at.dataframe[0].value["centre_code"]) == {"OSL", "SHF", "UPP", "TNY"}
+    assert set(at.dataframe[0].value["Centre"]) == {"OSL", "SHF", "UPP", "TNY"}
     issues = at.dataframe[1].value
-    assert list(issues.columns) == ["centre_code", "patient_code", "problem", "detail", "open"]  # open: the patient page
-    assert "no baseline EDSS" in set(issues["problem"])  # the cohort has patients without one
+    assert list(issues.columns) == ["Centre", "Patient", "Problem", "Detail", "Open"]  # open: the patient page
+    assert "no baseline EDSS" in set(issues["Problem"])  # the cohort has patients without one
     at.multiselect(key="q_problems").set_value(["no baseline EDSS"]).run()
-    assert set(at.dataframe[1].value["problem"]) == {"no baseline EDSS"}
+    assert set(at.dataframe[1].value["Problem"]) == {"no baseline EDSS"}
 
 
 def test_quality_page_gives_researchers_counts_per_centre_and_problem_not_records(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url, role="researcher"), "quality")
     table = at.dataframe[1].value
-    assert "patient_code" not in table.columns and "detail" not in table.columns  # details quote dates
+    assert "Patient" not in table.columns and "Detail" not in table.columns  # details quote dates
     assert "no baseline EDSS" in set(table.columns)  # problems as columns, centres as rows: counts only
     assert set(table.to_numpy().ravel()) <= {"0", "<5"} | {str(5 * i) for i in range(1, 100)}
 
@@ -223,8 +227,9 @@ def test_timeline_is_not_shown_to_aggregate_roles(app_factory, small_registry_ur
 def test_export_offers_csv_parquet_and_settings_json_without_identifiers(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url), "export")
     dictionary = at.dataframe[0].value
-    assert list(dictionary["column"])[:2] == ["study_id", "centre_code"]
-    assert "patient_code" not in set(dictionary["column"])
+    assert list(dictionary.columns) == ["Column in the file", "Meaning"]  # the file's own column names, explained
+    assert list(dictionary["Column in the file"])[:2] == ["study_id", "centre_code"]
+    assert "patient_code" not in set(dictionary["Column in the file"])
     assert "78 patients" in text_of(at)
     at.sidebar.multiselect(key="f_centres").set_value(["SHF"]).run()
     assert "25 patients" in text_of(at)
@@ -270,8 +275,8 @@ def test_entry_bundle_upload_rejects_a_bad_bundle_with_row_level_errors(app_fact
     assert any("cannot be imported: 2 error(s)" in e.value for e in at.error)  # found by the preview
     assert [b.label for b in at.get("download_button")] == ["Download the errors (CSV)"]
     errors = at.dataframe[0].value
-    assert list(errors.columns) == ["file", "line", "column", "value", "message"]
-    assert list(errors["line"]) == [2, 3] and list(errors["column"]) == ["edss", "patient_code"]
+    assert list(errors.columns) == ["File", "Line", "Column", "Value", "Message"]
+    assert list(errors["Line"]) == [2, 3] and list(errors["Column"]) == ["edss", "patient_code"]  # the file's columns
 
 
 def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_factory, sqlite_url):
@@ -281,7 +286,7 @@ def test_entry_bundle_upload_imports_a_good_bundle_into_an_empty_registry(app_fa
         "patients.csv": "centre_code,patient_code,sex,birth_year\nAAA,P1,F,1980\n"}), "application/zip")).run()
     assert not at.exception
     preview = at.dataframe[0].value  # before anything is written
-    assert list(preview["file"]) == ["centres.csv", "patients.csv"] and list(preview["new records"]) == [1, 1]
+    assert list(preview["File"]) == ["centres.csv", "patients.csv"] and list(preview["New records"]) == [1, 1]
     at.button(key="upload_go").click().run()
     assert not at.exception
     assert any("Bundle imported: centres.csv 1 new, 0 updated; patients.csv 1 new, 0 updated." in s.value for s in at.success)

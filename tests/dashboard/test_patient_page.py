@@ -28,7 +28,8 @@ def test_centre_user_finds_own_patients_by_code_and_sees_every_record(app_factor
     for heading in ("Transplants", "Visits (EDSS)", "Relapses", "MRI scans", "Adverse events", "Death"):
         assert f"**{heading}**" in text
     (edss,) = plotly_specs(at)
-    assert edss["layout"]["title"]["text"] == "EDSS course"
+    assert edss["layout"]["title"]["text"] == "EDSS course: SHF-002 at SHF"  # a saved file says whose
+    assert [b.key for b in at.get("download_button")] == ["pp_edss_svg", "pp_edss_pdf"]
     visits = next(d.value for d in at.dataframe if "Visit date" in d.value.columns)
     assert list(visits.columns) == ["Visit date", "EDSS"]  # labels from the data dictionary
 
@@ -45,7 +46,7 @@ def test_a_quality_item_link_opens_the_patient(app_factory, small_registry_url):
 def test_quality_page_links_each_item_to_the_patient_page(app_factory, small_registry_url):
     at = open_page(app_factory(small_registry_url, role="admin"), "quality")
     items = at.dataframe[1].value
-    assert all(link.startswith("patient?centre=") and "&patient=" in link for link in items["open"])
+    assert all(link.startswith("patient?centre=") and "&patient=" in link for link in items["Open"])
 
 
 def test_inline_correction_needs_a_reason_and_shows_in_the_history(app_factory, writable_registry):
@@ -63,11 +64,11 @@ def test_inline_correction_needs_a_reason_and_shows_in_the_history(app_factory, 
     assert not at.exception, at.exception
     assert any("Corrected visit" in s.value for s in at.success)
     at.selectbox(key="pp_pick_visits").select_index(0).run()
-    history = next(d.value for d in at.dataframe if "reason" in d.value.columns and "change" in d.value.columns
-                   and (d.value["reason"] == "source document re-read").any())
-    row = history[history["reason"] == "source document re-read"].iloc[0]
-    assert row["who"] == "no-login:centre" and row["field"] == "EDSS"
-    assert row["change"] == f"{'—' if old is None else format(old, '.1f')} → {new:.1f}"
+    history = next(d.value for d in at.dataframe if "Reason" in d.value.columns and "Change" in d.value.columns
+                   and (d.value["Reason"] == "source document re-read").any())
+    row = history[history["Reason"] == "source document re-read"].iloc[0]
+    assert row["Who"] == "no-login:centre" and row["Field"] == "EDSS"
+    assert row["Change"] == f"{'—' if old is None else format(old, '.1f')} → {new:.1f}"
 
 
 def test_inline_delete_needs_a_reason_and_is_audited(app_factory, writable_registry):

@@ -40,14 +40,14 @@ def test_open_answer_close_across_roles(app_factory, writable_registry) -> None:
     assert not office.exception, office.exception
     assert any("Opened query 1 for centre OSL" in s.value for s in office.success)
     assert _queries(engine) == [("OPEN", None, "no-login:governance")]
-    listed = _frame(office, "question")
-    assert "patient" not in listed.columns and listed.loc[0, "study id"] == sid  # governance: study ids only
-    assert list(_frame(office, "answered").itertuples(index=False)) == [("OSL", 1, 0, 0)]
+    listed = _frame(office, "Question")
+    assert "Patient" not in listed.columns and listed.loc[0, "Study ID"] == sid  # governance: study ids only
+    assert list(_frame(office, "Answered").itertuples(index=False)) == [("OSL", 1, 0, 0)]
 
     centre = open_page(app_factory(url, role="centre:OSL"), "quality")
-    mine = _frame(centre, "question")
-    assert list(mine["patient"]) == ["OSL-003"] and mine.loc[0, "field"] == "EDSS"
-    assert mine.loc[0, "open"] == "patient?centre=OSL&patient=OSL-003"
+    mine = _frame(centre, "Question")
+    assert list(mine["Patient"]) == ["OSL-003"] and mine.loc[0, "Field"] == "EDSS"
+    assert mine.loc[0, "Open"] == "patient?centre=OSL&patient=OSL-003"
     centre.selectbox(key="dq_answer_pick").set_value(1).run()
     centre.text_area(key="dq_answer_1").set_value("Checked: EDSS 2.0 is right (source letter).")
     next(b for b in centre.button if b.label == "Send answer").click().run()
@@ -55,7 +55,7 @@ def test_open_answer_close_across_roles(app_factory, writable_registry) -> None:
     assert _queries(engine) == [("ANSWERED", "Checked: EDSS 2.0 is right (source letter).", "no-login:governance")]
 
     other = open_page(app_factory(url, role="centre:UPP"), "quality")
-    assert "EDSS at month 12" not in text_of(other) and not [d for d in other.dataframe if "question" in d.value.columns]
+    assert "EDSS at month 12" not in text_of(other) and not [d for d in other.dataframe if "Question" in d.value.columns]
 
     office = open_page(app_factory(url, role="governance"), "quality")
     office.selectbox(key="dq_close_pick").set_value(1).run()

@@ -37,7 +37,7 @@ def test_outcomes_shows_dmt_free_survival_for_the_demo(app_factory, demo_url):
     assert not at.exception
     km = plotly_specs(at)[0]
     assert _title(km) == "DMT-free survival"
-    curve = next(t for t in km["data"] if t["name"] == "all")["y"]
+    curve = next(t for t in km["data"] if t["name"] == "All patients")["y"]
     assert curve[0] == 1.0 and 0.5 < min(curve) < 1.0  # some restart a DMT, most do not
     at.selectbox(key="o_endpoint").set_value("tf_neda").run()
     assert not at.exception and _title(plotly_specs(at)[0]) == "Treatment-free NEDA-3"
@@ -50,7 +50,7 @@ def test_outcomes_by_number_of_aggressive_features_and_by_each_feature(app_facto
     assert {"0 features", "1 feature", "2 features", "3-4 features"} <= set(names(profile))
     at.radio(key="o_profile").set_value("F4 high MRI activity").run()
     assert not at.exception
-    assert {"present", "not shown"} <= set(names(plotly_specs(at)[1]))
+    assert {"Present", "Not shown"} <= set(names(plotly_specs(at)[1]))
     statement = text_of(at)
     for label in ("F1 frequent early relapses", "F2 incomplete recovery", "F3 rapid disability", "F4 high MRI activity"):
         assert label in statement
@@ -76,18 +76,20 @@ def test_outcomes_compare_by_a_feature(app_factory, demo_url):
 def test_safety_shows_engraftment_by_centre_and_regimen(app_factory, demo_url):
     at = open_page(app_factory(demo_url), "safety")
     fig = next(s for s in plotly_specs(at) if _title(s).startswith("Neutrophil engraftment"))
-    assert fig["layout"]["xaxis"]["title"]["text"] == "Days since transplant"
+    # twelve centres: small multiples, the time axis named once under the panels
+    (x_title,) = [a["text"] for a in fig["layout"]["annotations"] if a.get("name") == "x title"]
+    assert x_title == "Days since transplant"
     shown = [t for t in fig["data"] if "hovertemplate" in t and t.get("name") and "CI" not in t["name"]]
     assert len(shown) >= 3 and all(max(t["y"]) > 0.5 for t in shown)  # curves stop when < 5 remain at risk
     at.radio(key="sf_engraft_by").set_value("Whole cohort").run()
-    (whole,) = [t for t in next(s for s in plotly_specs(at) if _title(s).startswith("Neutrophil"))["data"] if t.get("name") == "all"]
+    (whole,) = [t for t in next(s for s in plotly_specs(at) if _title(s).startswith("Neutrophil"))["data"] if t.get("name") == "All patients"]
     assert max(whole["y"]) > 0.9 and whole["x"][list(whole["y"]).index(next(y for y in whole["y"] if y >= 0.5))] <= 12
     at.radio(key="sf_engraft_by").set_value("Conditioning regimen").run()
     assert not at.exception
     fig = next(s for s in plotly_specs(at) if _title(s).startswith("Neutrophil engraftment"))
-    assert "BEAM_ATG" in names(fig)
+    assert "BEAM + ATG" in names(fig) and "BEAM_ATG" not in names(fig)  # regimens in words
     table = at.dataframe[-1].value
-    assert list(table.columns) == ["group", "patients", "by day 14", "by day 21", "by day 28"]
+    assert list(table.columns) == ["Conditioning regimen", "Patients", "By day 14", "By day 21", "By day 28"]
 
 
 def test_timeline_draws_the_dmt_periods_of_a_demo_patient(app_factory, demo_url):

@@ -130,12 +130,17 @@ def _apply_table(m: Mutation, t: Tables) -> None:
         return
     header, rows = t[name]
     c = m.col % len(header) if header else 0
+    # Rows made ragged by an earlier mutation may be shorter than the header: column mutations
+    # touch only the cells such a row has (it stays ragged, as in a damaged file).
     if m.kind == "cell" and rows:
-        rows[m.row % len(rows)][c] = m.value
+        row = rows[m.row % len(rows)]
+        if c < len(row):
+            row[c] = m.value
     elif m.kind == "drop_column" and header:
         del header[c]
         for r in rows:
-            del r[c]
+            if c < len(r):
+                del r[c]
     elif m.kind == "unknown_column":
         header.append(m.value.strip() or "extra")
         for r in rows:
@@ -143,7 +148,7 @@ def _apply_table(m: Mutation, t: Tables) -> None:
     elif m.kind == "duplicate_column" and header:
         header.append(header[c])
         for r in rows:
-            r.append(r[c])
+            r.append(r[c] if c < len(r) else "")
     elif m.kind == "duplicate_row" and rows:
         rows.insert(m.row % len(rows), list(rows[m.row % len(rows)]))
     elif m.kind == "drop_row" and rows:
@@ -329,6 +334,9 @@ def test_fuzzed_bundles_get_row_level_errors_and_no_partial_write(seeded_templat
     @given(ms=st.lists(mutations, min_size=1, max_size=3), as_zip=st.booleans())
     # Found in CI: a shortened row whose columns are then shuffled.
     @example(ms=[Mutation("ragged_row", col=0), Mutation("shuffle_columns")], as_zip=False)
+    # Found locally: a shortened row, then a column duplicated (or dropped) past its end.
+    @example(ms=[Mutation("ragged_row", file=8, col=0), Mutation("duplicate_column", file=8, col=29)], as_zip=False)
+    @example(ms=[Mutation("ragged_row", file=8, col=0), Mutation("drop_column", file=8, col=29)], as_zip=False)
     def run(ms: list[Mutation], as_zip: bool) -> None:
         files = damaged_bundle(ms)
         path = deliver(files, where, as_zip)

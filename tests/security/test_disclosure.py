@@ -322,3 +322,16 @@ def test_policy_binds_governance_and_researchers_and_refuses_k_below_2() -> None
     assert not policy.binds("centre") and not policy.binds("admin")
     with pytest.raises(ValueError, match="at least 2"):
         DisclosurePolicy(k=1)
+
+
+@pytest.mark.parametrize(("policy", "small", "rounding"), [
+    (DisclosurePolicy(), "it reads <5", "rounded to the nearest 5, never below 5 (47 reads 45)"),
+    (DisclosurePolicy(k=10), "it reads <10", "rounded to the nearest 10, never below 10 (92 reads 90)"),
+    (DisclosurePolicy(k=5, rounding=0), "it reads <5", "Counts of 5 or more are shown exactly."),
+])
+def test_the_release_describes_the_rules_it_applies(policy: DisclosurePolicy, small: str, rounding: str) -> None:
+    """The safety report's policy section is this text: it follows the policy's k and base."""
+    text = " ".join(policy.release_for("governance").describe())
+    assert small in text and rounding in text
+    assert NOT_BROKEN_DOWN in text and WITHHELD in text
+    assert policy.release_for("admin").describe() == ["Counts are exact: this viewer's role is not bound by the disclosure policy."]

@@ -215,7 +215,11 @@ def test_survival_as_governance_prints_released_counts_only(demo_url: str) -> No
     exact = pd.read_csv(io.StringIO(_run(demo_url, "survival", "os", "--by", "centre_code", "--at", "365,1825").stdout))
     result = _run(demo_url, "survival", "os", "--by", "centre_code", "--at", "365,1825", "--as", "demo-governance")
     assert result.exit_code == 0, result.output
-    released = pd.read_csv(io.StringIO(result.stdout), dtype={"n_risk": str})
-    assert not set(released["n_risk"].dropna()) & {"1", "2", "3", "4"}
-    assert all(v == "<5" or v == "0" or int(v) % 5 == 0 for v in released["n_risk"].dropna())
+    counts = ("n_risk", "n_event", "n_censor")
+    released = pd.read_csv(io.StringIO(result.stdout), dtype=dict.fromkeys(counts, str))
+    for column in counts:
+        assert not set(released[column].dropna()) & {"1", "2", "3", "4"}, column
+        assert all(v == "<5" or v == "0" or int(v) % 5 == 0 for v in released[column].dropna()), column
+    assert (released["n_event"] == "<5").any(), "the demo has centres with 1-4 deaths in a year"
     assert released["estimate"].isna().sum() > exact["estimate"].isna().sum(), "estimates resting on 1-4 deaths left out"
+    assert (released["std_err"].isna() == released["estimate"].isna()).all(), "no standard error beside a hidden estimate"
