@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.import_bundle                      # 100,000 patients (~1 M rows)
     .venv/bin/python -m benchmarks.import_bundle --patients 20000
-    .venv/bin/python -m benchmarks.import_bundle --phases             # time read/parse/check/write apart
+    .venv/bin/python -m benchmarks.import_bundle --phases             # the exact (in-memory) path's phases apart
     .venv/bin/python -m benchmarks.import_bundle --profile out.prof   # cProfile of the import
     .venv/bin/python -m benchmarks.import_bundle --patients 10000 --floor   # ratio to a bare load, peak memory
     .venv/bin/python -m benchmarks.import_bundle --patients 100000 --floor --backend postgresql --bundle /tmp/b100k
