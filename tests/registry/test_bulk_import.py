@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.registry.bundle_helpers import ADMIN, TODAY
 from tests.registry.test_bundle_hypothesis import bundles, read_csv, write_csv
 
 Bundle = dict[str, list[dict[str, Any]]]
+EXAMPLES = int(os.environ.get("MSREG_BULK_EXAMPLES", "30"))  # more when the import changes
 
 
 def _damage(draw: st.DrawFn, bundle: Bundle) -> None:
@@ -89,7 +91,7 @@ def _state(engine: Engine, where: Path) -> tuple[dict[str, list[list[str]]], int
     return read_csv(where), audit_rows
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=damaged())
 def test_the_streaming_and_the_exact_importer_agree(case: tuple[Bundle, Bundle | None], databases, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     bundle, first = case

@@ -6,6 +6,7 @@ column by column is byte for byte `audit.to_json` of the row."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_the_whitespace_list_is_what_str_strip_removes() -> None:
     assert set(PYTHON_WHITESPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("MSREG_BULK_EXAMPLES", "300")), deadline=None)
 @given(chunk=chunks())
 @example(chunk=("visits", ["centre_code", "patient_code", "visit_date", "edss"], [["A", "P", "2020-02-30", "NE"], ["A", " P ", "2020-02-28", "UNK"]]))
 @example(chunk=("transplants", ["centre_code", "patient_code", "transplant_number", "transplant_date", "phenotype", "cd34_dose",
