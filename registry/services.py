@@ -11,6 +11,9 @@ Versions are therefore checked explicitly (`WHERE id = :id AND version = :versio
 record changed by someone else since it was read raises `StaleRecord`. The bulk path inserts
 new rows with the driver's executemany on converted tuples (`_RowWriter`), chunked, after
 every rule has passed for the whole batch (`plan_bulk`), and reads the stored keys once.
+A bundle import first takes the streaming half of this path (`registry.bulk`: chunks of
+columns, the same rules, memory independent of the bundle); `plan_bulk` is the exact path that
+decides and words every error when the streaming half finds any.
 
 Records are addressed by their natural key in bundle terms (docs/bundle-format.md "Keys"), e.g.
 `{"centre_code": "OSL", "patient_code": "P001", "visit_date": date(2021, 3, 4)}`; values use the

@@ -412,20 +412,15 @@ def parse_row(
                 FieldError(entity, name, text, f"unknown column {name!r}; {spec.file} has {', '.join(spec.column_names)}", line, file)
             )
             continue
+        if type(text) is str:  # the common case (CSV text)
+            v, message = _cell(text, col.required, name in coded, parsers[name])
+            if message is not None:
+                errors.append(FieldError(entity, name, text, message, line, file))
+                continue
+            values[name] = v
+            continue
         try:
-            if type(text) is str:  # the common case (CSV text), kept fast for large imports
-                v = text.strip() or None
-                if v is not None:
-                    if v in _MISSING and name in coded:
-                        values[name] = v  # a missing-data code, kept as the value in bundle terms
-                        continue
-                    if "\x00" in v:  # as in parse_value: the databases cannot store it
-                        raise _Bad(f"{v[:20]!r} contains a NUL character (0x00), which cannot be stored")
-                    parse = parsers[name]
-                    if parse is not None:
-                        v = parse(v)
-            else:
-                v = parse_value(col, text)
+            v = parse_value(col, text)
         except _Bad as exc:
             errors.append(FieldError(entity, name, text, str(exc), line, file))
             continue
@@ -434,6 +429,29 @@ def parse_row(
             continue
         values[name] = v
     return values, errors
+
+
+def parse_cell(entity: str, name: str, text: str) -> tuple[Any, str | None]:
+    """One CSV cell of a known column as `parse_row` reads it: (value, None) or (None, message).
+
+    Shared with the bulk import, which calls it once per distinct text of a column."""
+    return _cell(text, ENTITIES[entity].by_name[name].required, name in _CODED[entity], _COLUMN_PARSERS[entity][name])
+
+
+def _cell(text: str, required: bool, coded: bool, parse: Callable[[str], Any] | None) -> tuple[Any, str | None]:
+    v = text.strip() or None
+    if v is None:
+        return None, ("required value is missing" if required else None)
+    if coded and v in _MISSING:
+        return v, None  # a missing-data code, kept as the value in bundle terms
+    if "\x00" in v:  # as in parse_value: the databases cannot store it
+        return None, f"{v[:20]!r} contains a NUL character (0x00), which cannot be stored"
+    if parse is None:
+        return v, None
+    try:
+        return parse(v), None
+    except _Bad as exc:
+        return None, str(exc)
 
 
 _REQUIRED_SETS: dict[str, frozenset[str]] = {e: frozenset(spec.required) for e, spec in ENTITIES.items()}
@@ -503,63 +521,78 @@ def check_record(
     spec = ENTITIES[entity]
     today = today or dt.date.today()
     errors: list[FieldError] = []
-
-    def err(col: str, value: Any, message: str) -> None:
-        errors.append(FieldError(entity, col, value, message, line, file))
-
     by_name = spec.by_name
     coded = _CODED[entity]
     for name, v in values.items():
         if v is None or name not in by_name or (coded and name in coded and type(v) is str and v in _MISSING):
             continue
-        col = by_name[name]
-        kind = col.kind
-        if kind == "date":
-            if v < MIN_DATE:
-                err(name, v, f"{v.isoformat()} is before {codes.MIN_YEAR}")
-            elif v > today:
-                err(name, v, f"{v.isoformat()} is in the future (today is {today.isoformat()})")
-        elif kind == "code":
-            if v not in col.codes:
-                err(name, v, f"{v!r} is not in the code list ({' '.join(col.codes)})")
-        elif kind == "edss":
-            if not codes.is_edss_step(v):
-                err(name, v, f"{v:g} is not an EDSS step (0, 1.0, 1.5, ... 9.5, 10; there is no 0.5)")
-        elif kind == "count":
-            if v < 0:
-                err(name, v, f"{v} is below 0 (a count)")
-        elif kind == "grade":
-            if v not in codes.AE_GRADES:
-                err(name, v, f"{v} is not a CTCAE grade (1 to 5)")
-        elif kind == "year":
-            if not codes.MIN_YEAR <= v <= today.year:
-                err(name, v, f"{v} is outside {codes.MIN_YEAR} to {today.year}")
-        elif kind == "country":
-            if not _COUNTRY.fullmatch(v):
-                err(name, v, f"{v!r} is not an ISO 3166-1 alpha-2 code (two upper-case letters)")
-        elif kind == "int":
-            if name == "transplant_number" and v < 1:
-                err(name, v, f"{v} is not a transplant number (1, 2, ...)")
-        elif kind == "text":
-            if col.max_length is not None and len(v) > col.max_length:
-                err(name, v, f"{v[:20]!r}... is longer than {col.max_length} characters")
-    if entity == "patients":
-        onset, diagnosis = values.get("ms_onset_date"), values.get("ms_diagnosis_date")
-        if onset is not None and diagnosis is not None and onset > diagnosis:
-            err("ms_onset_date", onset, f"MS onset {onset.isoformat()} is after the diagnosis on {diagnosis.isoformat()}")
-        # a follow-up status is dated (lost since when, consent withdrawn on which day), and
-        # a date alone says nothing; checked only when both columns are given (a bundle file
-        # without them leaves the stored status untouched)
-        if "followup_status" in values and "followup_status_date" in values:
-            status, since = values.get("followup_status"), values.get("followup_status_date")
-            if status is not None and since is None:
-                err("followup_status_date", None, "a follow-up status needs its date (since when)")
-            elif status is None and since is not None:
-                err("followup_status", None, f"a follow-up status date ({since.isoformat()}) needs the status (LOST, TRANSFERRED or CONSENT_WITHDRAWN)")
-    elif entity in _RECORD_RULES:
-        for column, value, message in _RECORD_RULES[entity](values):
-            err(column, value, message)
+        message = value_problem(by_name[name], v, today)
+        if message is not None:
+            errors.append(FieldError(entity, name, v, message, line, file))
+    for column, value, message in record_rules(entity, values):
+        errors.append(FieldError(entity, column, value, message, line, file))
     return errors
+
+
+def value_problem(col: Column, v: Any, today: dt.date) -> str | None:
+    """The single-value rule of `check_record` for one typed value (not None, not a missing-data
+    code), or None when it passes. Shared with the bulk import, which applies it once per
+    distinct value of a column."""
+    kind = col.kind
+    if kind == "date":
+        if v < MIN_DATE:
+            return f"{v.isoformat()} is before {codes.MIN_YEAR}"
+        if v > today:
+            return f"{v.isoformat()} is in the future (today is {today.isoformat()})"
+    elif kind == "code":
+        if v not in col.codes:
+            return f"{v!r} is not in the code list ({' '.join(col.codes)})"
+    elif kind == "edss":
+        if not codes.is_edss_step(v):
+            return f"{v:g} is not an EDSS step (0, 1.0, 1.5, ... 9.5, 10; there is no 0.5)"
+    elif kind == "count":
+        if v < 0:
+            return f"{v} is below 0 (a count)"
+    elif kind == "grade":
+        if v not in codes.AE_GRADES:
+            return f"{v} is not a CTCAE grade (1 to 5)"
+    elif kind == "year":
+        if not codes.MIN_YEAR <= v <= today.year:
+            return f"{v} is outside {codes.MIN_YEAR} to {today.year}"
+    elif kind == "country":
+        if not _COUNTRY.fullmatch(v):
+            return f"{v!r} is not an ISO 3166-1 alpha-2 code (two upper-case letters)"
+    elif kind == "int":
+        if col.name == "transplant_number" and v < 1:
+            return f"{v} is not a transplant number (1, 2, ...)"
+    elif kind == "text":
+        if col.max_length is not None and len(v) > col.max_length:
+            return f"{v[:20]!r}... is longer than {col.max_length} characters"
+    return None
+
+
+def record_rules(entity: str, values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    """The rules of `check_record` that compare columns of one record: (column, value, message)
+    for each one broken. `RECORD_RULE_COLUMNS` names the columns each entity's rules read."""
+    if entity == "patients":
+        yield from _patient_rules(values)
+    elif entity in _RECORD_RULES:
+        yield from _RECORD_RULES[entity](values)
+
+
+def _patient_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    onset, diagnosis = values.get("ms_onset_date"), values.get("ms_diagnosis_date")
+    if onset is not None and diagnosis is not None and onset > diagnosis:
+        yield "ms_onset_date", onset, f"MS onset {onset.isoformat()} is after the diagnosis on {diagnosis.isoformat()}"
+    # a follow-up status is dated (lost since when, consent withdrawn on which day), and
+    # a date alone says nothing; checked only when both columns are given (a bundle file
+    # without them leaves the stored status untouched)
+    if "followup_status" in values and "followup_status_date" in values:
+        status, since = values.get("followup_status"), values.get("followup_status_date")
+        if status is not None and since is None:
+            yield "followup_status_date", None, "a follow-up status needs its date (since when)"
+        elif status is None and since is not None:
+            yield "followup_status", None, f"a follow-up status date ({since.isoformat()}) needs the status (LOST, TRANSFERRED or CONSENT_WITHDRAWN)"
 
 
 def _treatment_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
@@ -589,6 +622,12 @@ def _transplant_rules(values: Mapping[str, Any]) -> Iterator[tuple[str, Any, str
 _RECORD_RULES: dict[str, Callable[[Mapping[str, Any]], Iterator[tuple[str, Any, str]]]] = {
     "treatments": _treatment_rules,
     "transplants": _transplant_rules,
+}
+# The columns `record_rules` reads, per entity: the bulk import hands it only these.
+RECORD_RULE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": ("ms_onset_date", "ms_diagnosis_date", "followup_status", "followup_status_date"),
+    "transplants": ("transplant_date", "neutrophil_engraftment_date", "platelet_engraftment_date", "cd34_dose"),
+    "treatments": ("start_date", "stop_date"),
 }
 
 
@@ -859,3 +898,214 @@ def check_treatment_overlaps(treatments: Sequence[Record]) -> list[FieldError]:
                     )
                 )
     return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# The same rules applied column by column (the bulk import)
+#
+# A bundle import checks a chunk of rows (pyarrow string columns, one per CSV column) at once.
+# No rule is restated here: free text is checked with a vectorised test that only decides
+# whether a cell is plain (no surrounding whitespace, no NUL; then its value is the cell
+# itself) and within `max_length`, and every other cell goes through `parse_cell` and
+# `value_problem` once per *distinct* text of its column (dates, codes, counts and EDSS take a
+# few thousand distinct texts however large the bundle). The rules across columns
+# (`record_rules`) run once per row on the few columns they read. tests/registry/
+# test_bulk_validation.py checks on random rows that this agrees with `parse_row` and
+# `check_record`: the same rows accepted, the same values, the same messages.
+
+# Every character str.strip() removes (str.isspace); tests check the list is complete.
+PYTHON_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_WS_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE)
+_NOT_PLAIN = f"^[{_WS_CLASS}]|[{_WS_CLASS}]$|\\x00"  # RE2: text that strip() or the NUL rule changes
+_JSON_PLAIN = r"^[ !#-\[\]-~]*$"  # printable ASCII without quote and backslash: JSON is "text"
+_ARROW_TYPES = {"int": "int64", "count": "int64", "year": "int64", "grade": "int64", "number": "float64",
+                "edss": "float64", "date": "date32", "bool": "bool_", "code": "string", "country": "string", "text": "string"}
+_CACHE_LIMIT = 200_000  # distinct texts remembered per column (dates and codes stay far below)
+
+
+def json_scalar(value: Any) -> str:
+    """A value as the audit trail's canonical JSON writes it (dates as ISO strings)."""
+    if isinstance(value, dt.date):
+        return f'"{value.isoformat()}"'
+    from registry.security.audit import to_json  # the one canonical encoder
+
+    return to_json({"v": value})[5:-1]  # type: ignore[index]
+
+
+@dataclass(slots=True)
+class BulkColumn:
+    """One checked column of a chunk: typed values for the database (missing-data codes as
+    null, codes apart), the audit trail's JSON of each value in bundle terms, and for SQLite
+    dates as the ISO text SQLAlchemy stores."""
+
+    typed: Any  # pyarrow Array
+    json: Any  # pyarrow StringArray
+    sqlite: Any  # pyarrow Array
+    codes: Any | None  # pyarrow StringArray of NE/UNK (null elsewhere), for columns that take them
+
+
+@dataclass(slots=True)
+class BulkChunk:
+    columns: dict[str, BulkColumn]
+    errors: list[tuple[int, str, Any, str]]  # (row in chunk, column, cell or value, message), row order
+
+    def row_errors(self, entity: str, line_of: Callable[[int], int | None], file: str | None) -> list[FieldError]:
+        return [FieldError(entity, c, v, m, line_of(r), file) for r, c, v, m in self.errors]
+
+
+def check_columns(
+    entity: str,
+    cells: Mapping[str, Any],
+    *,
+    today: dt.date,
+    cache: dict[str, dict[str, tuple[Any, ...]]] | None = None,
+) -> BulkChunk:
+    """`parse_row` + `check_record` of every row of a chunk, column by column.
+
+    `cells` maps the file's known columns to pyarrow string arrays of equal length (the CSV
+    text); `cache` (one per import and entity) remembers the outcome per distinct text.
+    A row's errors are its parse errors if it has any, else its `check_record` errors, in the
+    order `parse_row` and `check_record` give them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    spec = ENTITIES[entity]
+    cache = cache if cache is not None else {}
+    coded = _CODED[entity]
+    out: dict[str, BulkColumn] = {}
+    parse_errs: dict[int, list[tuple[str, Any, str]]] = {}
+    check_errs: dict[int, list[tuple[str, Any, str]]] = {}
+    n = 0
+    for name, arr in cells.items():
+        col = spec.by_name[name]
+        n = len(arr)
+        if col.kind == "text":
+            out[name] = _text_column(entity, col, arr, parse_errs, check_errs, pa, pc)
+        else:
+            out[name] = _coded_column(entity, col, arr, today, cache.setdefault(name, {}), name in coded,
+                                      parse_errs, check_errs, pa, pc)
+    rule_cols = [c for c in RECORD_RULE_COLUMNS.get(entity, ()) if c in out]
+    if rule_cols and n:
+        lists = []
+        for c in rule_cols:
+            typed = out[c].typed.to_pylist()
+            codes_ = out[c].codes
+            if codes_ is not None and codes_.null_count < len(codes_):
+                typed = [cd if cd is not None else v for v, cd in zip(typed, codes_.to_pylist(), strict=True)]
+            lists.append(typed)
+        at = {c: i for i, c in enumerate(rule_cols)}
+        for row, found in check_errs.items():  # check_record hands its rules the value it refused, too
+            for column, value, _message in found:
+                if column in at:
+                    lists[at[column]][row] = value
+        for row, vals in enumerate(zip(*lists, strict=True)):
+            if all(v is None for v in vals) or row in parse_errs:
+                continue
+            for column, value, message in record_rules(entity, dict(zip(rule_cols, vals, strict=True))):
+                check_errs.setdefault(row, []).append((column, value, message))
+    errors: list[tuple[int, str, Any, str]] = []
+    for row in sorted(parse_errs.keys() | check_errs.keys()):
+        for column, value, message in parse_errs.get(row) or check_errs[row]:
+            errors.append((row, column, value, message))
+    return BulkChunk(out, errors)
+
+
+def _text_column(entity: str, col: Column, arr: Any, parse_errs: dict, check_errs: dict, pa: Any, pc: Any) -> BulkColumn:
+    """Free text: plain cells are their own value; others go through `parse_cell`."""
+    name = col.name
+    empty = pc.equal(arr, "")
+    odd = pc.match_substring_regex(arr, _NOT_PLAIN)
+    typed = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+    if pc.any(odd).as_py():
+        values = typed.to_pylist()
+        texts = arr.to_pylist()
+        for i in pc.indices_nonzero(odd).to_pylist():
+            v, message = parse_cell(entity, name, texts[i])
+            values[i] = None if message else v
+            if message:
+                parse_errs.setdefault(i, []).append((name, texts[i], message))
+        typed = pa.array(values, pa.string())
+    if col.required:
+        for i in pc.indices_nonzero(pc.and_not(empty, odd)).to_pylist():
+            parse_errs.setdefault(i, []).append((name, "", "required value is missing"))
+    if col.max_length is not None:
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(typed), col.max_length), False)
+        if pc.any(too_long).as_py():
+            for i in pc.indices_nonzero(too_long).to_pylist():
+                v = typed[i].as_py()
+                check_errs.setdefault(i, []).append((name, v, value_problem(col, v, MIN_DATE)))
+    plain = pc.fill_null(pc.match_substring_regex(typed, _JSON_PLAIN), True)
+    json_ = pc.fill_null(pc.binary_join_element_wise('"', typed, '"', ""), "null")
+    if not pc.all(plain).as_py():
+        frags = json_.to_pylist()
+        values = typed.to_pylist()
+        for i in pc.indices_nonzero(pc.invert(plain)).to_pylist():
+            frags[i] = json_scalar(values[i])
+        json_ = pa.array(frags, pa.string())
+    return BulkColumn(typed, json_, typed, None)
+
+
+def _date_column(arr: Any, today: dt.date, pa: Any, pc: Any) -> BulkColumn | None:
+    """Dates written YYYY-MM-DD (ASCII digits) that are calendar dates from MIN_DATE to today
+    pass as `_date` and `value_problem` pass them; None when any cell is something else (empty
+    cells are missing): those columns go through `parse_cell` per distinct text."""
+    empty = pc.equal(arr, "")
+    plain = pc.match_substring_regex(arr, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    if not pc.all(pc.or_(plain, empty)).as_py():
+        return None
+    text = pc.if_else(plain, arr, pa.scalar(None, pa.string()))
+    days = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    ok = pc.and_(pc.greater_equal(days, pa.scalar(MIN_DATE, pa.date32())), pc.less_equal(days, pa.scalar(today, pa.date32())))
+    ok = pc.and_(ok, pc.equal(pc.cast(days, pa.string()), text))  # strptime rolls 02-30 over to March
+    if pc.sum(pc.cast(pc.fill_null(ok, False), pa.int64())).as_py() != len(arr) - pc.sum(pc.cast(empty, pa.int64())).as_py():
+        return None
+    json_ = pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
+    return BulkColumn(days, json_, text, None)
+
+
+def _coded_column(
+    entity: str, col: Column, arr: Any, today: dt.date, cache: dict[str, tuple[Any, ...]], takes_codes: bool,
+    parse_errs: dict, check_errs: dict, pa: Any, pc: Any,
+) -> BulkColumn:
+    """Any other kind: `parse_cell` and `value_problem` once per distinct text."""
+    name = col.name
+    if col.kind == "date" and not (col.required and pc.any(pc.equal(arr, "")).as_py()):
+        fast = _date_column(arr, today, pa, pc)
+        if fast is not None:
+            return fast
+    enc = pc.dictionary_encode(arr)
+    texts = enc.dictionary.to_pylist()
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    results = []
+    for text in texts:
+        r = cache.get(text)
+        if r is None:
+            v, message = parse_cell(entity, name, text)
+            stage = "parse" if message else None
+            code = v if takes_codes and type(v) is str and v in _MISSING else None
+            if message is None and v is not None and code is None:
+                message = value_problem(col, v, today)
+                stage = "check" if message else None
+            typed = None if (message or code is not None) else v
+            sqlite = typed.isoformat() if isinstance(typed, dt.date) else typed
+            r = (typed, json_scalar(None if message else v), sqlite, code, stage, message, v)
+            cache[text] = r
+        results.append(r)
+    idx = enc.indices
+    arrow_type = getattr(pa, _ARROW_TYPES[col.kind])()
+    typed = pa.array([r[0] for r in results], arrow_type).take(idx)
+    json_ = pa.array([r[1] for r in results], pa.string()).take(idx)
+    sqlite = typed if col.kind != "date" else pa.array([r[2] for r in results], pa.string()).take(idx)
+    codes_ = pa.array([r[3] for r in results], pa.string()).take(idx) if takes_codes else None
+    bad = [i for i, r in enumerate(results) if r[4] is not None]
+    if bad:
+        for row in pc.indices_nonzero(pc.is_in(idx, pa.array(bad, idx.type))).to_pylist():
+            r = results[idx[row].as_py()]
+            target = parse_errs if r[4] == "parse" else check_errs
+            target.setdefault(row, []).append((name, texts[idx[row].as_py()] if r[4] == "parse" else r[6], r[5]))
+    return BulkColumn(typed, json_, sqlite, codes_)

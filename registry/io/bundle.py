@@ -7,6 +7,12 @@ validated, access-checked and audited exactly like a form. A row that differs fr
 record is an update audited with the reason `bundle sha256:<hash of the bundle>`; an identical
 row is left alone, so importing a bundle twice changes nothing the second time.
 
+A bundle is first imported streaming (`_import_streaming`: read by `bundle_stream` in blocks,
+checked by `validation.check_columns`, written by `registry.bulk`), with memory independent of
+its size; only if that finds anything to report does the exact path below (`load_bundle`,
+`parse_bundle`, `plan_bulk`) read it whole and word every error (docs/architecture.md, "Bundle
+import").
+
 Export writes every table, rows in natural-key order, cells formatted exactly as import expects
 (ISO dates, `true`/`false`, EDSS as 0, 1.0, ... 9.5, 10, empty for missing), so exporting,
 importing into an empty registry and exporting again gives byte-identical files.
@@ -39,12 +45,16 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from registry.security.access import AccessDenied, Actor
+from registry import bulk
 from registry.db import session_scope
+from registry.io import bundle_stream
+from registry.io.bundle_stream import NeedsReport
+from registry.security.access import AccessDenied, Actor
 from registry.services import ValidationFailed, apply_bulk, load_stored, plan_bulk
 from registry.validation import (
     ENTITIES,
     FILE_COLUMN,
+    check_columns,
     ROW_COLUMN,
     FieldError,
     Record,
@@ -82,6 +92,7 @@ class ImportResult:
     errors: list[FieldError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # entities present in the bundle
     reason: str = ""  # "bundle sha256:..." - the audit reason of updates
+    path: str = ""  # "streaming" or "exact": which importer decided (see `import_bundle`)
 
     @property
     def ok(self) -> bool:
@@ -291,14 +302,125 @@ def import_bundle(
 
     Returns the counts per file, or every error with nothing written. With an Engine the
     import commits on success; with a Session the caller commits.
-    `on_progress(done, total)` is called as records are written (the dashboard's progress bar).
+    `on_progress(done, total)` is called as rows are written (the dashboard's progress bar).
     :raises AccessDenied: the bundle holds data of a centre the actor may not write
+
+    Two paths, one outcome: the streaming path (`_import_streaming`: chunks of columns, memory
+    independent of the bundle's size) imports every bundle it finds nothing wrong with; on
+    anything else it rolls its savepoint back and the exact path (`_import_in_memory`, the
+    whole bundle as records through `plan_bulk`) words every error with its file and line.
     """
+    try:
+        return _import_streaming(engine_or_session, Path(path), actor, progress=progress, today=today, on_progress=on_progress)
+    except NeedsReport:
+        pass
+    return _import_in_memory(engine_or_session, path, actor, progress=progress, today=today, on_progress=on_progress)
+
+
+STREAM_CACHE_KIB = 40_960
+"""SQLite page cache of a streaming import (KiB): audit rows are indexed by a random hash, so
+their index is written all over; the default 2 MiB cache re-reads index pages for most rows,
+and a cache as large as the index would make memory grow with the registry."""
+
+
+def _import_streaming(
+    engine_or_session: Engine | Session,
+    path: Path,
+    actor: Actor,
+    *,
+    progress: bool,
+    today: dt.date | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> ImportResult:
+    """The bundle in chunks, checked column by column and written at once (`registry.bulk`).
+
+    :raises NeedsReport: anything to report or that the exact path must decide (nothing kept)
+    """
+    today = today or dt.date.today()
+    found, sha = bundle_stream.members(path, MAX_UNZIPPED_BYTES)
+    files: dict[str, tuple[bundle_stream.Member, list[str], bundle_stream.Scan]] = {}
+    for member in found:
+        entity = bundle_stream.entity_of(member.name)
+        if entity is None or entity in files:
+            raise NeedsReport("unknown or repeated file")
+        scanned = bundle_stream.scan(member)
+        if not scanned.ok:
+            raise NeedsReport("not UTF-8")
+        files[entity] = (member, bundle_stream.read_header(member, entity), scanned)
+    result = ImportResult(files=[e for e in ENTITIES if e in files], reason=f"bundle sha256:{sha}", path="streaming")
+    total = sum(f[2].rows for f in files.values())
+    bar = _progress_bar(total, progress and total > PROGRESS_THRESHOLD)
+    done = 0
+    try:
+        with _session(engine_or_session) as session, _unit(session, own=not isinstance(engine_or_session, Session)), \
+                _page_cache(session, STREAM_CACHE_KIB):
+            writer = bulk.StreamWriter(session, actor, reason=result.reason)
+            for entity in result.files:
+                member, header, scanned = files[entity]
+                cache: dict[str, dict[str, tuple[Any, ...]]] = {}
+                for cells in bundle_stream.chunks(member, header, scanned.plain):
+                    rows = len(next(iter(cells.values())))
+                    writer.write(entity, check_columns(entity, cells, today=today, cache=cache), rows)
+                    done += rows
+                    if bar:
+                        bar.update(rows)
+                    if on_progress is not None:
+                        on_progress(done, max(total, done))
+            counts = writer.finish()
+    finally:
+        if bar:
+            bar.close()
+    if on_progress is not None:
+        on_progress(done, done)
+    result.inserted = {e: counts.inserted[e] for e in result.files}
+    result.updated = {e: counts.updated[e] for e in result.files}
+    result.unchanged = {e: counts.unchanged[e] for e in result.files}
+    return result
+
+
+@contextmanager
+def _unit(session: Session, *, own: bool) -> Iterator[None]:
+    """What one streaming import rolls back on `NeedsReport`: its own transaction, or in a
+    caller's session a savepoint. Not a savepoint when the transaction is ours: inside one,
+    SQLite keeps the original of every page the import changes, which doubled its insert cost."""
+    if own:
+        yield
+        return
+    with session.begin_nested():
+        yield
+
+
+@contextmanager
+def _page_cache(session: Session, kib: int) -> Iterator[None]:
+    """SQLite: a page cache of `kib` while the import runs, then the old size."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(old)}")
+
+
+def _import_in_memory(
+    engine_or_session: Engine | Session,
+    path: str | Path,
+    actor: Actor,
+    *,
+    progress: bool = False,
+    today: dt.date | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """The exact path: the whole bundle as records, every rule through `plan_bulk`, every
+    error with its file and line; writes with `apply_bulk` when there is none."""
     try:
         loaded = load_bundle(path)
     except BundleRejected as exc:
-        return ImportResult(errors=exc.errors)
-    result = ImportResult(files=[e for e in ENTITIES if e in loaded.files], reason=f"bundle sha256:{loaded.sha256}")
+        return ImportResult(errors=exc.errors, path="exact")
+    result = ImportResult(files=[e for e in ENTITIES if e in loaded.files], reason=f"bundle sha256:{loaded.sha256}", path="exact")
     total = loaded.row_count
     show = progress and total > PROGRESS_THRESHOLD
     records, errors = parse_bundle(loaded)

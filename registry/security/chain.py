@@ -245,6 +245,144 @@ def _insert(session: Session, spec: ChainSpec, rows: list[dict[str, Any]], now: 
     return None
 
 
+class BatchWriter:
+    """Appends many rows to one chain in one transaction (a bundle import): the lock, the head
+    and the key are read once, the links are computed in one tight loop, and the rows go in by
+    batch (executemany with the constant columns written once into the statement; COPY on
+    PostgreSQL). The rows and links are exactly those `append` would write, one call per row.
+
+    A batch is rows that share every content column but `entity_key`, `old_values` and
+    `new_values` (one action on one table by one actor with one reason). `finish()` registers
+    the new head for the witness (written after the commit, as for `append`).
+    """
+
+    def __init__(self, session: Session, spec: ChainSpec, now: dt.datetime) -> None:
+        _lock(session, spec)
+        last = _last_row(session, spec)
+        self.ring = ring_for_append(session, last, spec.name)
+        key = self.ring.current
+        self.session, self.spec, self.now = session, spec, now
+        self.key_id = key.key_id
+        self.prev = last.hash if last else GENESIS_HASH
+        self.seq = _position_after(session, spec, last)
+        self.written = 0
+        self._mac = _hmac_sha256(key.secret)
+        self._stamp = _stamp(now)
+        conn = session.connection()
+        self._pg = conn.dialect.name == "postgresql"
+        process = spec.table.c.occurred_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        self._occurred = process(now) if process else now
+
+    def link(self, constant: Mapping[str, Any], entity_keys: Sequence[str], old_values: Sequence[str | None],
+             new_values: Sequence[str | None]) -> tuple[list[str], list[str], int]:
+        """(prev_hash, row_hash) of each row and the first row's seq, for rows whose content is
+        `constant` (every content column but the three per-row ones) and the row's JSON."""
+        content = self.spec.content
+        head = "\x1f".join([constant[c] or "" for c in content[: content.index("entity_key")]])
+        reason = constant["reason"] or ""
+        pre = f"\x1f{self.key_id}\x1f"
+        mid = f"\x1f{self._stamp}\x1f{head}\x1f"
+        base = self._mac
+        prev = self.prev
+        seq = first = self.seq + 1
+        prevs: list[str] = []
+        hashes: list[str] = []
+        add_prev, add_hash = prevs.append, hashes.append
+        for ek, old, new in zip(entity_keys, old_values, new_values, strict=True):
+            add_prev(prev)
+            h = base.copy()
+            h.update(f"{prev}{pre}{seq}{mid}{ek}\x1f{old or ''}\x1f{new or ''}\x1f{reason}".encode())
+            prev = h.hexdigest()
+            add_hash(prev)
+            seq += 1
+        self.prev, self.seq = prev, seq - 1
+        return prevs, hashes, first
+
+    def insert(
+        self,
+        constant: Mapping[str, Any],
+        entity_keys: Sequence[str] | Any,
+        old_values: Sequence[str | None] | Any,
+        new_values: Sequence[str | None] | Any,
+        prevs: Sequence[str],
+        hashes: Sequence[str],
+        first_seq: int,
+    ) -> None:
+        """INSERT the linked rows (see `link`); the JSON columns as lists or pyarrow arrays."""
+        n = len(hashes)
+        if not n:
+            return
+        conn = self.session.connection()
+        quote = conn.dialect.identifier_preparer.quote
+        table = self.spec.table
+        fixed = {"occurred_at": self._occurred, **{c: constant[c] for c in self.spec.content if c not in _PER_ROW}, "key_id": self.key_id}
+        if self._pg:
+            _copy_rows(conn, table.name, fixed, {"entity_key": entity_keys, "old_values": old_values, "new_values": new_values,
+                                                 "seq": range(first_seq, first_seq + n), "prev_hash": prevs, "row_hash": hashes}, n)
+        else:
+            entity_keys, old_values, new_values = (v.to_pylist() if hasattr(v, "to_pylist") else v for v in (entity_keys, old_values, new_values))
+            literals = {c: _sql_literal(v) for c, v in fixed.items()}
+            names = [*literals, "entity_key", "old_values", "new_values", "seq", "prev_hash", "row_hash"]
+            values = [*literals.values(), "?", "?", "?", "?", "?", "?"]
+            sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in names)}) VALUES ({', '.join(values)})"
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(sql, zip(entity_keys, old_values, new_values, range(first_seq, first_seq + n), prevs, hashes, strict=True))
+            finally:
+                cursor.close()
+        self.written += n
+
+    def finish(self) -> None:
+        """Register the new head for the witness line written after the commit."""
+        if not self.written:
+            return
+        t = self.spec.table
+        last_id = self.session.execute(select(t.c.id).where(t.c.row_hash == self.prev)).scalar_one()
+        bind = self.session.get_bind()
+        _pending(self.session)[self.spec.name] = (self.ring.path, anchor.witness_path_for(url_of(bind)), Head(self.spec.name, last_id, self.seq, self.prev))
+
+
+_PER_ROW = frozenset({"entity_key", "old_values", "new_values"})
+
+
+def _hmac_sha256(secret: bytes) -> Any:
+    """An HMAC-SHA-256 state to `.copy()` per message: OpenSSL's own object where the build has
+    it (its copy/update/hexdigest are C calls; `hmac.HMAC` wraps each in Python), else hmac's."""
+    try:
+        import _hashlib
+
+        return _hashlib.hmac_new(secret, digestmod="sha256")
+    except (ImportError, AttributeError, ValueError):
+        return hmac.new(secret, digestmod=hashlib.sha256)
+
+
+def _sql_literal(value: Any) -> str:
+    """A constant as SQL text for SQLite (strings quoted, quotes doubled; never a NUL, which
+    SQLite would cut the text at)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be written as an SQL literal")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _copy_rows(conn: Any, table: str, fixed: Mapping[str, Any], columns: Mapping[str, Sequence[Any]], n: int) -> None:
+    """PostgreSQL COPY of rows given as constant and per-row columns, on the session's own
+    connection (same transaction), the CSV written by pyarrow (no Python per row)."""
+    import pyarrow as pa
+
+    from registry.db import copy_arrow
+
+    data = {c: pa.repeat(pa.scalar(v, pa.string()) if isinstance(v, str) or v is None else v, n) for c, v in fixed.items()}
+    for c, values in columns.items():
+        data[c] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, pa.int64() if c == "seq" else pa.string())
+    copy_arrow(conn, table, data)
+
+
 # The witness line of a transaction is written after its commit, never before: a rolled-back
 # transaction must not leave a head the table never had. A crash between commit and write
 # only leaves the witness one transaction behind.
