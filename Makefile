@@ -33,9 +33,11 @@ demo: install
 	fi
 	$(BIN)/msreg --db $(DEMO_DB) dashboard $(if $(PORT),--port $(PORT))
 
-## Run the whole test suite (SQLite always; PostgreSQL when a server answers)
+## Run the whole test suite (SQLite always; PostgreSQL when a server answers), in TEST_WORKERS
+## processes (pytest-xdist; one test file stays in one process, so its fixtures are built once)
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_LOGINS) .pytest_cache

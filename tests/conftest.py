@@ -56,15 +56,21 @@ PG_SERVER_URL = os.environ.get("MSREG_TEST_PG_URL", "postgresql+psycopg://postgr
 BACKENDS = ("sqlite", "postgresql")
 
 
+_REAL_MAIN = sys.modules.get("__main__")  # the process's own, before any AppTest ran
+
+
 @pytest.fixture(autouse=True)
 def _restore_main_module() -> Iterator[None]:
     """Streamlit's AppTest runs the app as `__main__` and leaves it there; multiprocessing's
     spawn start method re-imports `__main__` in every child, so a later multi-process test
-    would start the dashboard in each worker. Put the real `__main__` back after each test."""
-    main = sys.modules.get("__main__")
+    would start the dashboard in each worker. Put the real `__main__` back before and after
+    each test (before too: a module-scoped fixture may have run AppTest during set-up, as
+    happens when pytest-xdist gives one worker a different order of files)."""
+    if _REAL_MAIN is not None:
+        sys.modules["__main__"] = _REAL_MAIN
     yield
-    if main is not None:
-        sys.modules["__main__"] = main
+    if _REAL_MAIN is not None:
+        sys.modules["__main__"] = _REAL_MAIN
 
 
 def _dashboard_servers() -> list[int]:
