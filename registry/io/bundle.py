@@ -132,21 +132,12 @@ class LoadedBundle:
         return sum(len(f.rows) for f in self.files.values())
 
 
-def _is_ignored(parts: Sequence[str]) -> bool:
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
-
-
 def _sources(path: Path) -> tuple[list[tuple[str, bytes]], str]:
     """(file name, bytes) of every file in the bundle, and the bundle's SHA-256."""
     if path.is_dir():
-        found = sorted(
-            (p.relative_to(path).as_posix(), p)
-            for p in path.rglob("*")
-            if p.is_file() and not _is_ignored(p.relative_to(path).parts)
-        )
         digest = hashlib.sha256()
         out = []
-        for name, p in found:
+        for name, p in bundle_stream.folder_files(path):
             data = p.read_bytes()
             digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
             out.append((name, data))
@@ -163,9 +154,7 @@ def _sources(path: Path) -> tuple[list[tuple[str, bytes]], str]:
                     "bundle", FILE_COLUMN, str(path),
                     f"the zip unpacks to {declared:,} bytes, more than the limit of {MAX_UNZIPPED_BYTES:,}", None, path.name,
                 )])
-            names = [i.filename for i in zf.infolist() if not i.is_dir() and not _is_ignored(PurePosixPath(i.filename).parts)]
-            tops = {PurePosixPath(n).parts[0] for n in names}
-            strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) == 2 for n in names)
+            names, strip = bundle_stream.zip_layout(zf.infolist())
             out = [("/".join(PurePosixPath(n).parts[1:]) if strip else n, zf.read(n)) for n in sorted(names)]
         return out, hashlib.sha256(raw).hexdigest()
     if path.exists():

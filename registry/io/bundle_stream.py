@@ -20,7 +20,7 @@ import csv
 import hashlib
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -53,22 +53,36 @@ class Scan:
     ok: bool  # UTF-8 without NUL bytes
 
 
-def _is_ignored(parts: tuple[str, ...]) -> bool:
+def is_ignored(parts: Sequence[str]) -> bool:
+    """Hidden files (`.DS_Store`) and `__MACOSX/` entries are not part of a bundle."""
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def folder_files(path: Path) -> list[tuple[str, Path]]:
+    """A folder bundle's files, (name relative to the folder, path), in name order: the one
+    listing both import paths and the bundle's hash use."""
+    return sorted(
+        (p.relative_to(path).as_posix(), p)
+        for p in path.rglob("*")
+        if p.is_file() and not is_ignored(p.relative_to(path).parts)
+    )
+
+
+def zip_layout(infos: Sequence[zipfile.ZipInfo]) -> tuple[list[str], bool]:
+    """A zip bundle's member names (not folders, nothing ignored), and whether they all sit in
+    one top folder, which is then read as if its files were at the root."""
+    names = [i.filename for i in infos if not i.is_dir() and not is_ignored(PurePosixPath(i.filename).parts)]
+    tops = {PurePosixPath(n).parts[0] for n in names}
+    return names, len(tops) == 1 and all(len(PurePosixPath(n).parts) == 2 for n in names)
 
 
 def members(path: Path, max_unzipped: int) -> tuple[list[Member], str]:
     """The bundle's files (name order) and its SHA-256, as `registry.io.bundle._sources` defines
     them, reading each file in blocks. :raises NeedsReport: not a folder or a readable zip."""
     if path.is_dir():
-        found = sorted(
-            (p.relative_to(path).as_posix(), p)
-            for p in path.rglob("*")
-            if p.is_file() and not _is_ignored(p.relative_to(path).parts)
-        )
         digest = hashlib.sha256()
         out = []
-        for name, p in found:
+        for name, p in folder_files(path):
             h = hashlib.sha256()
             with p.open("rb") as fh:
                 while block := fh.read(BLOCK):
@@ -86,9 +100,7 @@ def members(path: Path, max_unzipped: int) -> tuple[list[Member], str]:
         infos = zf.infolist()
         if sum(i.file_size for i in infos) > max_unzipped:
             raise NeedsReport("zip bomb")
-        names = [i.filename for i in infos if not i.is_dir() and not _is_ignored(PurePosixPath(i.filename).parts)]
-    tops = {PurePosixPath(n).parts[0] for n in names}
-    strip = len(tops) == 1 and all(len(PurePosixPath(n).parts) == 2 for n in names)
+        names, strip = zip_layout(infos)
 
     def opener(n: str) -> Callable[[], IO[bytes]]:
         def open_member() -> IO[bytes]:
