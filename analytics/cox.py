@@ -42,6 +42,25 @@ __all__ = ["CoxResult", "cox_model"]
 
 TABLE_COLUMNS: list[str] = ["term", "coef", "hr", "lower", "upper", "se", "p"]
 
+
+def coefficient_table(terms: Sequence[str], coef: np.ndarray, se: np.ndarray, alpha: float) -> pd.DataFrame:
+    """Hazard ratios with Wald intervals and p-values from log-hazard coefficients and their
+    standard errors: the one table shape of every proportional-hazards model here (Cox and
+    Fine–Gray), so pages and the CLI read them alike."""
+    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    return pd.DataFrame(
+        {
+            "term": list(terms),
+            "coef": coef,
+            "hr": np.exp(coef),
+            "lower": np.exp(coef - z * se),
+            "upper": np.exp(coef + z * se),
+            "se": se,
+            "p": 2.0 * stats.norm.sf(np.abs(coef / se)),
+        },
+        columns=TABLE_COLUMNS,
+    )
+
 _DURATION = "__duration__"
 _EVENT = "__event__"
 _STRATUM = "__stratum__"
@@ -160,21 +179,7 @@ def cox_model(
         ) from exc
 
     summary = fitter.summary
-    coef = summary["coef"].to_numpy()
-    se = summary["se(coef)"].to_numpy()
-    z = stats.norm.ppf(1.0 - alpha / 2.0)
-    table = pd.DataFrame(
-        {
-            "term": list(summary.index),
-            "coef": coef,
-            "hr": np.exp(coef),
-            "lower": np.exp(coef - z * se),
-            "upper": np.exp(coef + z * se),
-            "se": se,
-            "p": 2.0 * stats.norm.sf(np.abs(coef / se)),
-        },
-        columns=TABLE_COLUMNS,
-    )
+    table = coefficient_table(list(summary.index), summary["coef"].to_numpy(), summary["se(coef)"].to_numpy(), alpha)
     return CoxResult(
         table=table,
         n=int(len(complete)),

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analytics.cox import TABLE_COLUMNS, _design_matrix
+from analytics.cox import _design_matrix, coefficient_table
 from analytics.kaplan_meier import _as_durations, _as_events
 
 __all__ = ["FineGrayResult", "fine_gray", "fine_gray_arrays"]
@@ -137,19 +136,7 @@ def fine_gray_arrays(
     omega = model.omega(beta)
     cov = info_inv @ omega @ info_inv.T
     se = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf(1.0 - alpha / 2.0)
-    table = pd.DataFrame(
-        {
-            "term": list(design.columns),
-            "coef": beta,
-            "hr": np.exp(beta),
-            "lower": np.exp(beta - z * se),
-            "upper": np.exp(beta + z * se),
-            "se": se,
-            "p": 2.0 * stats.norm.sf(np.abs(beta / se)),
-        },
-        columns=TABLE_COLUMNS,
-    )
+    table = coefficient_table(list(design.columns), beta, se, alpha)
     return FineGrayResult(
         table=table,
         n=int(t.size),
