@@ -8,12 +8,14 @@ together.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,36 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
     raise TimeoutError(f"dashboard not healthy at {url} after {timeout} s")
 
 
+@contextlib.contextmanager
+def running_dashboard(url: str, env: Mapping[str, str], log: Path | None = None) -> Iterator[str]:
+    """`msreg dashboard` on a free port for `url` with `env`, healthy; its base address. The
+    server's output goes to `log` (else nowhere); it is stopped (killed if it hangs) on exit."""
+    port = _free_port()
+    msreg = Path(sys.executable).with_name("msreg")
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log, "w")) if log is not None else subprocess.DEVNULL
+        proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", url], env=dict(env),
+                                stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://localhost:{port}"
+        try:
+            _wait_healthy(base, proc)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def launch_chromium(pw):  # type: ignore[no-untyped-def]
+    """Debian's headless Chromium through Playwright, with the flags this machine needs."""
+    return pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
 def _mark_synthetic(url: str) -> None:
     from registry.security.access import cli_actor
     from registry.db import make_engine, session_scope
@@ -84,31 +116,16 @@ def served_dashboard(tmp_path_factory, sqlite_template):  # type: ignore[no-unty
     url = f"sqlite:///{db}"
     fill_with_demo(url, 300)
     _mark_synthetic(url)  # as `msreg demo` does: every page must then say so
-    port = _free_port()
-    msreg = Path(sys.executable).with_name("msreg")
     env = {**os.environ, "MSREG_DASHBOARD_NO_LOGIN": "1", "MSREG_DASHBOARD_NO_LOGIN_AS": "admin"}
-    proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", url], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://localhost:{port}"
-    try:
-        _wait_healthy(base, proc)
+    with running_dashboard(url, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_every_page_renders_in_headless_chromium_without_errors(served_dashboard, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for name in PAGES:

@@ -10,10 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,14 +18,13 @@ from sqlalchemy import select
 from registry import models
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import build_registry
-from tests.dashboard.test_browser import CHROMIUM, _free_port, _wait_healthy
+from tests.dashboard.test_browser import CHROMIUM, launch_chromium, running_dashboard
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"),
 ]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture
@@ -39,21 +35,9 @@ def served(tmp_path, sqlite_template) -> Iterator[tuple[str, str]]:  # type: ign
     engine = make_engine(url)
     build_registry(engine)
     engine.dispose()
-    port = _free_port()
-    msreg = Path(sys.executable).with_name("msreg")
     env = {**os.environ, "MSREG_DASHBOARD_NO_LOGIN": "1", "MSREG_DASHBOARD_NO_LOGIN_AS": "centre:SHF"}
-    proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", url], env=env,
-                            stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT)
-    base = f"http://localhost:{port}"
-    try:
-        _wait_healthy(base, proc)
+    with running_dashboard(url, env, tmp_path / "server.log") as base:
         yield base, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
@@ -61,7 +45,7 @@ def browser():  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        b = launch_chromium(pw)
         try:
             yield b
         finally:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,7 +24,7 @@ from registry.security import auth
 from registry.security.access import Actor
 from registry.db import make_engine, session_scope
 from tests.dashboard.cohort import build_registry
-from tests.dashboard.test_browser import CHROMIUM, _free_port, _wait_healthy
+from tests.dashboard.test_browser import CHROMIUM, launch_chromium, running_dashboard
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,21 +44,12 @@ def test_save_svg_and_pdf_from_the_outcomes_page(sqlite_url: str, tmp_path: Path
     with session_scope(engine) as s:
         auth.add_user(s, Actor("boss", "admin"), "gina", "governance", None, PASSWORD)
     engine.dispose()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSREG_DASHBOARD_NO_LOGIN")}
-    msreg = Path(sys.executable).with_name("msreg")
-    proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", sqlite_url], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
     files: dict[str, bytes] = {}
     seconds: dict[str, float] = {}
-    try:
-        _wait_healthy(base, proc)
+    with running_dashboard(sqlite_url, env) as base:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
                 page.goto(base, wait_until="domcontentloaded")
@@ -94,12 +83,6 @@ def test_save_svg_and_pdf_from_the_outcomes_page(sqlite_url: str, tmp_path: Path
                 files["report"] = Path(download.value.path()).read_bytes()
             finally:
                 browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
     root = ET.fromstring(files["svg"])  # well-formed XML, or this raises
     assert root.tag == f"{SVG}svg"

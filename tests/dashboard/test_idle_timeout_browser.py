@@ -7,8 +7,6 @@ click at all, the page content is replaced by the login form, and the timeout is
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from registry.security import auth
 from registry.security.access import Actor
 from registry.db import make_engine, make_session_factory, session_scope
 from registry.models import AccessEvent
-from tests.dashboard.test_browser import CHROMIUM, _free_port, _wait_healthy
+from tests.dashboard.test_browser import CHROMIUM, launch_chromium, running_dashboard
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,20 +32,11 @@ def test_an_idle_session_is_hidden_without_waiting_for_a_click(sqlite_url: str, 
     engine = make_engine(sqlite_url)
     with session_scope(engine) as s:
         auth.add_user(s, Actor("boss", "admin"), "ann", "admin", None, PASSWORD)
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSREG_DASHBOARD_NO_LOGIN")}
     env["MSREG_DASHBOARD_IDLE_MINUTES"] = "0.05"
-    msreg = Path(sys.executable).with_name("msreg")
-    proc = subprocess.Popen([str(msreg), "dashboard", "--port", str(port), "--db", sqlite_url], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
-    try:
-        _wait_healthy(base, proc)
+    with running_dashboard(sqlite_url, env) as base:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page()
                 page.goto(base, wait_until="domcontentloaded")
@@ -62,12 +51,6 @@ def test_an_idle_session_is_hidden_without_waiting_for_a_click(sqlite_url: str, 
                 page.screenshot(path=str(tmp_path / "timed-out.png"))
             finally:
                 browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     with make_session_factory(engine)() as s:
         events = [e.event for e in s.execute(select(AccessEvent).where(AccessEvent.actor == "ann")).scalars()]
     engine.dispose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboard.test_browser import CHROMIUM, DEFAULT_PAGE, PAGES, RENDERED, served_dashboard  # noqa: F401
+from tests.dashboard.test_browser import CHROMIUM, DEFAULT_PAGE, PAGES, RENDERED, launch_chromium, served_dashboard  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -90,10 +90,7 @@ def test_no_text_overlaps_or_is_cut_off_on_any_page(served_dashboard, tmp_path, 
 
     found: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": width, "height": 1000})
             views = [(name, "", "") for name in PAGES] + list(VIEWS)
