@@ -7,6 +7,7 @@ values expected for it; `None` means the value must be empty (undefined).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -382,12 +383,20 @@ def naive_times(patient: dict[str, Any], settings: EndpointSettings) -> dict[str
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients=st.lists(followed_patient(), min_size=1, max_size=6))
 def test_derived_times_equal_a_naive_reading(patients: list[dict[str, Any]]) -> None:
+    assert_derived_equal_naive(patients, naive_times)
+
+
+def assert_derived_equal_naive(
+    patients: list[dict[str, Any]], naive: Callable[[dict[str, Any], EndpointSettings], dict[str, Any]]
+) -> None:
+    """The endpoint SQL gives every patient the values `naive` reads off that patient alone
+    (the columns `naive` returns), under the default settings."""
     settings = EndpointSettings()
     cohort = Cohort()
     for i, patient in enumerate(patients):
         cohort.add(f"P{i}", **patient)
     df = derive_endpoints(cohort.snapshot(), settings).set_index("patient_code")
     for i, patient in enumerate(patients):
-        expected = naive_times(patient, settings)
+        expected = naive(patient, settings)
         got = {k: (None if pd.isna(df.at[f"P{i}", k]) else int(df.at[f"P{i}", k])) for k in expected}
-        assert got == expected, f"P{i}"
+        assert got == expected, f"P{i}: {patient}"

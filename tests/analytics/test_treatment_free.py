@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from analytics.endpoints import AGGRESSIVE_FEATURES, derive_endpoints
+from analytics.endpoints import AGGRESSIVE_FEATURES
 from analytics.settings import EndpointSettings
-from tests.analytics.endpoint_cohort import Cohort
-from tests.analytics.test_endpoints import check, d, endpoints_of, followed_patient, naive_times
+from tests.analytics.test_endpoints import assert_derived_equal_naive, check, d, endpoints_of, followed_patient, naive_times
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
@@ -211,12 +209,4 @@ def naive_reading(patient: dict[str, Any], settings: EndpointSettings) -> dict[s
 @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients=st.lists(profiled_patient(), min_size=1, max_size=6))
 def test_treatment_free_endpoints_and_profile_equal_a_naive_reading(patients: list[dict[str, Any]]) -> None:
-    settings = EndpointSettings()
-    cohort = Cohort()
-    for i, patient in enumerate(patients):
-        cohort.add(f"P{i}", **patient)
-    df = derive_endpoints(cohort.snapshot(), settings).set_index("patient_code")
-    for i, patient in enumerate(patients):
-        expected = naive_reading(patient, settings)
-        got = {k: (None if pd.isna(df.at[f"P{i}", k]) else int(df.at[f"P{i}", k])) for k in expected}
-        assert got == expected, f"P{i}: {patient}"
+    assert_derived_equal_naive(patients, naive_reading)
